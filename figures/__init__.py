@@ -1,0 +1,1 @@
+"""figures layer (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""interp layer (see DESIGN.md)."""

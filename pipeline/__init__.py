@@ -1,0 +1,1 @@
+"""Configuration, presets, the ``polyfact`` command line and the end-to-end run."""

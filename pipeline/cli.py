@@ -1,0 +1,167 @@
+"""The ``polyfact`` command line. Commands parse arguments and call library functions; every
+user error becomes one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from polyfact.errors import PolyFactError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="PolyFact: cross-lingual factual recall — data, training, evaluation, analyzers.")
+data_app = typer.Typer(no_args_is_help=True, help="Build, import, inspect and export PolyFact datasets.")
+app.add_typer(data_app, name="data")
+
+
+def _floats(spec: Optional[str], what: str) -> Optional[list[float]]:
+    if spec is None:
+        return None
+    try:
+        return [float(x) for x in spec.split(",")]
+    except ValueError:
+        raise PolyFactError(f"{what} must be comma-separated numbers, e.g. 0.7,0.1,0.2; got {spec!r}") from None
+
+
+@data_app.command("build")
+def data_build(
+    out: Path = typer.Option(..., "--out", help="Output directory (a DatasetDict)."),
+    source: str = typer.Option("cldr", "--source", help="cldr | wikidata-dump | wikidata-api"),
+    dump: Optional[Path] = typer.Option(None, "--dump", help="Wikidata JSON dump (.json.gz/.bz2/.json)."),
+    langs: Optional[str] = typer.Option(None, "--langs", help="Codes or groups (all, polyfact, heldout); default all 22."),
+    relations: Optional[str] = typer.Option(None, "--relations", help="Property ids, e.g. P36,P38; default all of the source's."),
+    seed: int = typer.Option(0, "--seed"),
+    n_options: int = typer.Option(4, "--options", help="Options per question (gold + distractors)."),
+    splits: Optional[str] = typer.Option(None, "--splits", help="train,validation,test fractions of facts."),
+    min_coverage: float = typer.Option(1.0, "--min-coverage", help="Share of languages a fact needs labels in."),
+    max_per_relation: Optional[int] = typer.Option(None, "--max-per-relation", help="Balance relations by capping facts."),
+    single_object: bool = typer.Option(False, "--single-object", help="Keep one object per (subject, relation)."),
+    max_facts: Optional[int] = typer.Option(None, "--max-facts", help="Stop reading a dump after this many facts."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="On-disk cache for the Wikidata API."),
+    api_url: Optional[str] = typer.Option(None, "--api-url", help="wbgetentities endpoint (default: wikidata.org)."),
+    sparql_url: Optional[str] = typer.Option(None, "--sparql-url", help="SPARQL endpoint (default: query.wikidata.org)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output."),
+) -> None:
+    """Build PolyFact from a source; prints counts and the content fingerprint."""
+    from polyfact.make import build_dataset
+
+    meta = build_dataset(source, out, langs=langs, relations=relations, seed=seed, n_options=n_options,
+                         split_fracs=_floats(splits, "--splits"), min_coverage=min_coverage,
+                         max_per_relation=max_per_relation, single_object=single_object, dump=dump,
+                         max_facts=max_facts, cache_dir=cache, api_url=api_url, sparql_url=sparql_url, force=force)
+    _print_meta(meta, out)
+
+
+@data_app.command("import")
+def data_import(
+    kind: str = typer.Argument(..., help="klar | polyfact"),
+    src: Path = typer.Argument(..., help="Local directory of the release."),
+    out: Path = typer.Option(..., "--out"),
+    langs: Optional[str] = typer.Option(None, "--langs", help="Languages to keep (default: all present)."),
+    seed: int = typer.Option(0, "--seed"),
+    splits: Optional[str] = typer.Option(None, "--splits", help="train,validation,test fractions (KLAR default: all test)."),
+    min_coverage: float = typer.Option(1.0, "--min-coverage"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Import KLAR or the released PolyFact format."""
+    from polyfact.make import import_dataset
+
+    meta = import_dataset(kind, src, out, langs=langs, seed=seed, split_fracs=_floats(splits, "--splits"),
+                          min_coverage=min_coverage, force=force)
+    _print_meta(meta, out)
+
+
+def _print_meta(meta: dict, out: Path) -> None:
+    n_facts = sum(meta["n_facts"].values())
+    n_rows = sum(meta["n_rows"].values())
+    print(f"wrote {out}: {n_facts} facts, {n_rows} rows, {len(meta['languages'])} languages, "
+          f"{len(meta['relations'])} relations")
+    print("facts per split: " + ", ".join(f"{k} {meta['n_facts'][k]}" for k in ("train", "validation", "test")))
+    if meta["dropped"]:
+        print("dropped: " + ", ".join(f"{k} {v}" for k, v in meta["dropped"].items()))
+    print(f"fingerprint: {meta['fingerprint']}")
+
+
+@data_app.command("show")
+def data_show(
+    path: Path = typer.Argument(..., help="A dataset directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Summary table: rows per split, language and relation."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from polyfact.dataset import summarize
+    from polyfact.languages import LANGUAGES, order_langs
+    from polyfact.relations import RELATIONS
+
+    s = summarize(path)
+    if as_json:
+        print(json.dumps(s, indent=2, ensure_ascii=False, sort_keys=True))
+        return
+    meta = s["meta"]
+    console = Console()
+    console.print(f"[bold]{path}[/bold]  source={meta['source']}  fingerprint={meta['fingerprint']}  seed={meta['seed']}")
+    t = Table(title="splits")
+    for c in ("split", "facts", "rows"):
+        t.add_column(c, justify="right" if c != "split" else "left")
+    for split in ("train", "validation", "test"):
+        t.add_row(split, str(meta["n_facts"][split]), str(meta["n_rows"][split]))
+    console.print(t)
+    t = Table(title="languages")
+    for c in ("code", "name", "group", "role", "rows"):
+        t.add_column(c)
+    for code in order_langs(s["per_lang"]):
+        lang = LANGUAGES.get(code)
+        role = "training" if code in meta["training_langs"] else "held-out"
+        t.add_row(code, lang.name if lang else "?", lang.group if lang else "?", role, str(s["per_lang"][code]))
+    console.print(t)
+    t = Table(title="relations")
+    for c in ("pid", "name", "rows"):
+        t.add_column(c)
+    for pid, n in sorted(s["per_relation"].items()):
+        t.add_row(pid, RELATIONS[pid].name if pid in RELATIONS else "-", str(n))
+    console.print(t)
+    console.print("options per row: " + ", ".join(f"{k}: {v}" for k, v in sorted(s["options_per_row"].items())))
+
+
+@data_app.command("export")
+def data_export(
+    path: Path = typer.Argument(..., help="A dataset directory."),
+    out: Path = typer.Option(..., "--out"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Export as per-language configs (<out>/<lang>/<split>.jsonl) like the released PolyFact."""
+    from polyfact.dataset import export_configs
+
+    files = export_configs(path, out, force=force)
+    print(f"wrote {len(files)} files under {out}")
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point of the console script: one-line errors, exit status 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except PolyFactError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Exit as ex:
+        sys.exit(ex.exit_code)
+    except Exception as err:  # click usage errors
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            sys.exit(2)
+        if isinstance(err, click.exceptions.Abort):
+            print("aborted", file=sys.stderr)
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Shared fixtures: paths to ../shared/data (tests skip when absent) and a session-wide CLDR build."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def shared(*parts: str) -> Path:
+    """A path under ../shared/data, skipping the test with a clear message when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is not on this machine (shared test data); the test needs it")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cldr_data(tmp_path_factory) -> Path:
+    """The embedded CLDR dataset, all 22 languages, seed 0, built once per session."""
+    from polyfact.make import build_dataset
+
+    out = tmp_path_factory.mktemp("cldr") / "data"
+    build_dataset("cldr", out, seed=0)
+    return out

@@ -1,0 +1,90 @@
+"""normalize/match/resolve_option on hand-written cases in 9 scripts."""
+
+import pytest
+
+from polyfact.answers import match, normalize, resolve_option
+
+
+@pytest.mark.parametrize(
+    "text, lang, expected",
+    [
+        ("  Paris!  ", "en", "paris"),
+        ("São  Paulo.", "pt", "são paulo"),
+        ("Straße", "de", "strasse"),  # casefold
+        ("ＡＢＣ１２３", "en", "abc123"),  # NFKC full-width
+        ("Москва,", "ru", "москва"),
+        ("«Київ»", "uk", "київ"),
+        ("Αθήνα;", "el", "αθήνα"),
+        ("القاهرة", "ar", "القاهره"),  # ta marbuta
+        ("أَحْمَد", "ar", "احمد"),  # hamza alef + harakat
+        ("إسرائيل", "ar", "اسرائيل"),
+        ("كابل", "fa", "کابل"),  # Arabic kaf == Persian keheh
+        ("علي", "fa", normalize("علی", "fa")),  # Arabic yeh == Persian yeh
+        ("ירושלים.", "he", "ירושלים"),
+        ("ঢাকা।", "bn", "ঢাকা"),  # Bengali danda is punctuation
+        ("北 京。", "zh", "北京"),  # no spaces in zh
+        ("東京 都", "ja", "東京都"),
+        ("서울 특별시", "ko", "서울 특별시"),  # Korean keeps spaces
+        ("Hà Nội", "vi", "hà nội"),
+    ],
+)
+def test_normalize(text, lang, expected):
+    assert normalize(text, lang) == expected
+
+
+@pytest.mark.parametrize(
+    "pred, gold, aliases, lang, mode, ok",
+    [
+        ("Paris", "paris", (), "en", "exact", True),
+        ("The capital is Paris.", "Paris", (), "en", "exact", False),
+        ("The capital is Paris.", "Paris", (), "en", "lenient", True),
+        ("Parisian food", "Paris", (), "en", "lenient", True),  # prefix rule (KLAR)
+        ("the Parisian food", "Paris", (), "en", "lenient", False),  # not a whole token, not a prefix
+        ("New York City", "York", (), "en", "lenient", True),  # whole token inside
+        ("Newyorker", "York", (), "en", "lenient", False),
+        ("NYC", "New York", ("NYC",), "en", "exact", True),  # alias
+        ("Столица — Москва", "Москва", (), "ru", "lenient", True),
+        ("Москвич", "Москва", (), "ru", "lenient", False),
+        ("العاصمة هي القاهرة", "القاهرة", (), "ar", "lenient", True),
+        ("إبراهيم", "ابراهيم", (), "ar", "exact", True),
+        ("首都是北京。", "北京", (), "zh", "lenient", True),  # substring in spaceless script
+        ("南京", "北京", (), "zh", "lenient", False),
+        ("答えは東京です", "東京", (), "ja", "lenient", True),
+        ("서울입니다", "서울", (), "ko", "lenient", True),  # prefix
+        ("Η Αθήνα", "Αθήνα", (), "el", "lenient", True),
+        ("", "Paris", (), "en", "lenient", False),
+        ("...", "Paris", (), "en", "lenient", False),
+        ("ঢাকা", "ঢাকা", (), "bn", "exact", True),
+        ("ירושלים", "ירושלים", (), "he", "exact", True),
+    ],
+)
+def test_match(pred, gold, aliases, lang, mode, ok):
+    assert match(pred, gold, aliases, lang=lang, mode=mode) is ok
+
+
+def test_match_rejects_unknown_mode():
+    from polyfact.errors import PolyFactError
+
+    with pytest.raises(PolyFactError, match="exact"):
+        match("a", "a", mode="fuzzy")
+
+
+@pytest.mark.parametrize(
+    "output, expected",
+    [
+        ("B", 1),
+        ("B)", 1),
+        ("(c)", 2),
+        ("D. Rome", 3),
+        ("A capital city", None),  # an article, not a letter answer
+        ("Berlin", 1),
+        ("It is Madrid, of course", 2),
+        ("South Sudan", 0),  # longest contained option wins over "Sudan"
+        ("Tokyo", None),
+    ],
+)
+def test_resolve_option(output, expected):
+    options = ["South Sudan", "Berlin", "Madrid", "Sudan"]
+    if output == "D. Rome":
+        options = ["x", "y", "z", "Rome"]
+    assert resolve_option(output, options, "en") == expected
