@@ -140,6 +140,6 @@ def dump_facts(
             continue
         s_labels, _ = subjects[sid]
         o_labels, o_aliases = objects[oid]
-        facts.append(Fact(f"{sid}|{pid}|{oid}", pid, sid, oid, dict(s_labels), dict(o_labels),
-                          object_aliases={k: list(v) for k, v in o_aliases.items()}))
+        # label dicts are shared between the facts of one entity (read-only downstream)
+        facts.append(Fact(f"{sid}|{pid}|{oid}", pid, sid, oid, s_labels, o_labels, object_aliases=o_aliases))
     return facts
