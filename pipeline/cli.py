@@ -142,6 +142,49 @@ def data_export(
     print(f"wrote {len(files)} files under {out}")
 
 
+def _run_config(run: Path, preset: Optional[str], config: Optional[Path], sets: Optional[list[str]]):
+    """The run's saved config (``<run>/config.yaml``) or a preset, with file and ``--set`` overrides."""
+    from pipeline.config import load_yaml, resolve
+
+    saved = run / "config.yaml"
+    base = load_yaml(saved) if saved.exists() else None
+    return resolve(preset=preset, config_file=config, sets=sets, base=base)
+
+
+@app.command("train")
+def train_cmd(
+    method: str = typer.Argument(..., help="pretrain | cpt | sft | grpo | grpo-trl"),
+    run: Path = typer.Option(..., "--run", help="Run directory (reads its dataset at RUN/data)."),
+    parent: Optional[str] = typer.Option(None, "--from", help="Parent checkpoint id, directory or hub id (default: base)."),
+    ckpt_id: Optional[str] = typer.Option(None, "--id", help="Id of the new checkpoint (default: the method, or PARENT+METHOD)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="smoke | default | paper"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help="Override a setting, e.g. --set grpo.steps=10."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset directory (default: RUN/data)."),
+) -> None:
+    """Train a checkpoint of the run with one method; writes RUN/checkpoints/ID with its manifest."""
+    from training.methods import CONFIG_SECTION, METHODS, train
+
+    if method not in METHODS:
+        raise PolyFactError(f"unknown method {method!r}; use one of: {', '.join(METHODS)}")
+    cfg = _run_config(run, preset, config, sets)
+    manifest = train(method, run, getattr(cfg, CONFIG_SECTION[method]), parent=parent, ckpt_id=ckpt_id,
+                     seed=cfg.seed, data_dir=data)
+    _print_manifest(manifest)
+
+
+def _print_manifest(manifest: dict) -> None:
+    m = manifest.get("metrics", {})
+    print(f"checkpoint {manifest['id']} ({manifest['method']}, from {manifest.get('parent') or 'scratch'}, "
+          f"{manifest['family']})")
+    for key in ("train_recall_before", "train_recall", "test_recall"):
+        rec = m.get(key)
+        if rec:
+            acc = " ".join(f"{k}={v:.2f}" for k, v in rec["accuracy"].items())
+            gap = f"  en-vs-rest gap {rec['en_gap']:+.3f}" if "en_gap" in rec else ""
+            print(f"{key} ({rec['mode']}, {rec['n_items']} items): {acc}{gap}")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of the console script: one-line errors, exit status 2."""
     try:

@@ -1,0 +1,109 @@
+"""Toy-world text: the pretraining corpus (English-heavy, resource-skewed) and the CPT corpus
+(parallel statements and name pairs, never the test split's facts). Seeded and reproducible."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from polyfact.build import continuation
+from polyfact.languages import language_group
+from polyfact.relations import RELATIONS
+
+
+@dataclass
+class CorpusConfig:
+    """Exposure per language group: the share of facts stated, of entities given a name pair with
+    English, and of train-split facts seen as question–answer lines in the evaluation's format."""
+
+    stated: dict[str, float] = field(default_factory=lambda: {"en": 1.0, "high": 0.3, "low": 0.1, "heldout": 0.03})
+    name_pairs: dict[str, float] = field(default_factory=lambda: {"high": 0.5, "low": 0.3, "heldout": 0.15})
+    qa: dict[str, float] = field(default_factory=lambda: {"en": 1.0, "high": 0.05, "low": 0.03, "heldout": 0.0})
+    repeats: dict[str, int] = field(default_factory=lambda: {"en": 4, "high": 2, "low": 2, "heldout": 1})
+    cpt_pairs_per_fact: int = 3
+    seed: int = 0
+
+    def share(self, table: dict[str, float], lang: str) -> float:
+        return table.get("en" if lang == "en" else language_group(lang), table.get("other", 0.0))
+
+
+def _rng(*parts: object) -> random.Random:
+    return random.Random("|".join(map(str, parts)))
+
+
+def statement(row: dict) -> str:
+    """The fact of a dataset row as a sentence in its language (its Q/A line when the relation
+    has no statement template)."""
+    rel = RELATIONS.get(row["relation"])
+    if rel is not None and row["lang"] in rel.statements and row["subject"]:
+        return rel.statement(row["lang"], row["subject"], row["object"])
+    return qa_line(row)
+
+
+def qa_line(row: dict) -> str:
+    """The row's prompt followed by its gold answer: the evaluation's format."""
+    return row["prompt"] + continuation(row["prompt"], row["object"], row["lang"])
+
+
+def _by_fact(rows: Iterable[dict]) -> dict[str, dict[str, dict]]:
+    out: dict[str, dict[str, dict]] = defaultdict(dict)
+    for r in rows:
+        out[r["fact_id"]][r["lang"]] = r
+    return dict(sorted(out.items()))
+
+
+def _entity_labels(rows: Iterable[dict]) -> dict[str, dict[str, str]]:
+    labels: dict[str, dict[str, str]] = defaultdict(dict)
+    for r in rows:
+        if r["subject"]:
+            labels[r["subject_id"]][r["lang"]] = r["subject"]
+        labels[r["object_id"]][r["lang"]] = r["object"]
+    return dict(sorted(labels.items()))
+
+
+def name_pair(en: str, other: str) -> str:
+    return f"{en} = {other}"
+
+
+def pretraining_corpus(rows: Iterable[dict], cfg: CorpusConfig) -> list[str]:
+    """Documents of the toy world's pretraining: statements (English for every fact, other
+    languages for a skewed share), English name pairs, and question–answer lines for train facts."""
+    rows = list(rows)
+    docs: list[str] = []
+    for fid, per_lang in _by_fact(rows).items():
+        for lang, row in per_lang.items():
+            if _rng(cfg.seed, "stated", fid, lang).random() < cfg.share(cfg.stated, lang):
+                docs.extend([statement(row)] * int(cfg.share(cfg.repeats, lang) or 1))
+            if row["split"] == "train" and _rng(cfg.seed, "qa", fid, lang).random() < cfg.share(cfg.qa, lang):
+                docs.append(qa_line(row))
+    for eid, labels in _entity_labels(rows).items():
+        if "en" not in labels:
+            continue
+        for lang, label in labels.items():
+            if lang != "en" and _rng(cfg.seed, "pair", eid, lang).random() < cfg.share(cfg.name_pairs, lang):
+                docs.append(name_pair(labels["en"], label))
+    _rng(cfg.seed, "shuffle").shuffle(docs)
+    return docs
+
+
+def cpt_corpus(rows: Iterable[dict], cfg: CorpusConfig, langs: list[str] | None = None) -> list[str]:
+    """Parallel text for continual pretraining: the same statement in English and another language
+    (and in two non-English languages), plus name pairs, built from non-test facts only."""
+    rows = [r for r in rows if r["split"] != "test" and (langs is None or r["lang"] in langs)]
+    docs: list[str] = []
+    for fid, per_lang in _by_fact(rows).items():
+        others = [lang for lang in per_lang if lang != "en"]
+        rng = _rng(cfg.seed, "cpt", fid)
+        for lang in rng.sample(others, min(cfg.cpt_pairs_per_fact, len(others))):
+            if "en" in per_lang:
+                docs.append(statement(per_lang["en"]) + "\n" + statement(per_lang[lang]))
+            third = rng.choice(others)
+            if third != lang:
+                docs.append(statement(per_lang[lang]) + "\n" + statement(per_lang[third]))
+    for eid, labels in _entity_labels(rows).items():
+        if "en" in labels:
+            docs.extend(name_pair(labels["en"], label) for lang, label in labels.items() if lang != "en")
+    _rng(cfg.seed, "cpt-shuffle").shuffle(docs)
+    return docs

@@ -1,0 +1,124 @@
+"""Causal-LM training on packed text with ``transformers.Trainer`` (pretraining and CPT):
+periodic saves, resume after a kill, progress bars, CPU or GPU (``accelerate``)."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import datasets
+import torch
+from transformers import (
+    DataCollatorForLanguageModeling,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+)
+
+
+@dataclass
+class LMTrainConfig:
+    """Optimization of a causal-LM stage."""
+
+    seq_len: int = 128
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    epochs: float = 20.0
+    max_steps: int = -1
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.01
+    lr_scheduler: str = "cosine"
+    save_steps: int = 50
+    logging_steps: int = 25
+    gradient_accumulation: int = 1
+    bf16: bool = True  # autocast where the hardware has bf16 (GPU, or a CPU with AVX512-BF16): ~2x on CPU
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pack(tokenizer: PreTrainedTokenizerBase, docs: Sequence[str], seq_len: int) -> datasets.Dataset:
+    """Concatenate documents (each ended by EOS) and cut the stream into ``seq_len`` blocks."""
+    eos = tokenizer.eos_token_id
+    stream: list[int] = []
+    for ids in tokenizer(list(docs), add_special_tokens=False)["input_ids"]:
+        stream.extend(ids)
+        stream.append(eos)
+    n = max(1, len(stream) // seq_len)
+    stream = stream + [eos] * max(0, seq_len - len(stream))
+    return datasets.Dataset.from_dict({"input_ids": [stream[i * seq_len : (i + 1) * seq_len] for i in range(n)]})
+
+
+def bf16_available() -> bool:
+    """bf16 autocast pays off here: a CUDA GPU with bf16, or a CPU with AVX512-BF16 (private
+    torch helper, guarded: an older torch simply trains in fp32)."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return bool(probe and probe())
+
+
+def training_args(out: Path, cfg: LMTrainConfig, seed: int, **extra) -> dict:
+    """``TrainingArguments`` keywords shared by every stage (also passed to TRL configs)."""
+    return dict(
+        output_dir=str(out),
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        lr_scheduler_type=cfg.lr_scheduler,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        logging_steps=cfg.logging_steps,
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=cfg.bf16 and bf16_available(),
+        dataloader_num_workers=0,
+        disable_tqdm=os.environ.get("POLYFACT_QUIET") == "1",
+        **extra,
+    )
+
+
+def last_state(out: Path) -> str | None:
+    """The newest ``checkpoint-N`` a killed run left in ``out`` (to resume from), if any."""
+    if not out.exists():
+        return None
+    states = sorted((p for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists()),
+                    key=lambda p: int(p.name.split("-")[-1]))
+    return str(states[-1]) if states else None
+
+
+def train_causal_lm(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    docs: Sequence[str],
+    out: Path,
+    cfg: LMTrainConfig,
+    seed: int = 0,
+) -> dict:
+    """Train on packed ``docs``; resumes from the newest state in ``out``. Returns the train metrics
+    (loss, steps, tokens)."""
+    data = pack(tokenizer, docs, cfg.seq_len)
+    args = TrainingArguments(**training_args(out, cfg, seed))
+    trainer = Trainer(model=model, args=args, train_dataset=data,
+                      data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
+    result = trainer.train(resume_from_checkpoint=last_state(out))
+    steps = trainer.state.global_step
+    return {
+        "train_loss": float(result.training_loss),
+        "final_loss": next((h["loss"] for h in reversed(trainer.state.log_history) if "loss" in h), float("nan")),
+        "steps": steps,
+        "tokens": int(len(data) * cfg.seq_len * (cfg.epochs if cfg.max_steps < 0 else 1)),
+        "blocks": len(data),
+        "epochs": math.ceil(cfg.epochs) if cfg.max_steps < 0 else None,
+    }

@@ -1,0 +1,75 @@
+"""Supervised fine-tuning with TRL's ``SFTTrainer``: question → answer pairs of the train split in
+the training languages, loss on the answer only; LoRA through ``peft`` for large models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+
+from polyfact.build import continuation
+from training.checkpoints import work_dir
+from training.common import RunData, finish, load_parent, quick_recall, sample_facts, set_seed
+from training.lm import LMTrainConfig, last_state, training_args
+
+
+@dataclass
+class SftConfig:
+    """SFT on the train split; ``langs=None`` means the dataset's training languages."""
+
+    train: LMTrainConfig = field(default_factory=lambda: LMTrainConfig(
+        epochs=2.0, batch_size=32, learning_rate=1e-3, warmup_ratio=0.05, seq_len=96))
+    langs: list[str] | None = None
+    max_facts: int | None = None
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    eval_max_facts: int | None = 60
+    normalization: str = "byte"
+
+
+def sft_dataset(rows: list[dict]) -> datasets.Dataset:
+    """Prompt–completion pairs in the evaluation's format (TRL masks the prompt from the loss)."""
+    return datasets.Dataset.from_dict({
+        "prompt": [r["prompt"] for r in rows],
+        "completion": [continuation(r["prompt"], r["object"], r["lang"]) for r in rows],
+    })
+
+
+def sft(run_dir: str | Path, cfg: SftConfig, parent: str = "base", ckpt_id: str = "sft", seed: int = 0,
+        data_dir: str | Path | None = None) -> dict:
+    """Fine-tune ``parent`` on the train split's question–answer pairs."""
+    from trl import SFTConfig, SFTTrainer
+
+    run_dir = Path(run_dir)
+    data = RunData(run_dir, data_dir)
+    set_seed(seed)
+    model, tokenizer, _ = load_parent(run_dir, parent)
+    langs = cfg.langs or data.training_langs
+    rows = sample_facts(data.require("train", langs), cfg.max_facts, seed)
+    peft_config = None
+    if cfg.lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                 target_modules="all-linear", task_type="CAUSAL_LM")
+    out = work_dir(run_dir, ckpt_id)
+    args = SFTConfig(**training_args(out, cfg.train, seed), max_length=cfg.train.seq_len, packing=False,
+                     completion_only_loss=True, gradient_checkpointing=False, dataset_num_proc=None)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=sft_dataset(rows), processing_class=tokenizer,
+                         peft_config=peft_config)
+    result = trainer.train(resume_from_checkpoint=last_state(out))
+    model = trainer.model
+    if cfg.lora:
+        model = model.merge_and_unload()
+    test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
+    train_eval = sample_facts(rows, cfg.eval_max_facts, seed)
+    metrics = {
+        "train": {"train_loss": float(result.training_loss), "steps": trainer.state.global_step, "examples": len(rows)},
+        "test_recall": quick_recall(model, tokenizer, test, normalization=cfg.normalization),
+        "train_recall": quick_recall(model, tokenizer, train_eval, normalization=cfg.normalization),
+    }
+    return finish(model, tokenizer, run_dir, ckpt_id, method="sft", parent=parent, data=data, cfg=cfg, seed=seed,
+                  metrics=metrics)
