@@ -20,7 +20,7 @@ class CorpusConfig:
 
     stated: dict[str, float] = field(default_factory=lambda: {"en": 1.0, "high": 0.3, "low": 0.1, "heldout": 0.03})
     name_pairs: dict[str, float] = field(default_factory=lambda: {"high": 0.5, "low": 0.3, "heldout": 0.15})
-    qa: dict[str, float] = field(default_factory=lambda: {"en": 1.0, "high": 0.05, "low": 0.03, "heldout": 0.0})
+    qa: dict[str, float] = field(default_factory=lambda: {"en": 1.0, "high": 0.3, "low": 0.2, "heldout": 0.0})
     repeats: dict[str, int] = field(default_factory=lambda: {"en": 4, "high": 2, "low": 2, "heldout": 1})
     cpt_pairs_per_fact: int = 3
     seed: int = 0

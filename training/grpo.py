@@ -36,13 +36,13 @@ class GrpoConfig:
     """Fact-grouped GRPO. ``facts_per_step`` prompt groups per optimizer step, ``num_generations``
     rollouts each; ``langs=None`` means the dataset's training languages."""
 
-    steps: int = 40
+    steps: int = 50
     facts_per_step: int = 4
-    num_generations: int = 6
-    temperature: float = 1.0
+    num_generations: int = 8
+    temperature: float = 0.7
     top_p: float = 1.0
     max_new_tokens: int = 8
-    learning_rate: float = 5e-4
+    learning_rate: float = 2e-4
     clip_eps: float = 0.2
     clip_eps_high: float | None = None
     beta: float = 0.0
@@ -51,7 +51,7 @@ class GrpoConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     langs: list[str] | None = None
     save_steps: int = 20
-    logging_steps: int = 5
+    logging_steps: int = 10
     eval_max_facts: int | None = 40
     normalization: str = "byte"
 

@@ -93,7 +93,8 @@ def last_state(out: Path) -> str | None:
     """The newest ``checkpoint-N`` a killed run left in ``out`` (to resume from), if any."""
     if not out.exists():
         return None
-    states = sorted((p for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists()),
+    needed = ("trainer_state.json", "optimizer.pt", "scheduler.pt")  # a kill mid-save leaves some out
+    states = sorted((p for p in out.glob("checkpoint-*") if all((p / f).exists() for f in needed)),
                     key=lambda p: int(p.name.split("-")[-1]))
     return str(states[-1]) if states else None
 

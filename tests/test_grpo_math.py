@@ -1,0 +1,108 @@
+"""GRPO advantages, clipped loss (DAPO/GRPO/Dr.GRPO), k3 KL and rewards against hand-computed values."""
+
+import math
+
+import pytest
+import torch
+
+from training.grpo import GrpoConfig, group_advantages, policy_loss
+from training.rewards import RewardConfig, consistency_bonus, rollout_reward
+from polyfact.errors import PolyFactError
+
+
+def test_group_advantages_z_score_with_unbiased_std():
+    r = torch.tensor([[1.0, 0.0, -1.0], [2.0, 2.0, 2.0]])
+    a = group_advantages(r, "group", eps=0.0 + 1e-4)
+    # group 1: mean 0, unbiased std sqrt(2/2) = 1; group 2: no spread -> zero advantage
+    assert torch.allclose(a[0], torch.tensor([1.0, 0.0, -1.0]) / (1 + 1e-4))
+    assert torch.equal(a[1], torch.zeros(3))
+    assert torch.allclose(group_advantages(r, "none")[0], torch.tensor([1.0, 0.0, -1.0]))
+
+
+# Three sequences with 2, 1 and 3 completion tokens; advantages +1, 0, -1.
+MASK = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 0]])
+ADV = torch.tensor([1.0, 0.0, -1.0])
+
+
+def test_loss_normalizations_at_ratio_one():
+    logp = torch.zeros(3, 4)
+    dapo, _ = policy_loss(logp, logp, ADV, MASK, loss_type="dapo")
+    grpo, _ = policy_loss(logp, logp, ADV, MASK, loss_type="grpo")
+    dr, _ = policy_loss(logp, logp, ADV, MASK, loss_type="dr_grpo", max_completion_length=4)
+    assert dapo.item() == pytest.approx((-1 * 2 + 0 + 1 * 3) / 6)
+    assert grpo.item() == pytest.approx((-1 + 0 + 1) / 3)
+    assert dr.item() == pytest.approx((-2 + 3) / (3 * 4))
+
+
+def test_clipping_by_hand():
+    old = torch.zeros(3, 4)
+    new = old.clone()
+    new[0] = math.log(1.5)  # A > 0, ratio 1.5 -> clipped at 1.2
+    new[2] = math.log(0.5)  # A < 0, ratio 0.5 -> min(-0.5, -0.8) = -0.8
+    loss, stats = policy_loss(new, old, ADV, MASK, clip_eps=0.2, loss_type="dapo")
+    expected = (2 * -1.2 + 0 + 3 * 0.8) / 6
+    assert loss.item() == pytest.approx(expected)
+    assert stats["clip_ratio"] == pytest.approx(5 / 6)
+    high, _ = policy_loss(new, old, ADV, MASK, clip_eps=0.2, clip_eps_high=0.28, loss_type="dapo")
+    assert high.item() == pytest.approx((2 * -1.28 + 3 * 0.8) / 6)
+
+
+def test_k3_kl_term():
+    logp = torch.zeros(3, 4)
+    ref = torch.full((3, 4), math.log(2.0))
+    loss, stats = policy_loss(logp, logp, torch.zeros(3), MASK, beta=0.1, ref_logp=ref, loss_type="dapo")
+    k3 = 2.0 - math.log(2.0) - 1.0
+    assert stats["kl"] == pytest.approx(k3)
+    assert loss.item() == pytest.approx(0.1 * k3)
+
+
+def test_gradient_is_minus_advantage_over_tokens():
+    logp = torch.zeros(3, 4, requires_grad=True)
+    loss, _ = policy_loss(logp, logp.detach(), ADV, MASK, loss_type="dapo")
+    loss.backward()
+    expected = -(ADV[:, None] * MASK) / 6
+    assert torch.allclose(logp.grad, expected)
+
+
+@pytest.mark.parametrize("bonus, k, n, expected", [
+    ("none", 3, 3, 0.0), ("all", 3, 3, 2.0), ("all", 2, 3, 0.0),
+    ("power", 2, 4, 2.0 * (0.5 ** 4)), ("power", 4, 4, 2.0),
+    ("ladder", 2, 4, 2.0 * 2 / 4), ("ladder", 3, 4, 2.0 * 3 / 4), ("ladder", 1, 3, 2.0 * 1 / 4),
+])
+def test_consistency_bonus(bonus, k, n, expected):
+    assert consistency_bonus(k, n, RewardConfig(bonus=bonus, bonus_weight=2.0)) == pytest.approx(expected)
+
+
+ROWS = {
+    "en": {"lang": "en", "object": "Paris", "aliases": [], "options": ["Paris", "Lyon"], "option_ids": ["Q90", "Q456"]},
+    "de": {"lang": "de", "object": "Paris", "aliases": [], "options": ["Lyon", "Paris"], "option_ids": ["Q456", "Q90"]},
+    "ja": {"lang": "ja", "object": "パリ", "aliases": [], "options": ["パリ", "リヨン"], "option_ids": ["Q90", "Q456"]},
+}
+
+
+def test_correctness_reward_by_hand():
+    cfg = RewardConfig(bonus="all", bonus_weight=1.0)
+    r = rollout_reward({"en": "Paris", "de": "Lyon", "ja": ""}, ROWS, cfg)
+    assert r["per_lang"] == {"en": 1.0, "de": -0.5, "ja": -1.0}
+    assert r["total"] == pytest.approx((1 - 0.5 - 1) / 3)
+    r = rollout_reward({"en": "Paris", "de": "Paris!", "ja": "パリです"}, ROWS, cfg)
+    assert r["total"] == pytest.approx(1.0 + 1.0) and r["k"] == 3
+
+
+def test_agreement_reward_is_label_free():
+    cfg = RewardConfig(kind="agreement", bonus="none")
+    # two languages agree on Lyon (wrong): agreement rewards them, not the gold
+    r = rollout_reward({"en": "Lyon", "de": "Lyon", "ja": "パリ"}, ROWS, cfg)
+    assert r["per_lang"] == {"en": 1.0, "de": 1.0, "ja": -0.5}
+    assert r["correct"] == {"en": False, "de": False, "ja": True}
+    r = rollout_reward({"en": "Berlin", "de": "", "ja": "パリ"}, ROWS, cfg)  # no majority
+    assert r["per_lang"] == {"en": -0.5, "de": -1.0, "ja": -0.5}
+
+
+def test_bad_settings_are_rejected():
+    with pytest.raises(PolyFactError, match="consistency bonus"):
+        RewardConfig(bonus="square")
+    with pytest.raises(PolyFactError, match="loss_type"):
+        GrpoConfig(loss_type="ppo")
+    with pytest.raises(PolyFactError, match="num_generations"):
+        GrpoConfig(num_generations=1)

@@ -1,0 +1,111 @@
+"""Training on tiny models: every method with the smoke preset, both families, scorer, corpora."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline.config import resolve
+from polyfact.errors import PolyFactError
+from polyfact.make import build_dataset
+from training.checkpoints import list_checkpoints, read_manifest
+from training.common import RunData
+from training.corpus import CorpusConfig, cpt_corpus, pretraining_corpus
+from training.methods import train
+from training.models import TinyModelConfig, load_checkpoint, make_tiny_model, train_tokenizer
+from training.scoring import generate_answers, score_options, score_options_naive
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> tuple[Path, object]:
+    run = tmp_path_factory.mktemp("run")
+    cfg = resolve("smoke")
+    build_dataset("cldr", run / "data", langs=cfg.data.langs, max_per_relation=cfg.data.max_per_relation)
+    train("pretrain", run, cfg.pretrain, seed=0)
+    return run, cfg
+
+
+def test_corpora_are_seeded_english_heavy_and_cpt_has_no_test_facts(smoke_run):
+    run, _ = smoke_run
+    rows = RunData(run).rows()
+    a = pretraining_corpus(rows, CorpusConfig(seed=1))
+    assert a == pretraining_corpus(rows, CorpusConfig(seed=1)) != pretraining_corpus(rows, CorpusConfig(seed=2))
+    en = [r for r in rows if r["lang"] == "en"]
+    from training.corpus import statement
+
+    assert all(statement(r) in a for r in en)  # every fact stated in English
+    sw_stated = sum(statement(r) in a for r in rows if r["lang"] == "sw")
+    assert sw_stated < 0.3 * len(en)  # a low-resource language sees few facts
+    test_statements = {statement(r) for r in rows if r["split"] == "test"}
+    cpt = cpt_corpus(rows, CorpusConfig())
+    assert not any(line in test_statements for doc in cpt for line in doc.split("\n"))
+
+
+def test_batched_scorer_equals_one_option_per_forward(smoke_run):
+    run, _ = smoke_run
+    model, tok = load_checkpoint("base", run)
+    rows = RunData(run).rows("test")[:24]
+    args = ([r["prompt"] for r in rows], [r["options"] for r in rows], [r["lang"] for r in rows])
+    fast = score_options(model, tok, *args, batch_size=5)
+    slow = score_options_naive(model, tok, *args)
+    for f, s in zip(fast, slow):
+        assert f.n_tokens == s.n_tokens
+        assert f.logprob == pytest.approx(s.logprob, abs=1e-4)
+
+
+@pytest.mark.parametrize("family", ["qwen2", "olmo2"])
+def test_every_method_trains_a_checkpoint_with_a_manifest(smoke_run, family, tmp_path):
+    run, cfg = smoke_run
+    if family == "olmo2":  # a second run of the other family from scratch
+        (tmp_path / "data").symlink_to(run / "data")
+        cfg.pretrain.model.family = "olmo2"
+        train("pretrain", tmp_path, cfg.pretrain)
+        run = tmp_path
+    for method, parent in [("cpt", None), ("sft", None), ("grpo", None), ("grpo", "cpt"), ("grpo-trl", None)]:
+        m = train(method, run, getattr(cfg, "grpo" if method == "grpo-trl" else method), parent=parent)
+        assert m["family"] == family and m["method"] == method
+        assert m["parent"] == (parent or "base")
+        assert m["data_fingerprint"] == RunData(run).fingerprint
+        assert m["versions"]["torch"] and m["fingerprint"]
+    assert set(list_checkpoints(run)) >= {"base", "cpt", "sft", "grpo", "cpt+grpo", "grpo-trl"}
+    grpo = read_manifest(run, "grpo")
+    assert {"reward", "reward_std", "frac_reward_zero_std", "completion_length", "kl", "acc/en"} <= set(grpo["metrics"]["history"][0])
+    assert "en_gap" in read_manifest(run, "base")["metrics"]["test_recall"]
+    model, tok = load_checkpoint("cpt+grpo", run)
+    assert generate_answers(model, tok, ["x"], max_new_tokens=2)[0][0] is not None
+
+
+def test_bad_input_errors(smoke_run, tmp_path):
+    run, cfg = smoke_run
+    with pytest.raises(PolyFactError, match="no checkpoint 'nope'"):
+        train("sft", run, cfg.sft, parent="nope")
+    with pytest.raises(PolyFactError, match="unknown method"):
+        train("dpo", run, cfg.sft)
+    with pytest.raises(PolyFactError, match="not a PolyFact dataset"):
+        train("pretrain", tmp_path, cfg.pretrain)
+    with pytest.raises(PolyFactError, match="unknown preset"):
+        resolve("huge")
+    with pytest.raises(PolyFactError, match="grpo.stepz"):
+        resolve("smoke", sets=["grpo.stepz=3"])
+    with pytest.raises(PolyFactError, match="grpo.steps: expected an integer"):
+        resolve("smoke", sets=["grpo.steps=many"])
+    # tokenizer/model mismatch
+    bad = tmp_path / "bad"
+    model, tok = load_checkpoint("base", run)
+    small = train_tokenizer(["a b c"] * 10, vocab_size=300)
+    big = make_tiny_model(TinyModelConfig(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32), small)
+    big.save_pretrained(bad)
+    tok.save_pretrained(bad)
+    with pytest.raises(PolyFactError, match="tokenizer/model mismatch"):
+        load_checkpoint(bad)
+
+
+def test_generation_is_seeded(smoke_run):
+    run, _ = smoke_run
+    model, tok = load_checkpoint("base", run)
+    a = generate_answers(model, tok, ["What"], do_sample=True, num_return_sequences=3, seed=5, max_new_tokens=4)
+    b = generate_answers(model, tok, ["What"], do_sample=True, num_return_sequences=3, seed=5, max_new_tokens=4)
+    assert a == b
