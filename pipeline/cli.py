@@ -185,6 +185,59 @@ def _print_manifest(manifest: dict) -> None:
             print(f"{key} ({rec['mode']}, {rec['n_items']} items): {acc}{gap}")
 
 
+eval_app = typer.Typer(no_args_is_help=True, help="Recall and cross-lingual consistency of checkpoints.")
+app.add_typer(eval_app, name="eval")
+
+
+def _csv(spec: str) -> list[str]:
+    items = [x.strip() for x in spec.split(",") if x.strip()]
+    if not items:
+        raise PolyFactError("empty list; pass comma-separated ids such as base,cpt,sft,grpo")
+    return items
+
+
+@eval_app.command("checkpoints")
+def eval_checkpoints(
+    run: Path = typer.Option(..., "--run"),
+    checkpoints: str = typer.Option("base", "--checkpoints", help="Comma-separated checkpoint ids."),
+    split: str = typer.Option("test", "--split"),
+    mode: str = typer.Option("mcq", "--mode", help="mcq | generate"),
+    data: Optional[Path] = typer.Option(None, "--data", help="Another dataset directory (e.g. the KLAR import)."),
+    normalization: str = typer.Option("byte", "--normalization", help="MCQ scores: byte | token | sum"),
+    max_facts: Optional[int] = typer.Option(None, "--max-facts"),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for intervals (0: none)."),
+    seed: int = typer.Option(0, "--seed"),
+    force: bool = typer.Option(False, "--force", help="Recompute even when a matching result exists."),
+) -> None:
+    """Evaluate checkpoints; writes results/recall/<id>.json and records; prints the tables."""
+    from analyses.recall import analysis_name, evaluate_checkpoint, paired_tests
+    from pipeline.tables import print_recall
+
+    ids = _csv(checkpoints)
+    results = {c: evaluate_checkpoint(run, c, data_dir=data, split=split, mode=mode, normalization=normalization,
+                                      max_facts=max_facts, bootstrap=bootstrap, seed=seed, force=force)
+               for c in ids}
+    paired = paired_tests(run, ids[0], ids[1:], analysis_name(run, data), bootstrap=bootstrap, seed=seed) \
+        if len(ids) > 1 else {}
+    print_recall(results, paired)
+
+
+@eval_app.command("score")
+def eval_score(
+    records: Path = typer.Argument(..., help="JSONL records (fact_id, lang, correct) or predictions (language, relation, index, target, pred)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Recompute the metrics from a records file, without the model."""
+    from analyses.recall import score_file
+    from pipeline.tables import print_recall
+
+    metrics = score_file(records)
+    if as_json:
+        print(json.dumps(metrics, indent=2, ensure_ascii=False, default=float))
+    else:
+        print_recall({records.name: {"metrics": metrics}}, {})
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of the console script: one-line errors, exit status 2."""
     try:

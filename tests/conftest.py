@@ -32,3 +32,17 @@ def cldr_data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cldr") / "data"
     build_dataset("cldr", out, seed=0)
     return out
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """A run directory with the smoke preset's dataset and base model, and its config."""
+    from pipeline.config import resolve
+    from polyfact.make import build_dataset
+    from training.methods import train
+
+    run = tmp_path_factory.mktemp("run")
+    cfg = resolve("smoke")
+    build_dataset("cldr", run / "data", langs=cfg.data.langs, max_per_relation=cfg.data.max_per_relation)
+    train("pretrain", run, cfg.pretrain, seed=0)
+    return run, cfg

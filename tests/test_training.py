@@ -19,15 +19,6 @@ from training.models import TinyModelConfig, load_checkpoint, make_tiny_model, t
 from training.scoring import generate_answers, score_options, score_options_naive
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> tuple[Path, object]:
-    run = tmp_path_factory.mktemp("run")
-    cfg = resolve("smoke")
-    build_dataset("cldr", run / "data", langs=cfg.data.langs, max_per_relation=cfg.data.max_per_relation)
-    train("pretrain", run, cfg.pretrain, seed=0)
-    return run, cfg
-
-
 def test_corpora_are_seeded_english_heavy_and_cpt_has_no_test_facts(smoke_run):
     run, _ = smoke_run
     rows = RunData(run).rows()

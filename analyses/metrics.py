@@ -1,0 +1,227 @@
+"""Recall and cross-lingual consistency metrics over per-item records, with bootstrap intervals
+and paired tests. A record has at least ``fact_id``, ``lang`` and ``correct``; ``option_ids`` +
+``pred_index`` (or ``pred_entity``) enable answer agreement, ``option_scores`` enable RankC."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+from scipy.stats import binomtest
+
+from polyfact.languages import language_group, order_langs
+
+Records = Sequence[dict]
+
+
+def by_fact(records: Iterable[dict]) -> dict[str, dict[str, dict]]:
+    """``{fact_id: {lang: record}}``."""
+    out: dict[str, dict[str, dict]] = defaultdict(dict)
+    for r in records:
+        out[r["fact_id"]][r["lang"]] = r
+    return dict(out)
+
+
+def languages(records: Records) -> list[str]:
+    return order_langs({r["lang"] for r in records})
+
+
+def _mean(values: list[bool]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def accuracy(records: Records, key: str = "lang") -> dict[str, float]:
+    """Share correct per ``key``: ``lang``, ``relation`` or ``group`` (high / low / heldout)."""
+    hits: dict[str, list[bool]] = defaultdict(list)
+    for r in records:
+        k = language_group(r["lang"]) if key == "group" else r[key]
+        hits[k].append(bool(r["correct"]))
+    keys = order_langs(hits) if key == "lang" else sorted(hits)
+    return {k: _mean(hits[k]) for k in keys}
+
+
+def total_consistency(records: Records) -> float:
+    """Share of facts answered correctly in every language they were evaluated in (facts asked
+    in at least two languages)."""
+    facts = [langs for langs in by_fact(records).values() if len(langs) >= 2]
+    return _mean([all(r["correct"] for r in langs.values()) for langs in facts])
+
+
+def chosen_entity(r: dict) -> str | None:
+    """The entity a record's answer picked: ``pred_entity``, or the option id at ``pred_index``."""
+    if r.get("pred_entity") is not None:
+        return str(r["pred_entity"])
+    idx = r.get("pred_index")
+    ids = r.get("option_ids") or []
+    if idx is None or idx < 0:
+        return None
+    return str(ids[idx]) if idx < len(ids) else f"#{idx}"
+
+
+def _pair_matrix(records: Records, fn: Callable[[list[tuple[dict, dict]]], float]) -> dict[str, dict[str, float]]:
+    facts = by_fact(records)
+    langs = languages(records)
+    out: dict[str, dict[str, float]] = {}
+    for a in langs:
+        out[a] = {}
+        for b in langs:
+            pairs = [(f[a], f[b]) for f in facts.values() if a in f and b in f]
+            out[a][b] = fn(pairs) if pairs else float("nan")
+    return out
+
+
+def agreement_matrix(records: Records) -> dict[str, dict[str, float]]:
+    """Share of shared facts on which two languages chose the same answer entity."""
+    def agree(pairs: list[tuple[dict, dict]]) -> float:
+        return _mean([chosen_entity(x) is not None and chosen_entity(x) == chosen_entity(y) for x, y in pairs])
+
+    return _pair_matrix(records, agree)
+
+
+def coverlap_matrix(records: Records) -> dict[str, dict[str, float]]:
+    """COverlap: facts correct in both languages / facts correct in either."""
+    def co(pairs: list[tuple[dict, dict]]) -> float:
+        both = sum(bool(x["correct"] and y["correct"]) for x, y in pairs)
+        either = sum(bool(x["correct"] or y["correct"]) for x, y in pairs)
+        return both / either if either else float("nan")
+
+    return _pair_matrix(records, co)
+
+
+def rankc_weights(n: int) -> np.ndarray:
+    """w_j = e^(N−j) / Σ_k e^(N−k), j = 1..N."""
+    w = np.exp(np.arange(n - 1, -1, -1, dtype=float))
+    return w / w.sum()
+
+
+def rankc_pair(rank_a: Sequence[str], rank_b: Sequence[str]) -> float:
+    """RankC of one query: Σ_j w_j · |top_j(a) ∩ top_j(b)| / j over the N candidates."""
+    n = len(rank_a)
+    w = rankc_weights(n)
+    return float(sum(w[j - 1] * len(set(rank_a[:j]) & set(rank_b[:j])) / j for j in range(1, n + 1)))
+
+
+def ranking(r: dict) -> list[str] | None:
+    """Candidates of a record from best to worst score (ties broken by option order)."""
+    scores = r.get("option_scores")
+    if not scores:
+        return None
+    ids = r.get("option_ids") or [f"#{i}" for i in range(len(scores))]
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    return [str(ids[i]) for i in order]
+
+
+def rankc_matrix(records: Records) -> dict[str, dict[str, float]]:
+    """RankC (Qi, Fernández & Bisazza 2023) per language pair: mean over shared queries."""
+    def rc(pairs: list[tuple[dict, dict]]) -> float:
+        vals = [rankc_pair(ranking(x), ranking(y)) for x, y in pairs if ranking(x) and ranking(y)]
+        return sum(vals) / len(vals) if vals else float("nan")
+
+    return _pair_matrix(records, rc)
+
+
+def off_diagonal_mean(matrix: dict[str, dict[str, float]]) -> float:
+    vals = [v for a, row in matrix.items() for b, v in row.items() if a != b and not math.isnan(v)]
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+def summarize(records: Records, with_rankc: bool = True) -> dict:
+    """Every metric of one evaluation."""
+    acc = accuracy(records)
+    out = {
+        "accuracy": acc,
+        "mean_accuracy": sum(acc.values()) / len(acc) if acc else float("nan"),
+        "accuracy_by_group": accuracy(records, "group"),
+        "accuracy_by_relation": accuracy(records, "relation") if all("relation" in r for r in records) else {},
+        "total_consistency": total_consistency(records),
+        "agreement": agreement_matrix(records),
+        "coverlap": coverlap_matrix(records),
+        "n_facts": len(by_fact(records)),
+        "n_items": len(records),
+        "languages": languages(records),
+    }
+    out["agreement_mean"] = off_diagonal_mean(out["agreement"])
+    out["coverlap_mean"] = off_diagonal_mean(out["coverlap"])
+    if with_rankc and any(r.get("option_scores") for r in records):
+        out["rankc"] = rankc_matrix(records)
+        out["rankc_mean"] = off_diagonal_mean(out["rankc"])
+    return out
+
+
+def bootstrap_ci(records: Records, metric: Callable[[Records], float], n: int = 1000, seed: int = 0,
+                 alpha: float = 0.05) -> tuple[float, float, float]:
+    """Point estimate and percentile interval of ``metric``, resampling facts with replacement."""
+    facts = by_fact(records)
+    ids = sorted(facts)
+    point = metric(records)
+    if not ids or n <= 0:
+        return point, float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n):
+        sample = rng.integers(0, len(ids), len(ids))
+        resampled = [dict(r, fact_id=f"{r['fact_id']}#{k}") for k, i in enumerate(sample) for r in facts[ids[i]].values()]
+        values.append(metric(resampled))
+    lo, hi = np.nanpercentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return point, float(lo), float(hi)
+
+
+def fast_accuracy_ci(records: Records, n: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict[str, dict]:
+    """Per-language accuracy and Total Consistency with fact-bootstrap intervals, vectorized."""
+    facts = by_fact(records)
+    ids = sorted(facts)
+    langs = languages(records)
+    correct = np.full((len(ids), len(langs)), np.nan)
+    for i, fid in enumerate(ids):
+        for j, lang in enumerate(langs):
+            if lang in facts[fid]:
+                correct[i, j] = float(bool(facts[fid][lang]["correct"]))
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, len(ids), (n, len(ids))) if ids and n > 0 else np.zeros((0, len(ids)), dtype=int)
+    present = ~np.isnan(correct)
+    c0 = np.nan_to_num(correct)
+    out: dict[str, dict] = {"accuracy": {}}
+    for j, lang in enumerate(langs):
+        num = c0[samples, j].sum(1)
+        den = present[samples, j].sum(1)
+        boots = num / np.maximum(den, 1)
+        point = c0[:, j].sum() / max(present[:, j].sum(), 1)
+        lo, hi = np.percentile(boots, [100 * alpha / 2, 100 * (1 - alpha / 2)]) if n > 0 else (np.nan, np.nan)
+        out["accuracy"][lang] = {"value": float(point), "ci": [float(lo), float(hi)]}
+    multi = present.sum(1) >= 2
+    all_ok = np.where(present, c0, 1.0).min(1) * multi
+    tc_boot = (all_ok[samples].sum(1) / np.maximum(multi[samples].sum(1), 1)) if n > 0 else np.array([np.nan])
+    lo, hi = np.percentile(tc_boot, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    out["total_consistency"] = {"value": float(all_ok.sum() / max(multi.sum(), 1)), "ci": [float(lo), float(hi)]}
+    return out
+
+
+def mcnemar(a: Records, b: Records) -> dict:
+    """Exact McNemar test on items scored by two checkpoints (matched on fact and language)."""
+    key = {(r["fact_id"], r["lang"]): bool(r["correct"]) for r in b}
+    pairs = [(bool(r["correct"]), key[(r["fact_id"], r["lang"])]) for r in a if (r["fact_id"], r["lang"]) in key]
+    only_a = sum(x and not y for x, y in pairs)
+    only_b = sum(y and not x for x, y in pairs)
+    p = binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    return {"only_a": only_a, "only_b": only_b, "n": len(pairs), "p_value": float(p)}
+
+
+def paired_bootstrap(a: Records, b: Records, metric: Callable[[Records], float], n: int = 1000, seed: int = 0,
+                     alpha: float = 0.05) -> dict:
+    """Difference ``metric(a) − metric(b)`` with a paired fact-bootstrap interval and two-sided p."""
+    fa, fb = by_fact(a), by_fact(b)
+    ids = sorted(set(fa) & set(fb))
+    diff = metric([r for i in ids for r in fa[i].values()]) - metric([r for i in ids for r in fb[i].values()])
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n):
+        sample = [ids[i] for i in rng.integers(0, len(ids), len(ids))]
+        ra = [dict(r, fact_id=f"{r['fact_id']}#{k}") for k, i in enumerate(sample) for r in fa[i].values()]
+        rb = [dict(r, fact_id=f"{r['fact_id']}#{k}") for k, i in enumerate(sample) for r in fb[i].values()]
+        diffs.append(metric(ra) - metric(rb))
+    arr = np.array(diffs)
+    lo, hi = np.nanpercentile(arr, [100 * alpha / 2, 100 * (1 - alpha / 2)]) if n else (np.nan, np.nan)
+    p = float(min(1.0, 2 * min((arr <= 0).mean(), (arr >= 0).mean()))) if n else float("nan")
+    return {"difference": float(diff), "ci": [float(lo), float(hi)], "p_value": p, "n_facts": len(ids)}

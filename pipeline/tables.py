@@ -1,0 +1,75 @@
+"""Terminal tables (rich) for the command line's summaries."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+if not console.is_terminal:  # logs and pipes: wide enough for 22-language matrices
+    console = Console(width=200)
+
+
+def _f(x: Any, digits: int = 2) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.{digits}f}"
+
+
+def matrix_table(title: str, m: dict[str, dict[str, float]], order: list[str] | None = None) -> Table:
+    langs = [x for x in (order or list(m)) if x in m]
+    t = Table(title=title, show_lines=False)
+    t.add_column("")
+    for lang in langs:
+        t.add_column(lang, justify="right")
+    for a in langs:
+        t.add_row(a, *[_f(m[a].get(b)) for b in langs])
+    return t
+
+
+def print_recall(results: dict[str, dict], paired: dict[str, dict]) -> None:
+    """Accuracy per language per checkpoint, Total Consistency with its interval, paired tests,
+    and the consistency matrices of the first checkpoint."""
+    first = next(iter(results.values()))["metrics"]
+    langs = first["languages"]
+    t = Table(title="accuracy per language (rows) and checkpoint (columns)")
+    t.add_column("language")
+    for ckpt in results:
+        t.add_column(ckpt, justify="right")
+    for lang in langs:
+        t.add_row(lang, *[_f(res["metrics"]["accuracy"].get(lang)) for res in results.values()])
+    t.add_row("mean", *[_f(res["metrics"]["mean_accuracy"]) for res in results.values()])
+    for group in ("high", "low", "heldout"):
+        if group in first.get("accuracy_by_group", {}):
+            t.add_row(f"{group}-resource" if group != "heldout" else "held-out",
+                      *[_f(res["metrics"]["accuracy_by_group"].get(group)) for res in results.values()])
+    t.add_row("Total Consistency", *[_f(res["metrics"]["total_consistency"]) for res in results.values()])
+    for subset in ("training", "heldout"):
+        if any(subset in res.get("consistency_subsets", {}) for res in results.values()):
+            t.add_row(f"  … {subset} langs", *[_f(res.get("consistency_subsets", {}).get(subset))
+                                               for res in results.values()])
+    t.add_row("TC 95% CI", *[
+        "[{}, {}]".format(*(_f(x) for x in res["intervals"]["total_consistency"]["ci"])) if "intervals" in res else "-"
+        for res in results.values()])
+    console.print(t)
+    if paired:
+        t = Table(title="paired tests against the first checkpoint")
+        for c in ("checkpoint", "Δ mean acc", "95% CI", "p (bootstrap)", "McNemar p", "Δ total cons.", "p"):
+            t.add_column(c, justify="right" if c != "checkpoint" else "left")
+        for ckpt, p in paired.items():
+            ma, tc = p["mean_accuracy"], p["total_consistency"]
+            t.add_row(ckpt, f"{ma['difference']:+.3f}", f"[{ma['ci'][0]:+.3f}, {ma['ci'][1]:+.3f}]",
+                      _f(ma["p_value"], 3), _f(p["mcnemar"]["p_value"], 3), f"{tc['difference']:+.3f}",
+                      _f(tc["p_value"], 3))
+        console.print(t)
+    name = next(iter(results))
+    console.print(f"consistency of {name}: Total Consistency {_f(first['total_consistency'])}, "
+                  f"COverlap mean {_f(first['coverlap_mean'])}, agreement mean {_f(first['agreement_mean'])}"
+                  + (f", RankC mean {_f(first['rankc_mean'])}" if "rankc_mean" in first else ""))
+    console.print(matrix_table(f"COverlap ({name})", first["coverlap"], langs))
+    console.print(matrix_table(f"answer agreement ({name})", first["agreement"], langs))
+    if "rankc" in first:
+        console.print(matrix_table(f"RankC ({name})", first["rankc"], langs))
