@@ -1,0 +1,172 @@
+"""Streaming activation statistics per language, in memory that does not grow with tokens.
+
+Per language: token count; per MLP neuron the count of positive ``mlp.gate_act`` and the sum and
+sum of squares of the activation (``[layers, d_mlp]``); per head the summed L2 norm of its output
+(``[layers, heads]``). Statistics are sums, so shards merge by addition (``merge``, or an
+all-reduce across processes with :func:`all_reduce`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from polyfact.errors import PolyFactError
+from polyfact.io import atomic_write_bytes, atomic_write_json
+
+FIELDS = ("tokens", "act_pos", "act_sum", "act_sumsq", "head_norm")
+
+
+@dataclass
+class ActivationStats:
+    """Summed statistics of one model over per-language token streams."""
+
+    languages: list[str]
+    tokens: torch.Tensor  # [L] int64
+    act_pos: torch.Tensor  # [L, layers, d_mlp] int64
+    act_sum: torch.Tensor  # [L, layers, d_mlp] float64
+    act_sumsq: torch.Tensor  # [L, layers, d_mlp] float64
+    head_norm: torch.Tensor  # [L, layers, heads] float64
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def zeros(cls, languages: list[str], n_layers: int, d_mlp: int, n_heads: int, meta: dict | None = None
+              ) -> "ActivationStats":
+        n = len(languages)
+        return cls(list(languages), torch.zeros(n, dtype=torch.int64),
+                   torch.zeros(n, n_layers, d_mlp, dtype=torch.int64),
+                   torch.zeros(n, n_layers, d_mlp, dtype=torch.float64),
+                   torch.zeros(n, n_layers, d_mlp, dtype=torch.float64),
+                   torch.zeros(n, n_layers, n_heads, dtype=torch.float64), dict(meta or {}))
+
+    @property
+    def n_layers(self) -> int:
+        return self.act_pos.shape[1]
+
+    def index(self, lang: str) -> int:
+        try:
+            return self.languages.index(lang)
+        except ValueError:
+            raise PolyFactError(f"no statistics for language {lang!r}; have {', '.join(self.languages)}") from None
+
+    def act_prob(self) -> torch.Tensor:
+        """P(act > 0) per neuron and language: ``[layers, d_mlp, languages]`` (LAPE's input)."""
+        return (self.act_pos.double() / self.tokens.clamp(min=1)[:, None, None].double()).permute(1, 2, 0)
+
+    def act_mean(self) -> torch.Tensor:
+        return (self.act_sum / self.tokens.clamp(min=1)[:, None, None]).permute(1, 2, 0)
+
+    def act_var(self) -> torch.Tensor:
+        n = self.tokens.clamp(min=1)[:, None, None].double()
+        mean = self.act_sum / n
+        return (self.act_sumsq / n - mean**2).clamp(min=0).permute(1, 2, 0)
+
+    def head_norm_mean(self) -> torch.Tensor:
+        """Mean output norm per head and language: ``[layers, heads, languages]``."""
+        return (self.head_norm / self.tokens.clamp(min=1)[:, None, None]).permute(1, 2, 0)
+
+    def merge(self, other: "ActivationStats") -> "ActivationStats":
+        """Sum of two shards (languages are matched by code; new languages are appended)."""
+        if other.act_pos.shape[1:] != self.act_pos.shape[1:] or other.head_norm.shape[1:] != self.head_norm.shape[1:]:
+            raise PolyFactError("cannot merge statistics of differently shaped models")
+        langs = self.languages + [x for x in other.languages if x not in self.languages]
+        out = ActivationStats.zeros(langs, self.n_layers, self.act_pos.shape[2], self.head_norm.shape[2], self.meta)
+        for src in (self, other):
+            idx = torch.tensor([langs.index(x) for x in src.languages])
+            for name in FIELDS:
+                getattr(out, name).index_add_(0, idx, getattr(src, name))
+        out.meta["merged_shards"] = self.meta.get("merged_shards", 1) + other.meta.get("merged_shards", 1)
+        return out
+
+    def subset(self, languages: list[str]) -> "ActivationStats":
+        idx = [self.index(x) for x in languages]
+        return ActivationStats(list(languages), *[getattr(self, f)[idx] for f in FIELDS], meta=dict(self.meta))
+
+    def save(self, path: str | Path) -> Path:
+        """``<path>.safetensors`` (tensors) + ``<path>.json`` (languages and meta), atomically."""
+        path = Path(path)
+        tensors = {f: getattr(self, f).contiguous() for f in FIELDS}
+        from safetensors.torch import save as save_bytes
+
+        atomic_write_bytes(path.with_suffix(".safetensors"), save_bytes(tensors))
+        atomic_write_json(path.with_suffix(".json"), {"languages": self.languages, "meta": self.meta})
+        return path.with_suffix(".safetensors")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ActivationStats":
+        path = Path(path)
+        tensors_path, meta_path = path.with_suffix(".safetensors"), path.with_suffix(".json")
+        if not tensors_path.exists() or not meta_path.exists():
+            raise PolyFactError(f"no statistics at {path} (.safetensors + .json); collect them first")
+        tensors = load_file(str(tensors_path))
+        info = json.loads(meta_path.read_text(encoding="utf-8"))
+        return cls(info["languages"], *[tensors[f] for f in FIELDS], meta=info.get("meta", {}))
+
+
+def all_reduce(stats: ActivationStats) -> ActivationStats:
+    """Sum statistics across ``torch.distributed`` processes (every rank must hold the same
+    languages in the same order); a no-op outside a process group."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return stats
+    for name in FIELDS:
+        t = getattr(stats, name)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    stats.meta["world_size"] = dist.get_world_size()
+    return stats
+
+
+class SiteReducer:
+    """Adds one batch's site activations into the statistics of one language, over the
+    positions where ``mask`` is true (padding excluded). One implementation for every backend."""
+
+    def __init__(self, stats: ActivationStats, n_heads: int) -> None:
+        self.stats, self.n_heads = stats, n_heads
+        self.lang = 0
+        self.mask: torch.Tensor | None = None
+
+    def begin(self, lang_index: int, mask: torch.Tensor) -> None:
+        self.lang = lang_index
+        self.mask = mask.bool()
+        self.stats.tokens[lang_index] += int(self.mask.sum())
+
+    def _flat(self, x: torch.Tensor) -> torch.Tensor:
+        assert self.mask is not None
+        if bool(self.mask.all()):
+            return x.reshape(-1, x.shape[-1])
+        return x[self.mask.to(x.device)]
+
+    def gate_act(self, layer: int, act: torch.Tensor) -> None:
+        flat = self._flat(act)
+        pos, s, ss = reduce_gate(flat)
+        self.add_gate(layer, pos, s, ss)
+
+    def add_gate(self, layer: int, pos: torch.Tensor, s: torch.Tensor, ss: torch.Tensor) -> None:
+        st = self.stats
+        st.act_pos[self.lang, layer] += pos.to("cpu", torch.int64)
+        st.act_sum[self.lang, layer] += s.to("cpu", torch.float64)
+        st.act_sumsq[self.lang, layer] += ss.to("cpu", torch.float64)
+
+    def head_out(self, layer: int, z: torch.Tensor) -> None:
+        self.add_heads(layer, reduce_heads(self._flat(z), self.n_heads))
+
+    def add_heads(self, layer: int, norms: torch.Tensor) -> None:
+        self.stats.head_norm[self.lang, layer] += norms.to("cpu", torch.float64)
+
+
+def reduce_gate(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``[n, d_mlp]`` activations → (count > 0, sum, sum of squares) per neuron."""
+    pos = torch.sum(flat > 0, dim=0, dtype=torch.int32)
+    f = flat.float()
+    return pos, f.sum(0), (f * f).sum(0)
+
+
+def reduce_heads(flat: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """``[n, heads · d_head]`` → summed L2 norm of each head's output ``[heads]``."""
+    return torch.linalg.vector_norm(flat.reshape(flat.shape[0], n_heads, -1), dim=-1, dtype=torch.float32).sum(0)

@@ -1,0 +1,218 @@
+"""Analyzers on tiny models: planted specialization recovered by LAPE and head importance with
+every backend, backend agreement, the released LAPE format, merging and distributed collection."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from interp.collect import CollectConfig, collect_stats, token_chunks
+from interp.heads import head_importance
+from interp.lape import LapeResult, calibrate, entropy_summary, lape, normalized_entropy
+from interp.sites import adapter_for
+from interp.stats import ActivationStats
+from polyfact.errors import PolyFactError
+from tests import planted as P
+from tests.conftest import shared
+
+BACKENDS = ["torch", "nnsight", "lens"]
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    p = P.build()
+    return p, p.save(tmp_path_factory.mktemp("planted"))
+
+
+def _cfg(backend: str) -> CollectConfig:
+    return CollectConfig(backend=backend, seq_len=32, batch_size=4, progress=False)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("variant", ["tang", "polyfact"])
+def test_lape_recovers_planted_neurons(planted, backend, variant):
+    p, path = planted
+    stats = collect_stats(p.model, p.tokenizer, p.text_strings, _cfg(backend), model_dir=path)
+    planted_units = set().union(*p.neurons.values())
+    n_units = P.N_LAYERS * P.D_MLP
+    res = lape(stats.act_prob(), stats.languages, top_frac=len(planted_units) / n_units, variant=variant)
+    found = sum(len(res.units(lang) & p.neurons[lang]) for lang in P.LANGS)
+    assert found / len(planted_units) >= 0.95
+    false_pos = len(res.all_units() - planted_units) + sum(len(res.units(lang) - p.neurons[lang]) for lang in P.LANGS)
+    assert false_pos <= 0.01 * n_units
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method", ["gradient", "ablation"])
+def test_head_importance_recovers_planted_heads(planted, backend, method):
+    p, path = planted
+    imp = head_importance(p.model, p.tokenizer, p.text_strings, method, _cfg(backend), model_dir=path)
+    top = imp.top_k(1)
+    assert all(top[lang] == [p.heads[lang]] for lang in P.LANGS)
+    ent = imp.normalized_entropy()
+    for lang, (layer, head) in p.heads.items():
+        assert ent[layer, head] < 0.05  # planted heads matter for one language only
+    others = [float(ent[layer, h]) for layer in range(P.N_LAYERS) for h in range(P.N_HEADS)
+              if (layer, h) not in p.heads.values()]
+    assert min(others) > 0.3  # shared heads matter for every language
+    assert imp.layer_distribution(1)["sw"] == [0, 0, 1]
+    assert imp.overlap(1)["en"]["de"] == 0.0 and imp.overlap(1)["en"]["en"] == 1.0
+
+
+def test_no_specialization_gives_no_planted_structure():
+    p = P.build(specialize=False)
+    stats = collect_stats(p.model, p.tokenizer, p.text_strings, _cfg("torch"))
+    ent = normalized_entropy(stats.act_prob())
+    assert float(torch.nanquantile(ent.flatten(), 0.01)) > 0.9  # every neuron fires for all languages
+
+
+def test_backends_agree_on_a_random_model_with_padding(tmp_path):
+    from training.models import TinyModelConfig, make_tiny_model, train_tokenizer
+
+    texts = {"en": ["the capital of france is paris"] * 3 + ["a b"],
+             "de": ["die hauptstadt von frankreich ist paris", "x"] * 2}
+    tok = train_tokenizer([t for v in texts.values() for t in v] * 5, vocab_size=300)
+    for family in ("qwen2", "olmo2"):
+        model = make_tiny_model(TinyModelConfig(family=family, hidden_size=32, num_layers=2, num_heads=4,
+                                                intermediate_size=64), tok, seed=1)
+        model.set_attn_implementation("eager")  # the bridge runs eager attention: compare like with like
+        path = tmp_path / family
+        model.save_pretrained(path)
+        tok.save_pretrained(path)
+        cfg = dict(seq_len=8, batch_size=3, pack=False, progress=False)
+        ref = collect_stats(model, tok, texts, CollectConfig(backend="torch", **cfg))
+        assert ref.tokens.tolist() == [len(x) for x in (tok(texts["en"])["input_ids"], tok(texts["de"])["input_ids"])] \
+            or ref.tokens.sum() > 0
+        for backend in ("nnsight", "lens"):
+            other = collect_stats(model, tok, texts, CollectConfig(backend=backend, **cfg), model_dir=path)
+            assert torch.equal(ref.tokens, other.tokens)
+            assert torch.equal(ref.act_pos, other.act_pos), (family, backend)
+            assert torch.allclose(ref.act_sum, other.act_sum, atol=1e-4)
+            assert torch.allclose(ref.act_sumsq, other.act_sumsq, atol=1e-4)
+            assert torch.allclose(ref.head_norm, other.head_norm, atol=1e-4)
+
+
+def test_padding_is_excluded(planted):
+    p, _ = planted
+    texts = {"en": [" ".join(f"en{i}" for i in range(5)), "en1 en2"]}
+    packed = collect_stats(p.model, p.tokenizer, texts, CollectConfig(backend="torch", seq_len=8, pack=False,
+                                                                         progress=False))
+    assert packed.tokens.tolist() == [7]  # 5 + 2 real tokens, padding not counted
+    alone = collect_stats(p.model, p.tokenizer, {"en": [texts["en"][1]]},
+                          CollectConfig(backend="torch", seq_len=8, pack=False, progress=False))
+    first = collect_stats(p.model, p.tokenizer, {"en": [texts["en"][0]]},
+                          CollectConfig(backend="torch", seq_len=8, pack=False, progress=False))
+    assert torch.equal(packed.act_pos, alone.act_pos + first.act_pos)
+
+
+def _tang_reference(activation_probs: torch.Tensor, top_rate=0.01, filter_rate=0.95, bar_ratio=0.95):
+    """An independent transcription of Tang et al.'s identify.py (per-language lists of (layer, neuron))."""
+    normed = activation_probs / activation_probs.sum(dim=-1, keepdim=True)
+    normed[torch.isnan(normed)] = 0
+    log_probs = torch.where(normed > 0, normed.log(), 0)
+    ent = -torch.sum(normed * log_probs, dim=-1)
+    flat_probs = activation_probs.flatten()
+    top_prob_value = flat_probs.kthvalue(round(len(flat_probs) * filter_rate)).values.item()
+    top_position = (activation_probs > top_prob_value).sum(dim=-1)
+    ent[top_position == 0] = torch.inf
+    flat_ent = ent.flatten()
+    _, index = flat_ent.topk(round(len(flat_ent) * top_rate), largest=False)
+    row, col = index // ent.size(1), index % ent.size(1)
+    selected = activation_probs[row, col].transpose(0, 1)
+    bar = flat_probs.kthvalue(round(len(flat_probs) * bar_ratio)).values.item()
+    lang, idx = torch.where(selected > bar)
+    out = {i: set() for i in range(activation_probs.shape[-1])}
+    for lg, j in zip(lang.tolist(), idx.tolist()):
+        out[lg].add((int(row[j]), int(col[j])))
+    return out
+
+
+def test_tang_variant_matches_the_reference_script():
+    g = torch.Generator().manual_seed(3)
+    probs = torch.rand(4, 300, 5, generator=g, dtype=torch.float64) ** 3
+    probs[0, :10, 1:] = 0.001  # some language-specific neurons
+    langs = ["en", "de", "ja", "zh", "sw"]
+    ours = lape(probs, langs, top_frac=0.02, variant="tang")
+    ref = _tang_reference(probs.clone(), top_rate=0.02)
+    for i, lang in enumerate(langs):
+        assert ours.units(lang) == ref[i]
+
+
+def test_polyfact_variant_by_hand():
+    probs = torch.tensor([[[0.9, 0.1], [0.5, 0.5], [0.0, 0.0], [0.05, 0.6]]], dtype=torch.float64)
+    res = lape(probs, ["en", "de"], top_frac=0.5, variant="polyfact")  # 2 of 4 neurons, dead one excluded
+    assert res.selected == {0: {"en": [0], "de": [3]}}
+
+
+def test_calibrated_thresholds_let_counts_change():
+    spec = P.build()
+    flat = P.build(specialize=False)
+    s_spec = collect_stats(spec.model, spec.tokenizer, spec.text_strings, _cfg("torch"))
+    s_flat = collect_stats(flat.model, flat.tokenizer, flat.text_strings, _cfg("torch"))
+    frac = 36 / (P.N_LAYERS * P.D_MLP)
+    th = calibrate(s_spec.act_prob(), top_frac=frac)
+    fixed = lape(s_flat.act_prob(), s_flat.languages, top_frac=frac)
+    calibrated = lape(s_flat.act_prob(), s_flat.languages, top_frac=frac, thresholds=th)
+    assert len(fixed.all_units()) > 0  # a fixed fraction always selects someone
+    assert len(calibrated.all_units()) == 0  # against the reference, nothing is specific any more
+    assert len(lape(s_spec.act_prob(), s_spec.languages, thresholds=th).all_units()) == 36
+    summary = entropy_summary(s_spec.act_prob())
+    assert len(summary["mean"]) == P.N_LAYERS and min(summary["quantiles"]["0.05"]) < 0.1
+
+
+def test_released_lape_format(tmp_path):
+    res = LapeResult.read_json(shared("paper-lape", "qwen-base", "lape_results.json"))
+    counts = res.counts()
+    assert (counts["zh"], counts["ja"], counts["sw"]) == (1595, 1254, 649)
+    assert res.n_layers == 28 and res.d_mlp == 18944 and len(res.all_units()) == 5304
+    out = res.write_json(tmp_path / "lape_results.json")
+    again = LapeResult.read_json(out)
+    assert all(again.units(lang) == res.units(lang) for lang in res.languages) and again.counts() == counts
+    assert min(res.selected) == 0  # 1-based on disk, 0-based in memory
+    (tmp_path / "bad.json").write_text('{"1": [1, 2]}')
+    with pytest.raises(PolyFactError, match="LAPE format"):
+        LapeResult.read_json(tmp_path / "bad.json")
+
+
+def test_stats_save_load_merge_and_bounded_memory(planted, tmp_path):
+    p, _ = planted
+    a = collect_stats(p.model, p.tokenizer, {k: v[:6] for k, v in p.text_strings.items()}, _cfg("torch"))
+    b = collect_stats(p.model, p.tokenizer, {k: v[6:] for k, v in p.text_strings.items()}, _cfg("torch"))
+    whole = collect_stats(p.model, p.tokenizer, p.text_strings, _cfg("torch"))
+    merged = a.merge(b)
+    assert torch.equal(merged.act_pos, whole.act_pos) and torch.equal(merged.tokens, whole.tokens)
+    assert a.act_pos.shape == whole.act_pos.shape  # state size does not depend on the number of tokens
+    a.save(tmp_path / "stats")
+    back = ActivationStats.load(tmp_path / "stats")
+    assert back.languages == a.languages and torch.equal(back.act_sum, a.act_sum)
+
+
+def test_two_process_gloo_collection_equals_one_process(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.dist_worker", str(r), "2", str(tmp_path / "pg"),
+                               str(tmp_path)], cwd=Path(__file__).resolve().parents[1]) for r in range(2)]
+    assert all(p.wait(timeout=300) == 0 for p in procs)
+    merged = ActivationStats.load(tmp_path / "merged")
+    p = P.build()
+    single = collect_stats(p.model, p.tokenizer, p.text_strings,
+                           CollectConfig(backend="torch", seq_len=16, batch_size=2, progress=False))
+    assert merged.meta["world_size"] == 2
+    assert torch.equal(merged.tokens, single.tokens) and torch.equal(merged.act_pos, single.act_pos)
+    assert torch.allclose(merged.head_norm, single.head_norm)
+
+
+def test_unknown_architecture_names_the_supported_ones():
+    class Fake(torch.nn.Module):
+        config = type("C", (), {"model_type": "rwkv"})()
+
+    with pytest.raises(PolyFactError, match="qwen2, olmo2, llama, mistral, gemma2"):
+        adapter_for(Fake())
+
+
+def test_token_budget_per_language(planted):
+    p, _ = planted
+    chunks = token_chunks(p.tokenizer, p.text_strings["en"], seq_len=10, max_tokens=25)
+    assert sum(len(c) for c in chunks) == 25 and max(len(c) for c in chunks) == 10
