@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from interp.collect import CollectConfig, batches, token_chunks
 from interp.sites import ArchitectureAdapter, adapter_for, model_shape
+from interp.stats import _with
 from polyfact.errors import PolyFactError
 from polyfact.io import atomic_write_bytes, atomic_write_json
 
@@ -95,10 +96,10 @@ class HeadImportance:
         tensors = {"scores": self.scores.contiguous().double()}
         if self.delta is not None:
             tensors["delta"] = self.delta.contiguous().double()
-        atomic_write_bytes(path.with_suffix(".safetensors"), save_bytes(tensors))
-        atomic_write_json(path.with_suffix(".json"), {"languages": self.languages, "method": self.method,
+        atomic_write_bytes(_with(path, ".safetensors"), save_bytes(tensors))
+        atomic_write_json(_with(path, ".json"), {"languages": self.languages, "method": self.method,
                                                       "meta": self.meta})
-        return path.with_suffix(".safetensors")
+        return _with(path, ".safetensors")
 
     @classmethod
     def load(cls, path: str | Path) -> "HeadImportance":
@@ -107,10 +108,10 @@ class HeadImportance:
         from safetensors.torch import load_file
 
         path = Path(path)
-        if not path.with_suffix(".safetensors").exists():
+        if not _with(path, ".safetensors").exists():
             raise PolyFactError(f"no head importance at {path}; compute it first")
-        t = load_file(str(path.with_suffix(".safetensors")))
-        info = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        t = load_file(str(_with(path, ".safetensors")))
+        info = json.loads(_with(path, ".json").read_text(encoding="utf-8"))
         return cls(info["languages"], t["scores"], info["method"], t.get("delta"), info.get("meta", {}))
 
 

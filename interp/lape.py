@@ -134,15 +134,25 @@ class LapeResult:
         return cls(selected, languages, n_layers, d_mlp, meta)
 
 
-def calibrate(act_prob: torch.Tensor, top_frac: float = 0.01, filter_quantile: float = 0.95,
+def _eligible_entropy(probs: torch.Tensor, variant: str, filter_prob: float | None) -> torch.Tensor:
+    """Entropy per neuron with +inf for neurons the variant excludes (tang: no language above the
+    filter probability; polyfact: never fires)."""
+    ent = entropy(probs)
+    eligible = (probs > filter_prob).sum(-1) > 0 if variant == "tang" else probs.sum(-1) > 0
+    return torch.where(eligible & ~torch.isnan(ent), ent, torch.full_like(ent, float("inf")))
+
+
+def calibrate(act_prob: torch.Tensor, top_frac: float = 0.01, variant: str = "tang", filter_quantile: float = 0.95,
               bar_quantile: float = 0.95) -> LapeThresholds:
-    """Thresholds of a reference model: the entropy of its ``top_frac``-th lowest eligible neuron,
-    and its filter and bar probabilities."""
-    ent = entropy(act_prob).flatten()
+    """Thresholds of a reference model: the entropy of its ``top_frac``-th lowest eligible neuron
+    (as the variant selects them), and its filter and bar probabilities."""
+    probs = act_prob.double()
+    filter_prob = _quantile_value(probs, filter_quantile)
+    ent = _eligible_entropy(probs, variant, filter_prob if variant == "tang" else None).flatten()
+    finite = ent[torch.isfinite(ent)].sort().values
     k = max(1, int(round(ent.numel() * top_frac)))
-    finite = ent[~torch.isnan(ent)].sort().values
-    cut = float(finite[min(k, finite.numel()) - 1]) if finite.numel() else 0.0
-    return LapeThresholds(cut, _quantile_value(act_prob, filter_quantile), _quantile_value(act_prob, bar_quantile))
+    cut = float(finite[min(k, finite.numel()) - 1]) if finite.numel() else float("-inf")
+    return LapeThresholds(cut, filter_prob, _quantile_value(probs, bar_quantile))
 
 
 def lape(
@@ -164,14 +174,10 @@ def lape(
         raise PolyFactError(f"act_prob must be [layers, d_mlp, {len(languages)} languages], got {tuple(act_prob.shape)}")
     n_layers, d_mlp, _ = act_prob.shape
     probs = act_prob.double()
-    ent = entropy(probs)
+    filter_prob = None
     if variant == "tang":
         filter_prob = thresholds.filter_prob if thresholds else _quantile_value(probs, filter_quantile)
-        eligible = (probs > filter_prob).sum(-1) > 0
-    else:
-        filter_prob = None
-        eligible = probs.sum(-1) > 0
-    ent = torch.where(eligible & ~torch.isnan(ent), ent, torch.full_like(ent, float("inf")))
+    ent = _eligible_entropy(probs, variant, filter_prob)
     flat = ent.flatten()
     if thresholds is not None:
         index = torch.nonzero(flat <= thresholds.entropy + 1e-12).flatten()

@@ -19,6 +19,11 @@ from safetensors.torch import load_file
 from polyfact.errors import PolyFactError
 from polyfact.io import atomic_write_bytes, atomic_write_json
 
+def _with(path: Path, suffix: str) -> Path:
+    """``path`` + ``suffix`` (``stats`` → ``stats.safetensors``; dots in the name are kept)."""
+    return path.with_name(path.name + suffix)
+
+
 FIELDS = ("tokens", "act_pos", "act_sum", "act_sumsq", "head_norm")
 
 
@@ -93,14 +98,14 @@ class ActivationStats:
         tensors = {f: getattr(self, f).contiguous() for f in FIELDS}
         from safetensors.torch import save as save_bytes
 
-        atomic_write_bytes(path.with_suffix(".safetensors"), save_bytes(tensors))
-        atomic_write_json(path.with_suffix(".json"), {"languages": self.languages, "meta": self.meta})
-        return path.with_suffix(".safetensors")
+        atomic_write_bytes(_with(path, ".safetensors"), save_bytes(tensors))
+        atomic_write_json(_with(path, ".json"), {"languages": self.languages, "meta": self.meta})
+        return _with(path, ".safetensors")
 
     @classmethod
     def load(cls, path: str | Path) -> "ActivationStats":
         path = Path(path)
-        tensors_path, meta_path = path.with_suffix(".safetensors"), path.with_suffix(".json")
+        tensors_path, meta_path = _with(path, ".safetensors"), _with(path, ".json")
         if not tensors_path.exists() or not meta_path.exists():
             raise PolyFactError(f"no statistics at {path} (.safetensors + .json); collect them first")
         tensors = load_file(str(tensors_path))

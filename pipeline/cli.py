@@ -238,6 +238,69 @@ def eval_score(
         print_recall({records.name: {"metrics": metrics}}, {})
 
 
+analyze_app = typer.Typer(no_args_is_help=True, help="Language specialization of neurons and heads, routing analyses.")
+app.add_typer(analyze_app, name="analyze")
+
+
+def _analysis_cfg(run: Path, preset, config, sets, backend, texts, max_tokens):
+    cfg = _run_config(run, preset, config, sets)
+    a = cfg.analysis
+    if backend is not None:
+        a.backend = backend
+        a.head_backend = backend
+    if texts is not None:
+        a.texts = texts
+    if max_tokens is not None:
+        a.max_tokens = max_tokens
+        a.head_max_tokens = max_tokens
+    return cfg
+
+
+@analyze_app.command("neurons")
+def analyze_neurons(
+    run: Path = typer.Option(..., "--run"),
+    checkpoint: str = typer.Option("base", "--checkpoint", help="Checkpoint id(s), comma-separated."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="nnsight | lens | torch"),
+    texts: Optional[str] = typer.Option(None, "--texts", help="dataset | dataset:SPLIT | files:DIR | hf:PATH:COLUMN[:LANG]"),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token budget per language."),
+    preset: Optional[str] = typer.Option(None, "--preset"),
+    config: Optional[Path] = typer.Option(None, "--config"),
+    sets: Optional[list[str]] = typer.Option(None, "--set"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """LAPE language-specific neurons; writes results/neurons/<id>.*"""
+    from analyses.specialization import neuron_analysis
+    from pipeline.tables import print_neurons
+
+    cfg = _analysis_cfg(run, preset, config, sets, backend, texts, max_tokens)
+    for ckpt in _csv(checkpoint):
+        print_neurons(neuron_analysis(run, ckpt, cfg.analysis, seed=cfg.seed, force=force))
+
+
+@analyze_app.command("heads")
+def analyze_heads(
+    run: Path = typer.Option(..., "--run"),
+    checkpoint: str = typer.Option("base", "--checkpoint", help="Checkpoint id(s), comma-separated."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="torch | nnsight | lens"),
+    method: Optional[str] = typer.Option(None, "--method", help="gradient | ablation"),
+    texts: Optional[str] = typer.Option(None, "--texts"),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens"),
+    preset: Optional[str] = typer.Option(None, "--preset"),
+    config: Optional[Path] = typer.Option(None, "--config"),
+    sets: Optional[list[str]] = typer.Option(None, "--set"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Per-language head importance; writes results/heads/<id>.*"""
+    from analyses.specialization import head_analysis
+    from pipeline.tables import print_heads
+
+    cfg = _analysis_cfg(run, preset, config, sets, backend, texts, max_tokens)
+    if method:
+        cfg.analysis.head_method = method
+    for ckpt in _csv(checkpoint):
+        print_heads(head_analysis(run, ckpt, cfg.analysis, seed=cfg.seed, force=force))
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of the console script: one-line errors, exit status 2."""
     try:

@@ -14,6 +14,7 @@ import yaml
 
 from polyfact.errors import PolyFactError
 from polyfact.io import atomic_write_text
+from analyses.specialization import SpecializationConfig
 from training.grpo import GrpoConfig
 from training.pretrain import CptConfig, PretrainConfig
 from training.sft import SftConfig
@@ -63,6 +64,7 @@ class RunConfig:
     sft: SftConfig = field(default_factory=SftConfig)
     grpo: GrpoConfig = field(default_factory=GrpoConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    analysis: SpecializationConfig = field(default_factory=SpecializationConfig)
 
 
 def _type_name(tp: Any) -> str:

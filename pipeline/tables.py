@@ -73,3 +73,33 @@ def print_recall(results: dict[str, dict], paired: dict[str, dict]) -> None:
     console.print(matrix_table(f"answer agreement ({name})", first["agreement"], langs))
     if "rankc" in first:
         console.print(matrix_table(f"RankC ({name})", first["rankc"], langs))
+
+
+def print_neurons(res: dict) -> None:
+    """Language-specific neurons per language (both LAPE variants, fixed and calibrated)."""
+    langs = res["languages"]
+    t = Table(title=f"language-specific neurons of {res['checkpoint']} "
+                    f"({res['n_layers']} layers × {res['d_mlp']} neurons)")
+    t.add_column("")
+    for lang in langs:
+        t.add_column(lang, justify="right")
+    for variant, v in res["variants"].items():
+        t.add_row(f"{variant} (top_frac)", *[str(v["counts"].get(lang, 0)) for lang in langs])
+        t.add_row(f"{variant} (calibrated)", *[str(v["calibrated_counts"].get(lang, 0)) for lang in langs])
+    t.add_row("tokens", *[str(res["tokens"].get(lang, 0)) for lang in langs])
+    console.print(t)
+    ent = res["entropy"]["mean"]
+    console.print("mean normalized entropy per layer: " + " ".join(_f(x) for x in ent))
+
+
+def print_heads(res: dict) -> None:
+    """Top-k heads per language and the mean normalized entropy of head importance."""
+    t = Table(title=f"top-{res['k']} heads of {res['checkpoint']} ({res['method']}; layer.head)")
+    t.add_column("language")
+    t.add_column("heads")
+    t.add_column("per layer")
+    for lang in res["languages"]:
+        t.add_row(lang, " ".join(f"{a}.{b}" for a, b in res["top_k"][lang]),
+                  " ".join(map(str, res["layer_distribution"][lang])))
+    console.print(t)
+    console.print(f"mean normalized entropy of head importance: {_f(res['entropy_mean'])}")

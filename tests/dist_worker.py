@@ -18,6 +18,7 @@ def run(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
                           rank=rank, world_size=world_size)
     if rank == 0:
         stats.save(f"{out_dir}/merged")
+    dist.barrier()  # leave together: gloo aborts a process whose peer has already torn down
     dist.destroy_process_group()
 
 

@@ -154,7 +154,7 @@ def test_calibrated_thresholds_let_counts_change():
     s_spec = collect_stats(spec.model, spec.tokenizer, spec.text_strings, _cfg("torch"))
     s_flat = collect_stats(flat.model, flat.tokenizer, flat.text_strings, _cfg("torch"))
     frac = 36 / (P.N_LAYERS * P.D_MLP)
-    th = calibrate(s_spec.act_prob(), top_frac=frac)
+    th = calibrate(s_spec.act_prob(), top_frac=frac, variant="tang")
     fixed = lape(s_flat.act_prob(), s_flat.languages, top_frac=frac)
     calibrated = lape(s_flat.act_prob(), s_flat.languages, top_frac=frac, thresholds=th)
     assert len(fixed.all_units()) > 0  # a fixed fraction always selects someone

@@ -1,0 +1,188 @@
+"""Language specialization of one checkpoint: activation statistics → LAPE neurons (both
+variants, fixed fraction and base-calibrated thresholds, entropy summaries), and head importance.
+Writes ``results/neurons/<id>.*`` and ``results/heads/<id>.*`` with provenance."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from analyses.provenance import fresh, provenance, result_path, write_result
+from interp import (ActivationStats, CollectConfig, HeadImportance, LapeResult, calibrate, collect_stats,
+                    entropy_summary, head_importance, lape)
+from polyfact.errors import PolyFactError
+from training.common import RunData
+from training.models import load_checkpoint, resolve_checkpoint
+
+
+@dataclass
+class SpecializationConfig:
+    """Analyzer settings shared by neurons and heads."""
+
+    backend: str = "nnsight"
+    texts: str | None = None
+    max_tokens: int | None = 20000
+    seq_len: int = 128
+    batch_size: int = 16
+    top_frac: float = 0.01
+    head_method: str = "gradient"
+    head_backend: str = "torch"
+    head_max_tokens: int | None = 4000
+    top_k_heads: int = 4
+    reference: str = "base"
+
+
+def text_source(run_dir: str | Path, spec: str | None, langs: list[str] | None = None) -> tuple[dict[str, list[str]], str | None]:
+    """Texts per language and the data fingerprint they come from.
+
+    ``None``/``dataset``: the run dataset's questions (all splits); ``dataset:SPLIT``: one split;
+    ``files:DIR``: ``DIR/<lang>.txt``, one text per line; ``hf:PATH:COLUMN[:LANG_COLUMN]``: a
+    dataset saved with ``save_to_disk`` (or a local dataset script/directory), grouped by the
+    language column (default ``lang``)."""
+    spec = spec or "dataset"
+    if spec == "dataset" or spec.startswith("dataset:"):
+        data = RunData(run_dir)
+        split = spec.split(":", 1)[1] if ":" in spec else None
+        rows = data.rows(split)
+        keep = set(langs) if langs else None
+        out: dict[str, list[str]] = {}
+        for r in rows:
+            if keep is None or r["lang"] in keep:
+                out.setdefault(r["lang"], []).append(r["question"])
+        return out, data.fingerprint
+    if spec.startswith("files:"):
+        folder = Path(spec[6:])
+        files = sorted(folder.glob("*.txt"))
+        if not files:
+            raise PolyFactError(f"no <lang>.txt files in {folder}; write one file per language")
+        texts = {f.stem: [line for line in f.read_text(encoding="utf-8").splitlines() if line.strip()] for f in files}
+        from polyfact.io import fingerprint
+
+        return {k: v for k, v in texts.items() if not langs or k in langs}, fingerprint(texts)
+    if spec.startswith("hf:"):
+        parts = spec[3:].split(":")
+        if len(parts) < 2:
+            raise PolyFactError("--texts hf:PATH:COLUMN[:LANG_COLUMN] needs a path and a text column")
+        import datasets
+
+        path, column = parts[0], parts[1]
+        lang_col = parts[2] if len(parts) > 2 else "lang"
+        try:
+            ds = datasets.load_from_disk(path)
+        except FileNotFoundError:
+            raise PolyFactError(f"no dataset saved at {path} (datasets.save_to_disk)") from None
+        if isinstance(ds, datasets.DatasetDict):
+            ds = datasets.concatenate_datasets(list(ds.values()))
+        for col in (column, lang_col):
+            if col not in ds.column_names:
+                raise PolyFactError(f"dataset {path} has no column {col!r}; it has {', '.join(ds.column_names)}")
+        out = {}
+        for text, lang in zip(ds[column], ds[lang_col]):
+            if not langs or lang in langs:
+                out.setdefault(lang, []).append(text)
+        return out, ds._fingerprint
+    raise PolyFactError(f"unknown text source {spec!r}; use dataset, dataset:SPLIT, files:DIR or hf:PATH:COLUMN")
+
+
+def collect(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig, seed: int = 0, force: bool = False,
+            langs: list[str] | None = None) -> tuple[ActivationStats, dict]:
+    """Activation statistics of a checkpoint (reused when their provenance matches)."""
+    texts, data_fp = text_source(run_dir, cfg.texts, langs)
+    config = {"backend": cfg.backend, "texts": cfg.texts, "max_tokens": cfg.max_tokens, "seq_len": cfg.seq_len,
+              "langs": sorted(texts)}
+    prov = provenance(run_dir, ckpt_id, analysis="activation-stats", data_fingerprint=data_fp, config=config, seed=seed)
+    stats_path = result_path(run_dir, "neurons", ckpt_id, ".stats")
+    stored = _read_stats_prov(result_path(run_dir, "neurons", ckpt_id, ".stats.json"))
+    if not force and stored == prov["key"]:
+        return ActivationStats.load(stats_path), prov
+    model, tok = load_checkpoint(ckpt_id, run_dir)
+    if cfg.backend == "lens":
+        model.set_attn_implementation("eager")
+    stats = collect_stats(model, tok, texts, CollectConfig(backend=cfg.backend, seq_len=cfg.seq_len,
+                                                          batch_size=cfg.batch_size, max_tokens=cfg.max_tokens),
+                          model_dir=resolve_checkpoint(ckpt_id, run_dir))
+    stats.meta["provenance_key"] = prov["key"]
+    stats.save(stats_path)
+    return stats, prov
+
+
+def _read_stats_prov(path: Path) -> str | None:
+    import json
+
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("meta", {}).get("provenance_key")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def neuron_analysis(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig | None = None, seed: int = 0,
+                    force: bool = False) -> dict[str, Any]:
+    """LAPE of a checkpoint: both variants at ``top_frac``, counts under the reference model's
+    calibrated thresholds, and entropy summaries per layer."""
+    cfg = cfg or SpecializationConfig()
+    stats, stats_prov = collect(run_dir, ckpt_id, cfg, seed, force)
+    ref_key = None
+    ref_probs = None
+    if cfg.reference and cfg.reference != ckpt_id:
+        ref_stats, ref_prov = collect(run_dir, cfg.reference, cfg, seed, force=False, langs=stats.languages)
+        ref_probs, ref_key = ref_stats.act_prob(), ref_prov["key"]
+    prov = provenance(run_dir, ckpt_id, analysis="neurons", data_fingerprint=stats_prov["data_fingerprint"],
+                      config={**asdict(cfg), "stats": stats_prov["key"], "reference_stats": ref_key}, seed=seed)
+    path = result_path(run_dir, "neurons", ckpt_id)
+    if not force and (done := fresh(path, prov)) is not None:
+        return done
+    probs = stats.act_prob()
+    payload: dict[str, Any] = {"checkpoint": ckpt_id, "reference": cfg.reference, "languages": stats.languages,
+                               "tokens": dict(zip(stats.languages, stats.tokens.tolist())),
+                               "n_layers": stats.n_layers, "d_mlp": int(probs.shape[1]),
+                               "entropy": entropy_summary(probs), "variants": {}}
+    for variant in ("tang", "polyfact"):
+        thresholds = calibrate(ref_probs if ref_probs is not None else probs, cfg.top_frac, variant)
+        fixed = lape(probs, stats.languages, cfg.top_frac, variant)
+        calibrated = lape(probs, stats.languages, cfg.top_frac, variant, thresholds=thresholds)
+        fixed.write_json(Path(run_dir) / "results" / "neurons" / ckpt_id / variant / "lape_results.json")
+        payload["variants"][variant] = {
+            "counts": fixed.counts(), "per_layer": fixed.per_layer(),
+            "calibrated_counts": calibrated.counts(), "calibrated_per_layer": calibrated.per_layer(),
+            "thresholds": thresholds.to_dict(),
+        }
+    return write_result(path, payload, prov)
+
+
+def load_lape(run_dir: str | Path, ckpt_id: str, variant: str = "tang") -> LapeResult:
+    return LapeResult.read_json(Path(run_dir) / "results" / "neurons" / ckpt_id / variant / "lape_results.json")
+
+
+def head_analysis(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig | None = None, seed: int = 0,
+                  force: bool = False) -> dict[str, Any]:
+    """Per-language head importance; top-k heads, overlaps, layer distribution, entropy."""
+    cfg = cfg or SpecializationConfig()
+    texts, data_fp = text_source(run_dir, cfg.texts)
+    config = {"method": cfg.head_method, "backend": cfg.head_backend, "texts": cfg.texts,
+              "max_tokens": cfg.head_max_tokens, "seq_len": cfg.seq_len, "k": cfg.top_k_heads}
+    prov = provenance(run_dir, ckpt_id, analysis="heads", data_fingerprint=data_fp, config=config, seed=seed)
+    path = result_path(run_dir, "heads", ckpt_id)
+    if not force and (done := fresh(path, prov)) is not None:
+        return done
+    model, tok = load_checkpoint(ckpt_id, run_dir)
+    imp = head_importance(model, tok, texts, cfg.head_method,
+                          CollectConfig(backend=cfg.head_backend, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
+                                        max_tokens=cfg.head_max_tokens),
+                          model_dir=resolve_checkpoint(ckpt_id, run_dir))
+    imp.save(result_path(run_dir, "heads", ckpt_id, ".importance"))
+    k = cfg.top_k_heads
+    ent = imp.normalized_entropy()
+    payload = {"checkpoint": ckpt_id, "method": imp.method, "languages": imp.languages, "n_layers": imp.n_layers,
+               "n_heads": imp.n_heads, "k": k, "top_k": {lang: [list(h) for h in v] for lang, v in imp.top_k(k).items()},
+               "overlap": imp.overlap(k), "layer_distribution": imp.layer_distribution(k),
+               "entropy_mean": float(ent.mean()), "entropy_per_layer": ent.mean(1).tolist(),
+               "importance": imp.scores.tolist()}
+    return write_result(path, payload, prov)
+
+
+def load_heads(run_dir: str | Path, ckpt_id: str) -> HeadImportance:
+    return HeadImportance.load(result_path(run_dir, "heads", ckpt_id, ".importance"))
+
