@@ -39,6 +39,7 @@ class CollectConfig:
     pack: bool = True
     backend: str = "nnsight"
     progress: bool = True
+    compile: bool = False  # fuse the per-layer reductions with torch.compile (GPU: ~1.0x bare forward)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -227,7 +228,7 @@ def collect_stats(
     meta = {"family": adapter.family, "backend": cfg.backend, "seq_len": cfg.seq_len, "pack": cfg.pack,
             "max_tokens": cfg.max_tokens, "n_layers": shape.n_layers, "d_mlp": shape.d_mlp, "n_heads": shape.n_heads}
     stats = ActivationStats.zeros(langs, shape.n_layers, shape.d_mlp, shape.n_heads, meta)
-    reducer = SiteReducer(stats, shape.n_heads)
+    reducer = SiteReducer(stats, shape.n_heads, compile=cfg.compile)
     backend = make_backend(cfg.backend, model, tokenizer, adapter, shape, model_dir)
     was_training = model.training
     model.eval()
@@ -239,6 +240,7 @@ def collect_stats(
         if isinstance(backend, TorchHooksBackend):
             backend.close()
         model.train(was_training)
+    reducer.finish()
     if world_size > 1:
         all_reduce(stats)
     return stats

@@ -129,12 +129,18 @@ def all_reduce(stats: ActivationStats) -> ActivationStats:
 
 class SiteReducer:
     """Adds one batch's site activations into the statistics of one language, over the
-    positions where ``mask`` is true (padding excluded). One implementation for every backend."""
+    positions where ``mask`` is true (padding excluded). One implementation for every backend.
 
-    def __init__(self, stats: ActivationStats, n_heads: int) -> None:
+    Sums stay on the activations' device (no host sync per layer) until :meth:`finish` adds them
+    to the statistics; ``compile=True`` fuses each reduction into one kernel with ``torch.compile``."""
+
+    def __init__(self, stats: ActivationStats, n_heads: int, compile: bool = False) -> None:
         self.stats, self.n_heads = stats, n_heads
         self.lang = 0
         self.mask: torch.Tensor | None = None
+        self._acc: dict[int, dict[str, torch.Tensor]] = {}
+        self._gate = torch.compile(reduce_gate, dynamic=False) if compile else reduce_gate
+        self._heads = torch.compile(reduce_heads, dynamic=False) if compile else reduce_heads
 
     def begin(self, lang_index: int, mask: torch.Tensor) -> None:
         self.lang = lang_index
@@ -147,22 +153,40 @@ class SiteReducer:
             return x.reshape(-1, x.shape[-1])
         return x[self.mask.to(x.device)]
 
+    def _slot(self, device: torch.device) -> dict[str, torch.Tensor]:
+        acc = self._acc.get(self.lang)
+        if acc is None:
+            st = self.stats
+            shape, heads = st.act_pos.shape[1:], st.head_norm.shape[1:]
+            acc = {"act_pos": torch.zeros(shape, dtype=torch.int64, device=device),
+                   "act_sum": torch.zeros(shape, dtype=torch.float64, device=device),
+                   "act_sumsq": torch.zeros(shape, dtype=torch.float64, device=device),
+                   "head_norm": torch.zeros(heads, dtype=torch.float64, device=device)}
+            self._acc[self.lang] = acc
+        return acc
+
     def gate_act(self, layer: int, act: torch.Tensor) -> None:
-        flat = self._flat(act)
-        pos, s, ss = reduce_gate(flat)
-        self.add_gate(layer, pos, s, ss)
+        self.add_gate(layer, *self._gate(self._flat(act)))
 
     def add_gate(self, layer: int, pos: torch.Tensor, s: torch.Tensor, ss: torch.Tensor) -> None:
-        st = self.stats
-        st.act_pos[self.lang, layer] += pos.to("cpu", torch.int64)
-        st.act_sum[self.lang, layer] += s.to("cpu", torch.float64)
-        st.act_sumsq[self.lang, layer] += ss.to("cpu", torch.float64)
+        acc = self._slot(pos.device)
+        acc["act_pos"][layer] += pos
+        acc["act_sum"][layer] += s
+        acc["act_sumsq"][layer] += ss
 
     def head_out(self, layer: int, z: torch.Tensor) -> None:
-        self.add_heads(layer, reduce_heads(self._flat(z), self.n_heads))
+        self.add_heads(layer, self._heads(self._flat(z), self.n_heads))
 
     def add_heads(self, layer: int, norms: torch.Tensor) -> None:
-        self.stats.head_norm[self.lang, layer] += norms.to("cpu", torch.float64)
+        self._slot(norms.device)["head_norm"][layer] += norms
+
+    def finish(self) -> ActivationStats:
+        """Move the device sums into the statistics (once, at the end)."""
+        for lang, acc in self._acc.items():
+            for name, t in acc.items():
+                getattr(self.stats, name)[lang] += t.to("cpu", getattr(self.stats, name).dtype)
+        self._acc.clear()
+        return self.stats
 
 
 def reduce_gate(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

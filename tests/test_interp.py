@@ -193,8 +193,10 @@ def test_stats_save_load_merge_and_bounded_memory(planted, tmp_path):
 
 def test_two_process_gloo_collection_equals_one_process(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-m", "tests.dist_worker", str(r), "2", str(tmp_path / "pg"),
-                               str(tmp_path)], cwd=Path(__file__).resolve().parents[1]) for r in range(2)]
-    assert all(p.wait(timeout=300) == 0 for p in procs)
+                               str(tmp_path)], cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE,
+                              text=True) for r in range(2)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(e[-3000:] for e in errors)
     merged = ActivationStats.load(tmp_path / "merged")
     p = P.build()
     single = collect_stats(p.model, p.tokenizer, p.text_strings,
