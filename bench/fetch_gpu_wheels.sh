@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
 PLAT="--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any"
 for pkg in transformers==5.24.0 nnsight==0.8.1 transformer-lens==4.3.0 greenlet zstandard websocket-client \
-           beartype fancy-einsum typeguard transformers-stream-generator datasets==5.2.0 dill multiprocess \
+           beartype fancy-einsum typeguard datasets==5.2.0 dill multiprocess \
            huggingface-hub==1.* ; do
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp $PLAT -d .whl "$pkg"
 done
