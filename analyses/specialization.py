@@ -11,6 +11,8 @@ from typing import Any
 from analyses.provenance import fresh, provenance, result_path, write_result
 from interp import (ActivationStats, CollectConfig, HeadImportance, LapeResult, calibrate, collect_stats,
                     entropy_summary, head_importance, lape)
+import torch
+
 from polyfact.errors import PolyFactError
 from training.common import RunData
 from training.models import load_checkpoint, resolve_checkpoint
@@ -31,6 +33,7 @@ class SpecializationConfig:
     head_max_tokens: int | None = 4000
     top_k_heads: int = 4
     reference: str = "base"
+    shards: int = 8  # interleaved text groups per language: the units of the routing bootstrap
 
 
 def text_source(run_dir: str | Path, spec: str | None, langs: list[str] | None = None) -> tuple[dict[str, list[str]], str | None]:
@@ -85,12 +88,42 @@ def text_source(run_dir: str | Path, spec: str | None, langs: list[str] | None =
     raise PolyFactError(f"unknown text source {spec!r}; use dataset, dataset:SPLIT, files:DIR or hf:PATH:COLUMN")
 
 
-def collect(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig, seed: int = 0, force: bool = False,
-            langs: list[str] | None = None) -> tuple[ActivationStats, dict]:
-    """Activation statistics of a checkpoint (reused when their provenance matches)."""
-    texts, data_fp = text_source(run_dir, cfg.texts, langs)
+def shard_texts(texts: dict[str, list[str]], shards: int) -> dict[str, list[str]]:
+    """``{lang: texts}`` → ``{"lang#s": every shards-th text}`` (interleaved, deterministic)."""
+    out = {}
+    for lang, items in texts.items():
+        for s in range(max(shards, 1)):
+            part = items[s :: max(shards, 1)]
+            if part:
+                out[f"{lang}#{s}"] = part
+    return out
+
+
+def shard_language(key: str) -> str:
+    return key.split("#")[0]
+
+
+def merge_shards(stats: ActivationStats) -> ActivationStats:
+    """Statistics per language from statistics per ``lang#shard``."""
+    langs: list[str] = []
+    for key in stats.languages:
+        if shard_language(key) not in langs:
+            langs.append(shard_language(key))
+    out = ActivationStats.zeros(langs, stats.n_layers, stats.act_pos.shape[2], stats.head_norm.shape[2],
+                                dict(stats.meta))
+    idx = torch.tensor([langs.index(shard_language(k)) for k in stats.languages])
+    for name in ("tokens", "act_pos", "act_sum", "act_sumsq", "head_norm"):
+        getattr(out, name).index_add_(0, idx, getattr(stats, name))
+    return out
+
+
+def collect(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig, seed: int = 0, force: bool = False
+            ) -> tuple[ActivationStats, dict]:
+    """Activation statistics of a checkpoint per ``lang#shard`` (reused when the provenance
+    matches); :func:`merge_shards` gives them per language."""
+    texts, data_fp = text_source(run_dir, cfg.texts)
     config = {"backend": cfg.backend, "texts": cfg.texts, "max_tokens": cfg.max_tokens, "seq_len": cfg.seq_len,
-              "langs": sorted(texts)}
+              "shards": cfg.shards, "langs": sorted(texts)}
     prov = provenance(run_dir, ckpt_id, analysis="activation-stats", data_fingerprint=data_fp, config=config, seed=seed)
     stats_path = result_path(run_dir, "neurons", ckpt_id, ".stats")
     stored = _read_stats_prov(result_path(run_dir, "neurons", ckpt_id, ".stats.json"))
@@ -99,8 +132,10 @@ def collect(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig, seed: 
     model, tok = load_checkpoint(ckpt_id, run_dir)
     if cfg.backend == "lens":
         model.set_attn_implementation("eager")
-    stats = collect_stats(model, tok, texts, CollectConfig(backend=cfg.backend, seq_len=cfg.seq_len,
-                                                          batch_size=cfg.batch_size, max_tokens=cfg.max_tokens),
+    budget = cfg.max_tokens // max(cfg.shards, 1) if cfg.max_tokens else None
+    stats = collect_stats(model, tok, shard_texts(texts, cfg.shards),
+                          CollectConfig(backend=cfg.backend, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
+                                        max_tokens=budget),
                           model_dir=resolve_checkpoint(ckpt_id, run_dir))
     stats.meta["provenance_key"] = prov["key"]
     stats.save(stats_path)
@@ -123,12 +158,13 @@ def neuron_analysis(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig
     """LAPE of a checkpoint: both variants at ``top_frac``, counts under the reference model's
     calibrated thresholds, and entropy summaries per layer."""
     cfg = cfg or SpecializationConfig()
-    stats, stats_prov = collect(run_dir, ckpt_id, cfg, seed, force)
+    sharded, stats_prov = collect(run_dir, ckpt_id, cfg, seed, force)
+    stats = merge_shards(sharded)
     ref_key = None
     ref_probs = None
     if cfg.reference and cfg.reference != ckpt_id:
-        ref_stats, ref_prov = collect(run_dir, cfg.reference, cfg, seed, force=False, langs=stats.languages)
-        ref_probs, ref_key = ref_stats.act_prob(), ref_prov["key"]
+        ref_sharded, ref_prov = collect(run_dir, cfg.reference, cfg, seed, force=False)
+        ref_probs, ref_key = merge_shards(ref_sharded).act_prob(), ref_prov["key"]
     prov = provenance(run_dir, ckpt_id, analysis="neurons", data_fingerprint=stats_prov["data_fingerprint"],
                       config={**asdict(cfg), "stats": stats_prov["key"], "reference_stats": ref_key}, seed=seed)
     path = result_path(run_dir, "neurons", ckpt_id)
@@ -156,22 +192,56 @@ def load_lape(run_dir: str | Path, ckpt_id: str, variant: str = "tang") -> LapeR
     return LapeResult.read_json(Path(run_dir) / "results" / "neurons" / ckpt_id / variant / "lape_results.json")
 
 
+def collect_heads(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig, seed: int = 0, force: bool = False
+                  ) -> tuple[HeadImportance, dict]:
+    """Head importance per ``lang#shard`` (reused when the provenance matches)."""
+    texts, data_fp = text_source(run_dir, cfg.texts)
+    config = {"method": cfg.head_method, "backend": cfg.head_backend, "texts": cfg.texts,
+              "max_tokens": cfg.head_max_tokens, "seq_len": cfg.seq_len, "shards": cfg.shards}
+    prov = provenance(run_dir, ckpt_id, analysis="heads", data_fingerprint=data_fp, config=config, seed=seed)
+    path = result_path(run_dir, "heads", ckpt_id, ".shards")
+    if not force and _with_json(path).exists():
+        imp = HeadImportance.load(path)
+        if imp.meta.get("provenance_key") == prov["key"]:
+            return imp, prov
+    model, tok = load_checkpoint(ckpt_id, run_dir)
+    budget = cfg.head_max_tokens // max(cfg.shards, 1) if cfg.head_max_tokens else None
+    imp = head_importance(model, tok, shard_texts(texts, cfg.shards), cfg.head_method,
+                          CollectConfig(backend=cfg.head_backend, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
+                                        max_tokens=budget),
+                          model_dir=resolve_checkpoint(ckpt_id, run_dir))
+    imp.meta["provenance_key"] = prov["key"]
+    imp.save(path)
+    return imp, prov
+
+
+def _with_json(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def merge_head_shards(imp: HeadImportance) -> HeadImportance:
+    """Importance per language: the mean over its shards."""
+    langs: list[str] = []
+    for key in imp.languages:
+        if shard_language(key) not in langs:
+            langs.append(shard_language(key))
+    groups = [[i for i, k in enumerate(imp.languages) if shard_language(k) == lang] for lang in langs]
+    scores = torch.stack([imp.scores[g].mean(0) for g in groups])
+    delta = torch.stack([imp.delta[g].mean(0) for g in groups]) if imp.delta is not None else None
+    return HeadImportance(langs, scores, imp.method, delta, dict(imp.meta))
+
+
 def head_analysis(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig | None = None, seed: int = 0,
                   force: bool = False) -> dict[str, Any]:
     """Per-language head importance; top-k heads, overlaps, layer distribution, entropy."""
     cfg = cfg or SpecializationConfig()
-    texts, data_fp = text_source(run_dir, cfg.texts)
-    config = {"method": cfg.head_method, "backend": cfg.head_backend, "texts": cfg.texts,
-              "max_tokens": cfg.head_max_tokens, "seq_len": cfg.seq_len, "k": cfg.top_k_heads}
-    prov = provenance(run_dir, ckpt_id, analysis="heads", data_fingerprint=data_fp, config=config, seed=seed)
+    sharded, shard_prov = collect_heads(run_dir, ckpt_id, cfg, seed, force)
+    prov = provenance(run_dir, ckpt_id, analysis="heads-summary", data_fingerprint=shard_prov["data_fingerprint"],
+                      config={**asdict(cfg), "shards_key": shard_prov["key"]}, seed=seed)
     path = result_path(run_dir, "heads", ckpt_id)
     if not force and (done := fresh(path, prov)) is not None:
         return done
-    model, tok = load_checkpoint(ckpt_id, run_dir)
-    imp = head_importance(model, tok, texts, cfg.head_method,
-                          CollectConfig(backend=cfg.head_backend, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
-                                        max_tokens=cfg.head_max_tokens),
-                          model_dir=resolve_checkpoint(ckpt_id, run_dir))
+    imp = merge_head_shards(sharded)
     imp.save(result_path(run_dir, "heads", ckpt_id, ".importance"))
     k = cfg.top_k_heads
     ent = imp.normalized_entropy()

@@ -301,6 +301,76 @@ def analyze_heads(
         print_heads(head_analysis(run, ckpt, cfg.analysis, seed=cfg.seed, force=force))
 
 
+def _checkpoint_list(run: Path, spec: Optional[str]) -> list[str]:
+    from training.checkpoints import list_checkpoints
+
+    ids = _csv(spec) if spec else list_checkpoints(run)
+    if not ids:
+        raise PolyFactError(f"no checkpoints in {run / 'checkpoints'}; train some first (polyfact train ...)")
+    return ids
+
+
+@analyze_app.command("routing")
+def analyze_routing(
+    run: Path = typer.Option(..., "--run"),
+    checkpoints: Optional[str] = typer.Option(None, "--checkpoints", help="Default: every checkpoint of the run."),
+    preset: Optional[str] = typer.Option(None, "--preset"),
+    config: Optional[Path] = typer.Option(None, "--config"),
+    sets: Optional[list[str]] = typer.Option(None, "--set"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Before/after specialization changes with intervals and p-values, against parent and base."""
+    from analyses.routing import routing_analysis
+    from analyses.specialization import head_analysis, neuron_analysis
+    from pipeline.tables import print_routing
+
+    cfg = _run_config(run, preset, config, sets)
+    ids = _checkpoint_list(run, checkpoints)
+    for ckpt in dict.fromkeys(["base", *ids]):  # per-checkpoint results feed the point summaries
+        neuron_analysis(run, ckpt, cfg.analysis, seed=cfg.seed)
+        head_analysis(run, ckpt, cfg.analysis, seed=cfg.seed)
+    print_routing(routing_analysis(run, ids, cfg.analysis, cfg.routing, seed=cfg.seed, force=force))
+
+
+@analyze_app.command("ablate")
+def analyze_ablate(
+    run: Path = typer.Option(..., "--run"),
+    checkpoints: Optional[str] = typer.Option(None, "--checkpoints"),
+    preset: Optional[str] = typer.Option(None, "--preset"),
+    config: Optional[Path] = typer.Option(None, "--config"),
+    sets: Optional[list[str]] = typer.Option(None, "--set"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Deactivate each language's neurons / top heads: Δloss and Δaccuracy matrices with controls."""
+    from analyses.ablate import ablation_analysis
+    from analyses.specialization import head_analysis, neuron_analysis
+    from pipeline.tables import print_ablation
+
+    cfg = _run_config(run, preset, config, sets)
+    for ckpt in _checkpoint_list(run, checkpoints):
+        neuron_analysis(run, ckpt, cfg.analysis, seed=cfg.seed)
+        head_analysis(run, ckpt, cfg.analysis, seed=cfg.seed)
+        print_ablation(ablation_analysis(run, ckpt, cfg.ablate, force=force))
+
+
+@analyze_app.command("representations")
+def analyze_representations(
+    run: Path = typer.Option(..., "--run"),
+    checkpoints: Optional[str] = typer.Option(None, "--checkpoints"),
+    preset: Optional[str] = typer.Option(None, "--preset"),
+    config: Optional[Path] = typer.Option(None, "--config"),
+    sets: Optional[list[str]] = typer.Option(None, "--set"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Cross-lingual similarity, CKA, retrieval, language-ID probes and logit lens per layer."""
+    from analyses.representations import representation_analysis
+    from pipeline.tables import print_representations
+
+    cfg = _run_config(run, preset, config, sets)
+    for ckpt in _checkpoint_list(run, checkpoints):
+        print_representations(representation_analysis(run, ckpt, cfg.representations, force=force))
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of the console script: one-line errors, exit status 2."""
     try:

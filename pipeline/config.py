@@ -14,6 +14,9 @@ import yaml
 
 from polyfact.errors import PolyFactError
 from polyfact.io import atomic_write_text
+from analyses.ablate import AblationConfig
+from analyses.representations import RepresentationConfig
+from analyses.routing import RoutingConfig
 from analyses.specialization import SpecializationConfig
 from training.grpo import GrpoConfig
 from training.pretrain import CptConfig, PretrainConfig
@@ -65,6 +68,9 @@ class RunConfig:
     grpo: GrpoConfig = field(default_factory=GrpoConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     analysis: SpecializationConfig = field(default_factory=SpecializationConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    ablate: AblationConfig = field(default_factory=AblationConfig)
+    representations: RepresentationConfig = field(default_factory=RepresentationConfig)
 
 
 def _type_name(tp: Any) -> str:

@@ -103,3 +103,50 @@ def print_heads(res: dict) -> None:
                   " ".join(map(str, res["layer_distribution"][lang])))
     console.print(t)
     console.print(f"mean normalized entropy of head importance: {_f(res['entropy_mean'])}")
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.2e}" if x and abs(x) < 0.01 else f"{x:+.3f}"
+
+
+def _ci(c: dict) -> str:
+    return f"{_signed(c['delta'])} [{_signed(c['ci'][0])}, {_signed(c['ci'][1])}] p={c['p_value']:.3f}"
+
+
+def print_routing(summary: dict) -> None:
+    """Per method: Δ specialization vs base (interval, p) next to Δ Total Consistency."""
+    t = Table(title=f"change against {summary['base']} (95% CI, permutation p) — consistency over "
+                    f"{', '.join(summary.get('consistency_languages') or ['all languages'])}")
+    for c in ("checkpoint", "Δ specific neurons", "Δ neuron entropy", "Δ head entropy", "Δ Total Consistency",
+              "Δ mean accuracy"):
+        t.add_column(c)
+    for r in summary["rows"]:
+        tc, acc = r.get("total_consistency"), r.get("mean_accuracy")
+        t.add_row(r["checkpoint"], _ci(r["neuron_count"]), _ci(r["neuron_entropy"]), _ci(r["head_entropy"]),
+                  f"{tc['difference']:+.3f} [{tc['ci'][0]:+.3f}, {tc['ci'][1]:+.3f}]" if tc else "-",
+                  f"{acc['difference']:+.3f} [{acc['ci'][0]:+.3f}, {acc['ci'][1]:+.3f}]" if acc else "-")
+    console.print(t)
+    for name, c in summary.get("correlations", {}).items():
+        console.print(f"correlation {name}: r={_f(c['pearson'])} [{_f(c['ci'][0])}, {_f(c['ci'][1])}], "
+                      f"ρ={_f(c['spearman'])}, n={c['n']}")
+
+
+def print_ablation(res: dict) -> None:
+    """Diagonal dominance of the deactivation matrices against their random controls."""
+    t = Table(title=f"deactivation of {res['checkpoint']}: diagonal dominance (Δloss margin, share of rows)")
+    for c in ("units", "margin", "share", "control margin", "control share"):
+        t.add_column(c)
+    for unit in ("neurons", "heads"):
+        d, c = res[unit]["loss_dominance"], res[f"{unit}_control"]["loss_dominance"]
+        t.add_row(unit, _f(d["margin"], 4), _f(d["share"]), _f(c["margin"], 4), _f(c["share"]))
+    console.print(t)
+
+
+def print_representations(res: dict) -> None:
+    """Per layer: mean CKA and retrieval over all pairs, language-ID probe accuracy."""
+    t = Table(title=f"representations of {res['checkpoint']} ({res['n_facts']} parallel facts)")
+    for c in ("layer", "CKA (all pairs)", "retrieval P@1", "language-ID probe"):
+        t.add_column(c, justify="right")
+    for i in range(res["n_layers"]):
+        t.add_row(str(i), _f(res["cka_all_pairs"][i]), _f(res["retrieval_all_pairs"][i]), _f(res["probe_accuracy"][i]))
+    console.print(t)

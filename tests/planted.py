@@ -5,8 +5,9 @@ the other languages' blocks); all tokens share a block of random "content" dimen
 outputs go to a separate block that only the (untied) unembedding reads.
 
 * A planted neuron of language k reads only block k in ``gate_proj``: act > 0 on k's tokens only;
-  other neurons read the shared block and fire for every language alike. ``down_proj`` is zero,
-  so MLPs never change the residual stream.
+  other neurons read the shared block and fire for every language alike. Only planted neurons
+  write (through ``down_proj``) to the attention block, so zeroing them changes only their
+  language's loss; nothing else the MLPs compute reaches the residual stream.
 * A planted head of language k reads only block k in ``v_proj``: its output is zero on other
   languages' tokens; other heads read the shared block. ``q_proj = k_proj = 0`` (uniform causal
   attention). Heads write to the attention block, which the unembedding reads, so each head's
@@ -55,7 +56,8 @@ def _tokenizer(vocab_per_lang: int) -> PreTrainedTokenizerFast:
 
 def build(seed: int = 0, neurons_per_lang: int = 3, vocab_per_lang: int = 40, specialize: bool = True,
           n_texts: int = 12, text_len: int = 24) -> Planted:
-    """A planted model (``specialize=False``: the same model with nothing planted)."""
+    """A planted model. ``specialize=False``: nothing planted, and token ``i`` of every language has
+    the same shared content, so no unit depends on the language at all."""
     g = torch.Generator().manual_seed(seed)
     tok = _tokenizer(vocab_per_lang)
     n_blocks = len(LANGS) + 2  # languages, shared, attention
@@ -71,11 +73,19 @@ def build(seed: int = 0, neurons_per_lang: int = 3, vocab_per_lang: int = 40, sp
     neurons: dict[str, set[tuple[int, int]]] = {lang: set() for lang in LANGS}
     with torch.no_grad():
         emb = torch.zeros(len(tok), d)
+        # Without specialization token i of every language is the same vector up to which language
+        # block holds its marker values, and no unit reads language blocks: nothing depends on language.
+        content = torch.randn(vocab_per_lang, BLOCK, generator=g)
+        marker = 0.5 + torch.rand(vocab_per_lang, BLOCK, generator=g)
         for k, lang in enumerate(LANGS):
             for i in range(vocab_per_lang):
                 t = tok.convert_tokens_to_ids(f"{lang}{i}")
-                emb[t, BLOCK * k : BLOCK * (k + 1)] = 0.5 + torch.rand(BLOCK, generator=g)
-                emb[t, shared] = torch.randn(BLOCK, generator=g)
+                if specialize:
+                    emb[t, BLOCK * k : BLOCK * (k + 1)] = 0.5 + torch.rand(BLOCK, generator=g)
+                    emb[t, shared] = torch.randn(BLOCK, generator=g)
+                else:
+                    emb[t, BLOCK * k : BLOCK * (k + 1)] = marker[i]
+                    emb[t, shared] = content[i]
         emb[:3, shared] = torch.randn(3, BLOCK, generator=g)
         model.model.embed_tokens.weight.copy_(emb)
         for layer_i, layer in enumerate(model.model.layers):
@@ -91,8 +101,14 @@ def build(seed: int = 0, neurons_per_lang: int = 3, vocab_per_lang: int = 40, sp
                         gate[n, BLOCK * k : BLOCK * (k + 1)] = 1.0
                         neurons[lang].add((layer_i, n))
             layer.mlp.gate_proj.weight.copy_(gate)
-            layer.mlp.up_proj.weight.copy_(torch.randn(D_MLP, d, generator=g) * 0.1)
-            layer.mlp.down_proj.weight.zero_()
+            layer.mlp.up_proj.weight.copy_(torch.zeros(D_MLP, d))
+            layer.mlp.up_proj.weight[:, shared] = 1.0 / BLOCK  # act·up is a positive multiple of act
+            down = torch.zeros(d, D_MLP)
+            for lang_units in neurons.values():  # planted neurons write to the attention block
+                for lay, n in lang_units:
+                    if lay == layer_i:
+                        down[attn, n] = torch.randn(BLOCK, generator=g)
+            layer.mlp.down_proj.weight.copy_(down)
             att = layer.self_attn
             for proj in (att.q_proj, att.k_proj):
                 proj.weight.zero_()
@@ -113,6 +129,11 @@ def build(seed: int = 0, neurons_per_lang: int = 3, vocab_per_lang: int = 40, sp
             att.v_proj.bias.zero_()
             att.o_proj.weight.copy_(o)
         head = torch.randn(len(tok), d, generator=g) * 0.5
+        if not specialize:
+            head[:, : BLOCK * len(LANGS)] = 0
+            for k, lang in enumerate(LANGS):  # each language's token i gets the same unembedding row
+                for i in range(vocab_per_lang):
+                    head[tok.convert_tokens_to_ids(f"{lang}{i}")] = head[tok.convert_tokens_to_ids(f"{LANGS[0]}{i}")]
         model.lm_head.weight.copy_(head)
     texts = {}
     for k, lang in enumerate(LANGS):

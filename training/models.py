@@ -119,7 +119,7 @@ def load_checkpoint(
     if dtype == "auto":
         dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=trust_remote_code)
+        tokenizer = _load_tokenizer(where, trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(
             where, dtype=dtype, device_map=device_map, trust_remote_code=trust_remote_code, use_safetensors=True
         )
@@ -134,6 +134,20 @@ def load_checkpoint(
         )
     model.eval()
     return model, tokenizer
+
+
+def _load_tokenizer(where: str, trust_remote_code: bool) -> PreTrainedTokenizerFast:
+    """A tokenizer saved from a plain ``PreTrainedTokenizerFast`` (our toy tokenizers) is reloaded
+    as one, so ``tokenizer.json`` is used exactly; ``AutoTokenizer`` would pick the model family's
+    tokenizer class (e.g. ``Qwen2Tokenizer``), which rebuilds its own pre-tokenization."""
+    cfg_path = Path(where) / "tokenizer_config.json"
+    if cfg_path.exists():
+        import json
+
+        cls = json.loads(cfg_path.read_text(encoding="utf-8")).get("tokenizer_class")
+        if cls in ("TokenizersBackend", "PreTrainedTokenizerFast"):
+            return PreTrainedTokenizerFast.from_pretrained(where)
+    return AutoTokenizer.from_pretrained(where, trust_remote_code=trust_remote_code)
 
 
 def model_family(model: PreTrainedModel) -> str:

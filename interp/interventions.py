@@ -1,0 +1,76 @@
+"""Interventions through hooks: zero chosen MLP neurons (their ``mlp.gate_act`` output) or
+attention heads (their slice of the ``o_proj`` input), and per-language language-model loss."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterable, Iterator, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from interp.collect import CollectConfig, batches, token_chunks
+from interp.sites import ArchitectureAdapter, adapter_for, model_shape
+
+
+@contextlib.contextmanager
+def deactivate(
+    model: torch.nn.Module,
+    neurons: Mapping[int, Sequence[int]] | None = None,
+    heads: Iterable[tuple[int, int]] = (),
+    adapter: ArchitectureAdapter | None = None,
+) -> Iterator[None]:
+    """Within the block, ``neurons`` (``{layer: [index]}``) output 0 and ``heads`` (``(layer, head)``)
+    contribute nothing to ``o_proj``."""
+    adapter = adapter or adapter_for(model)
+    shape = model_shape(model)
+    handles = []
+    for layer, idx in (neurons or {}).items():
+        if len(idx):
+            index = torch.tensor(sorted(idx), dtype=torch.long)
+
+            def zero_neurons(mod, inp, out, index=index):
+                out = out.clone()
+                out[..., index.to(out.device)] = 0
+                return out
+
+            handles.append(adapter.module(model, "mlp.gate_act", layer).register_forward_hook(zero_neurons))
+    by_layer: dict[int, list[int]] = {}
+    for layer, head in heads:
+        by_layer.setdefault(layer, []).append(head)
+    for layer, hs in by_layer.items():
+        def zero_heads(mod, args, hs=tuple(hs)):
+            z = args[0]
+            b, t, width = z.shape
+            view = z.reshape(b, t, shape.n_heads, width // shape.n_heads).clone()
+            view[:, :, list(hs), :] = 0
+            return (view.reshape(b, t, width), *args[1:])
+
+        handles.append(adapter.module(model, "attn.head_out", layer).register_forward_pre_hook(zero_heads))
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@torch.inference_mode()
+def lm_loss(model: torch.nn.Module, tokenizer, texts: Mapping[str, Sequence[str] | Sequence[Sequence[int]]],
+            cfg: CollectConfig | None = None) -> dict[str, float]:
+    """Mean next-token cross-entropy per language over its texts (padding excluded)."""
+    cfg = cfg or CollectConfig(backend="torch", progress=False)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    dev = next(model.parameters()).device
+    out = {}
+    for lang, items in texts.items():
+        total, count = 0.0, 0
+        chunks = token_chunks(tokenizer, items, cfg.seq_len, cfg.max_tokens, cfg.pack)
+        for ids, mask in batches(chunks, cfg.batch_size, pad):
+            ids, mask = ids.to(dev), mask.to(dev)
+            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
+            targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+            total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                           ignore_index=-100, reduction="sum"))
+            count += int((targets != -100).sum())
+        out[lang] = total / max(count, 1)
+    return out
