@@ -1,1 +1,1 @@
-"""figures layer (see DESIGN.md)."""
+"""plotly figures and the HTML report, built only from result files."""

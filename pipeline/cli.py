@@ -371,6 +371,52 @@ def analyze_representations(
         print_representations(representation_analysis(run, ckpt, cfg.representations, force=force))
 
 
+@app.command("run")
+def run_cmd(
+    preset: Optional[str] = typer.Option(None, "--preset", help="smoke | default | paper (default: default, or the run's saved config)"),
+    run: Optional[Path] = typer.Option(None, "--run", help="Run directory (default: runs/<preset>)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help="Override a setting, e.g. --set grpo.steps=10."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and the commands; run nothing."),
+) -> None:
+    """The whole study: data → base → CPT/SFT/GRPO → evaluation → analyzers → figures → report."""
+    from pipeline.run import run as run_study
+    from pipeline.tables import print_summary
+
+    out = run_study(preset=preset, run_dir=run, config_file=config, sets=sets, dry_run=dry_run)
+    if not dry_run:
+        print_summary(out)
+
+
+@app.command("report")
+def report_cmd(
+    run: Path = typer.Option(..., "--run"),
+    static: bool = typer.Option(False, "--static", help="Also write PNG and PDF (needs Chromium)."),
+) -> None:
+    """Write RUN/report.html and RUN/figures/ from the run's result files."""
+    from figures.report import build_report
+
+    print(f"wrote {build_report(run, static=static)}")
+
+
+figures_app = typer.Typer(no_args_is_help=True, help="Figures from released results.")
+app.add_typer(figures_app, name="figures")
+
+
+@figures_app.command("lape")
+def figures_lape(
+    paper_dir: Path = typer.Option(..., "--paper-dir", help="A released LAPE folder (lape_results.json + meta.json)."),
+    compare: Optional[Path] = typer.Option(None, "--compare", help="Another checkpoint's folder: adds the change."),
+    out: Path = typer.Option(..., "--out"),
+    static: bool = typer.Option(True, "--static/--no-static", help="PNG and PDF too (needs Chromium)."),
+) -> None:
+    """The LAPE figures of released results (per language and layer, totals, change)."""
+    from figures.report import paper_lape_figures
+
+    for path in paper_lape_figures(paper_dir, out, compare=compare, static=static):
+        print(f"wrote {path}")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of the console script: one-line errors, exit status 2."""
     try:

@@ -150,3 +150,22 @@ def print_representations(res: dict) -> None:
     for i in range(res["n_layers"]):
         t.add_row(str(i), _f(res["cka_all_pairs"][i]), _f(res["retrieval_all_pairs"][i]), _f(res["probe_accuracy"][i]))
     console.print(t)
+
+
+def print_summary(summary: dict) -> None:
+    """The run's closing table: accuracy and Total Consistency per checkpoint, specialization change."""
+    t = Table(title="PolyFact run summary")
+    for c in ("checkpoint", "mean acc.", "English", "high", "low", "held-out", "TC (all)", "TC (training)",
+              "Δ neuron entropy vs base", "Δ head entropy vs base"):
+        t.add_column(c, justify="right" if c != "checkpoint" else "left")
+    for r in summary["rows"]:
+        g = r.get("accuracy_by_group", {})
+        t.add_row(r["checkpoint"], _f(r["mean_accuracy"]), _f(r.get("en")), _f(g.get("high")), _f(g.get("low")),
+                  _f(g.get("heldout")), _f(r["total_consistency"]), _f(r.get("total_consistency_training")),
+                  _ci(r["delta_neuron_entropy"]) if r.get("delta_neuron_entropy") else "-",
+                  _ci(r["delta_head_entropy"]) if r.get("delta_head_entropy") else "-")
+    console.print(t)
+    timings = summary.get("timings", {})
+    if timings:
+        console.print("stage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
+                      + f" — total {summary.get('total_seconds', sum(timings.values())):.0f} s")

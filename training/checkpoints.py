@@ -51,7 +51,8 @@ def save_checkpoint(
     everything that determines the weights: parent, method, data, config, seed)."""
     manifest = dict(manifest)
     manifest.setdefault("id", ckpt_id)
-    key = {k: manifest.get(k) for k in ("parent", "method", "family", "data_fingerprint", "config", "seed")}
+    key = {k: manifest.get(k) for k in ("parent", "parent_fingerprint", "method", "family", "data_fingerprint",
+                                        "config", "seed")}
     manifest["fingerprint"] = fingerprint(key)
     manifest["versions"] = package_versions()
     manifest["created_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

@@ -111,7 +111,11 @@ def finish(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, run_dir: 
            method: str, parent: str | None, data: RunData, cfg: Any, seed: int, metrics: dict) -> dict:
     """Save the trained model as checkpoint ``ckpt_id`` with its manifest; returns the manifest."""
     model.eval()
+    parent_fp = None
+    if parent and (Path(run_dir) / "checkpoints" / parent / "manifest.json").exists():
+        parent_fp = read_manifest(run_dir, parent).get("fingerprint")
     return save_checkpoint(model, tokenizer, run_dir, ckpt_id, {
-        "id": ckpt_id, "parent": parent, "method": method, "family": model_family(model),
+        "id": ckpt_id, "parent": parent, "parent_fingerprint": parent_fp, "method": method,
+        "family": model_family(model),
         "data_fingerprint": data.fingerprint, "config": config_to_dict(cfg), "seed": seed, "metrics": metrics,
     })

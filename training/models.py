@@ -90,6 +90,13 @@ def resolve_checkpoint(path_or_id: str | os.PathLike, run_dir: str | os.PathLike
     s = str(path_or_id)
     if run_dir is not None and (Path(run_dir) / "checkpoints" / s / "config.json").exists():
         return str(Path(run_dir) / "checkpoints" / s)
+    pointer = Path(run_dir) / "checkpoints" / s / "manifest.json" if run_dir is not None else None
+    if pointer is not None and pointer.exists():  # a run's base that is an outside model (paper preset)
+        import json
+
+        source = json.loads(pointer.read_text(encoding="utf-8")).get("source")
+        if source:
+            return str(source)
     if Path(s).is_dir():
         if not (Path(s) / "config.json").exists():
             raise PolyFactError(f"{s} has no config.json; it is not a saved model (save_pretrained) directory")

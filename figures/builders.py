@@ -1,0 +1,233 @@
+"""Figure builders. Each takes result data (as written by ``analyses/`` or the released LAPE
+files) and returns a ``plotly`` figure; :mod:`figures.load` reads a run's result files."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from figures.theme import DIVERGING, SEQUENTIAL, language_order, method_color, style
+
+Result = Mapping[str, Any]
+
+
+def recall_by_language(recall: Mapping[str, Result]) -> go.Figure:
+    """Grouped bars: accuracy per language per checkpoint, with 95% bootstrap intervals."""
+    langs = language_order({lang for r in recall.values() for lang in r["metrics"]["accuracy"]})
+    fig = go.Figure()
+    for i, (ckpt, r) in enumerate(recall.items()):
+        ci = r.get("intervals", {}).get("accuracy", {})
+        y = [r["metrics"]["accuracy"].get(lang) for lang in langs]
+        err_hi = [ci[lang]["ci"][1] - v if lang in ci and v is not None else 0 for lang, v in zip(langs, y)]
+        err_lo = [v - ci[lang]["ci"][0] if lang in ci and v is not None else 0 for lang, v in zip(langs, y)]
+        fig.add_bar(name=ckpt, x=langs, y=y, marker_color=method_color(i),
+                    error_y=dict(type="data", array=err_hi, arrayminus=err_lo, thickness=1))
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(categoryorder="array", categoryarray=langs)
+    return style(fig, "Recall per language (MCQ, 95% bootstrap CI over facts)", "language", "accuracy (share correct)")
+
+
+def recall_by_group(recall: Mapping[str, Result]) -> go.Figure:
+    """Accuracy of seen (training) vs held-out languages per checkpoint."""
+    groups = ["high", "low", "heldout"]
+    names = {"high": "high-resource (seen)", "low": "low-resource (seen)", "heldout": "held-out (unseen)"}
+    fig = go.Figure()
+    for i, (ckpt, r) in enumerate(recall.items()):
+        by = r["metrics"]["accuracy_by_group"]
+        present = [g for g in groups if g in by]
+        fig.add_bar(name=ckpt, x=[names[g] for g in present], y=[by[g] for g in present], marker_color=method_color(i))
+    fig.update_layout(barmode="group")
+    return style(fig, "Recall of seen vs held-out languages", "language group", "accuracy (share correct)")
+
+
+def total_consistency(recall: Mapping[str, Result]) -> go.Figure:
+    """Total Consistency per checkpoint (all languages, and training languages) with intervals."""
+    ckpts = list(recall)
+    fig = go.Figure()
+    tc = [recall[c]["metrics"]["total_consistency"] for c in ckpts]
+    ci = [recall[c].get("intervals", {}).get("total_consistency", {}).get("ci", [v, v]) for c, v in zip(ckpts, tc)]
+    fig.add_bar(name="all languages", x=ckpts, y=tc, marker_color=method_color(0),
+                error_y=dict(type="data", array=[c[1] - v for c, v in zip(ci, tc)],
+                             arrayminus=[v - c[0] for c, v in zip(ci, tc)]))
+    train = [recall[c].get("consistency_subsets", {}).get("training") for c in ckpts]
+    if any(v is not None for v in train):
+        fig.add_bar(name="training languages", x=ckpts, y=train, marker_color=method_color(1))
+    fig.update_layout(barmode="group")
+    return style(fig, "Total Consistency (fact correct in every language)", "checkpoint", "share of facts")
+
+
+def consistency_heatmaps(recall: Mapping[str, Result], kind: str = "coverlap") -> go.Figure:
+    """One language × language heatmap per checkpoint: ``agreement``, ``coverlap`` or ``rankc``."""
+    titles = {"agreement": "Answer agreement", "coverlap": "COverlap", "rankc": "RankC"}
+    ckpts = [c for c in recall if kind in recall[c]["metrics"]]
+    fig = make_subplots(rows=1, cols=max(len(ckpts), 1), subplot_titles=ckpts, horizontal_spacing=0.04)
+    for i, c in enumerate(ckpts, 1):
+        m = recall[c]["metrics"][kind]
+        langs = language_order(m)
+        z = [[m[a].get(b) for b in langs] for a in langs]
+        fig.add_heatmap(z=z, x=langs, y=langs, zmin=0, zmax=1, colorscale=SEQUENTIAL, showscale=i == len(ckpts),
+                        colorbar=dict(title="share"), row=1, col=i)
+        fig.update_yaxes(autorange="reversed", row=1, col=i)
+    return style(fig, f"{titles[kind]} between languages (rows × columns)", None, None,
+                 height=380 + 10 * max(1, len(ckpts)))
+
+
+def lape_per_layer(per_layer: Mapping[str, Sequence[int]], title: str) -> go.Figure:
+    """Language-specific neurons per language (rows) and layer (columns)."""
+    langs = language_order(per_layer)
+    n_layers = max(len(v) for v in per_layer.values())
+    fig = go.Figure(go.Heatmap(z=[list(per_layer[lang]) for lang in langs], x=list(range(n_layers)), y=langs,
+                               colorscale=SEQUENTIAL, colorbar=dict(title="neurons")))
+    fig.update_yaxes(autorange="reversed")
+    return style(fig, title, "layer (0-based)", "language")
+
+
+def lape_totals(counts: Mapping[str, Mapping[str, int]], title: str = "Language-specific neurons per language"
+                ) -> go.Figure:
+    """Total specific neurons per language, one bar group per checkpoint."""
+    langs = language_order({lang for c in counts.values() for lang in c})
+    fig = go.Figure()
+    for i, (name, c) in enumerate(counts.items()):
+        fig.add_bar(name=name, x=langs, y=[c.get(lang, 0) for lang in langs], marker_color=method_color(i))
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(categoryorder="array", categoryarray=langs)
+    return style(fig, title, "language", "neurons (count)")
+
+
+def lape_change(per_layer: Mapping[str, Sequence[int]], reference: Mapping[str, Sequence[int]], title: str
+                ) -> go.Figure:
+    """Change in specific neurons per language and layer against a reference (diverging scale)."""
+    langs = language_order(set(per_layer) | set(reference))
+    n_layers = max(len(v) for v in [*per_layer.values(), *reference.values()])
+    z = [[(per_layer.get(lang, [0] * n_layers)[i] - reference.get(lang, [0] * n_layers)[i]) for i in range(n_layers)]
+         for lang in langs]
+    bound = max(1, max(abs(v) for row in z for v in row))
+    fig = go.Figure(go.Heatmap(z=z, x=list(range(n_layers)), y=langs, colorscale=DIVERGING, zmid=0, zmin=-bound,
+                               zmax=bound, colorbar=dict(title="Δ neurons")))
+    fig.update_yaxes(autorange="reversed")
+    return style(fig, title, "layer (0-based)", "language")
+
+
+def entropy_by_layer(neurons: Mapping[str, Result]) -> go.Figure:
+    """Mean normalized entropy of neurons per layer (and its 5% quantile) per checkpoint."""
+    fig = go.Figure()
+    for i, (c, r) in enumerate(neurons.items()):
+        ent = r["entropy"]
+        x = list(range(len(ent["mean"])))
+        fig.add_scatter(x=x, y=ent["mean"], mode="lines+markers", name=f"{c} mean", line=dict(color=method_color(i)))
+        q = ent["quantiles"].get("0.05")
+        if q:
+            fig.add_scatter(x=x, y=q, mode="lines", name=f"{c} 5% quantile",
+                            line=dict(color=method_color(i), dash="dot"))
+    return style(fig, "Normalized entropy of neuron activation over languages (1 = shared, 0 = one language)",
+                 "layer (0-based)", "normalized entropy")
+
+
+def head_importance_heatmap(heads: Result, lang: str | None = None) -> go.Figure:
+    """Head importance (layer × head) for one language, or the normalized entropy over languages."""
+    imp = heads["importance"]  # [languages][layers][heads]
+    langs = heads["languages"]
+    if lang is None:
+        import math
+
+        n = len(langs)
+        z = []
+        for layer in range(heads["n_layers"]):
+            row = []
+            for h in range(heads["n_heads"]):
+                vals = [max(imp[i][layer][h], 0.0) for i in range(n)]
+                s = sum(vals) or 1.0
+                ent = -sum(v / s * math.log(v / s) for v in vals if v > 0)
+                row.append(ent / math.log(n) if n > 1 else 0.0)
+            z.append(row)
+        title, scale, cbar = f"Head importance entropy over languages ({heads['checkpoint']})", SEQUENTIAL, "entropy"
+    else:
+        z = imp[langs.index(lang)]
+        title, scale, cbar = f"Head importance for {lang} ({heads['checkpoint']}, {heads['method']})", SEQUENTIAL, "importance"
+    fig = go.Figure(go.Heatmap(z=z, x=list(range(heads["n_heads"])), y=list(range(heads["n_layers"])),
+                               colorscale=scale, colorbar=dict(title=cbar)))
+    fig.update_yaxes(autorange="reversed")
+    return style(fig, title, "head", "layer")
+
+
+def top_heads_by_layer(heads: Result) -> go.Figure:
+    """How many of each language's top-k heads sit in each layer."""
+    dist = heads["layer_distribution"]
+    langs = language_order(dist)
+    fig = go.Figure(go.Heatmap(z=[dist[lang] for lang in langs], x=list(range(heads["n_layers"])), y=langs,
+                               colorscale=SEQUENTIAL, colorbar=dict(title="heads")))
+    fig.update_yaxes(autorange="reversed")
+    return style(fig, f"Top-{heads['k']} heads per language by layer ({heads['checkpoint']})", "layer (0-based)",
+                 "language")
+
+
+def head_overlap(heads: Result) -> go.Figure:
+    """Jaccard overlap of the languages' top-k head sets."""
+    m = heads["overlap"]
+    langs = language_order(m)
+    fig = go.Figure(go.Heatmap(z=[[m[a][b] for b in langs] for a in langs], x=langs, y=langs, zmin=0, zmax=1,
+                               colorscale=SEQUENTIAL, colorbar=dict(title="Jaccard")))
+    fig.update_yaxes(autorange="reversed")
+    return style(fig, f"Overlap of top-{heads['k']} head sets ({heads['checkpoint']})", "language", "language")
+
+
+def deactivation_matrix(ablate: Result, unit: str = "neurons") -> go.Figure:
+    """Δloss when one language's units (rows) are zeroed, measured on every language (columns),
+    beside the random-unit control."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[f"{unit}: language-specific", f"{unit}: random control"],
+                        horizontal_spacing=0.12)
+    mats = [ablate[unit]["loss"], ablate[f"{unit}_control"]["loss"]]
+    bound = max([abs(v) for m in mats for row in m.values() for v in row.values()] + [1e-6])
+    for i, m in enumerate(mats, 1):
+        rows = language_order(m)
+        cols = language_order({b for r in m.values() for b in r})
+        fig.add_heatmap(z=[[m[a].get(b) for b in cols] for a in rows], x=cols, y=rows, colorscale=DIVERGING, zmid=0,
+                        zmin=-bound, zmax=bound, showscale=i == 2, colorbar=dict(title="Δ loss (nats)"), row=1, col=i)
+        fig.update_yaxes(autorange="reversed", row=1, col=i)
+    dom = ablate[unit]["loss_dominance"]
+    return style(fig, f"Deactivation ({ablate['checkpoint']}): diagonal margin {dom['margin']:.3g}, "
+                      f"diagonal largest in {dom['share']:.0%} of rows", None, None)
+
+
+def representation_curves(reps: Mapping[str, Result], key: str = "cka_all_pairs") -> go.Figure:
+    """A per-layer curve per checkpoint: ``cka_all_pairs``, ``retrieval_all_pairs`` or ``probe_accuracy``."""
+    labels = {"cka_all_pairs": "linear CKA (mean over language pairs)",
+              "retrieval_all_pairs": "retrieval P@1 (mean over language pairs)",
+              "probe_accuracy": "language-ID probe accuracy (5-fold CV)"}
+    fig = go.Figure()
+    for i, (c, r) in enumerate(reps.items()):
+        fig.add_scatter(x=list(range(r["n_layers"])), y=r[key], mode="lines+markers", name=c,
+                        line=dict(color=method_color(i)))
+    return style(fig, labels[key] + " per layer", "layer (0-based)", labels[key].split(" (")[0])
+
+
+def logit_lens_curves(reps: Result, langs: Sequence[str] | None = None) -> go.Figure:
+    """Probability of the answer's first token in the question's language vs in English, per layer."""
+    lens = reps["logit_lens"]
+    langs = language_order(langs or [x for x in lens if x != reps["reference"]])
+    fig = go.Figure()
+    for i, lang in enumerate(langs):
+        x = list(range(len(lens[lang]["own"])))
+        fig.add_scatter(x=x, y=lens[lang]["own"], mode="lines", name=f"{lang}: own language",
+                        line=dict(color=method_color(i % 7 + 1)))
+        fig.add_scatter(x=x, y=lens[lang]["english"], mode="lines", name=f"{lang}: English",
+                        line=dict(color=method_color(i % 7 + 1), dash="dot"))
+    return style(fig, f"Logit lens ({reps['checkpoint']}): answer token probability per layer", "layer (0-based)",
+                 "probability")
+
+
+def routing_summary(summary: Result) -> go.Figure:
+    """Δ neuron and head entropy against base (with intervals) beside Δ Total Consistency."""
+    rows = summary["rows"]
+    names = [r["checkpoint"] for r in rows]
+    fig = make_subplots(rows=1, cols=3, subplot_titles=["Δ neuron entropy", "Δ head entropy", "Δ Total Consistency"])
+    for col, key in enumerate(("neuron_entropy", "head_entropy"), 1):
+        vals = [r[key]["delta"] for r in rows]
+        fig.add_bar(x=names, y=vals, marker_color=method_color(col), showlegend=False, row=1, col=col,
+                    error_y=dict(type="data", array=[r[key]["ci"][1] - r[key]["delta"] for r in rows],
+                                 arrayminus=[r[key]["delta"] - r[key]["ci"][0] for r in rows]))
+    tc = [r["total_consistency"]["difference"] if r.get("total_consistency") else None for r in rows]
+    fig.add_bar(x=names, y=tc, marker_color=method_color(3), showlegend=False, row=1, col=3)
+    return style(fig, "Change against the base model (negative entropy change = more language-specific)", None, None)
