@@ -308,6 +308,7 @@ def run(preset: str | None = None, run_dir: str | Path | None = None, config_fil
         echo(f"[{s.name}] {'up to date' if skipped else 'done'} in {dt:.1f} s")
     summary = {"timings": ctx.timings, "total_seconds": time.perf_counter() - t_all,
                **summary_table(run_dir, checkpoint_ids(cfg))}
-    atomic_write_json(run_dir / "results" / "summary.json", {k: v for k, v in summary.items() if k != "timings"})
+    atomic_write_json(run_dir / "results" / "summary.json",  # no times: identical runs give identical files
+                      {k: v for k, v in summary.items() if k not in ("timings", "total_seconds")})
     atomic_write_json(run_dir / ".polyfact" / "timings.json", ctx.timings)
     return summary

@@ -46,3 +46,16 @@ def smoke_run(tmp_path_factory):
     build_dataset("cldr", run / "data", langs=cfg.data.langs, max_per_relation=cfg.data.max_per_relation)
     train("pretrain", run, cfg.pretrain, seed=0)
     return run, cfg
+
+
+@pytest.fixture(scope="session")
+def smoke_study(tmp_path_factory):
+    """The whole study with the smoke preset, end to end, through the command line."""
+    import subprocess
+    import sys
+
+    run = tmp_path_factory.mktemp("study") / "smoke"
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--preset", "smoke", "--run", str(run)],
+                       capture_output=True, text=True, env={**os.environ, "POLYFACT_QUIET": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    return run, r.stdout
