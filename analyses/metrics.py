@@ -168,33 +168,67 @@ def bootstrap_ci(records: Records, metric: Callable[[Records], float], n: int = 
     return point, float(lo), float(hi)
 
 
-def fast_accuracy_ci(records: Records, n: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict[str, dict]:
-    """Per-language accuracy and Total Consistency with fact-bootstrap intervals, vectorized."""
+def correct_matrix(records: Records, fact_ids: list[str] | None = None, langs: list[str] | None = None
+                   ) -> tuple[list[str], list[str], np.ndarray]:
+    """Facts × languages array of 1.0 (correct), 0.0 (wrong) and NaN (not asked)."""
     facts = by_fact(records)
-    ids = sorted(facts)
-    langs = languages(records)
-    correct = np.full((len(ids), len(langs)), np.nan)
+    ids = fact_ids if fact_ids is not None else sorted(facts)
+    langs = langs if langs is not None else languages(records)
+    out = np.full((len(ids), len(langs)), np.nan)
     for i, fid in enumerate(ids):
         for j, lang in enumerate(langs):
-            if lang in facts[fid]:
-                correct[i, j] = float(bool(facts[fid][lang]["correct"]))
-    rng = np.random.default_rng(seed)
-    samples = rng.integers(0, len(ids), (n, len(ids))) if ids and n > 0 else np.zeros((0, len(ids)), dtype=int)
+            if lang in facts.get(fid, {}):
+                out[i, j] = float(bool(facts[fid][lang]["correct"]))
+    return ids, langs, out
+
+
+def _accuracy_and_tc(correct: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per bootstrap sample (rows of fact indices): accuracy per language ``[n, L]``, mean accuracy
+    over languages ``[n]`` and Total Consistency ``[n]``."""
     present = ~np.isnan(correct)
     c0 = np.nan_to_num(correct)
-    out: dict[str, dict] = {"accuracy": {}}
-    for j, lang in enumerate(langs):
-        num = c0[samples, j].sum(1)
-        den = present[samples, j].sum(1)
-        boots = num / np.maximum(den, 1)
-        point = c0[:, j].sum() / max(present[:, j].sum(), 1)
-        lo, hi = np.percentile(boots, [100 * alpha / 2, 100 * (1 - alpha / 2)]) if n > 0 else (np.nan, np.nan)
-        out["accuracy"][lang] = {"value": float(point), "ci": [float(lo), float(hi)]}
+    acc = c0[samples].sum(1) / np.maximum(present[samples].sum(1), 1)
     multi = present.sum(1) >= 2
     all_ok = np.where(present, c0, 1.0).min(1) * multi
-    tc_boot = (all_ok[samples].sum(1) / np.maximum(multi[samples].sum(1), 1)) if n > 0 else np.array([np.nan])
-    lo, hi = np.percentile(tc_boot, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    out["total_consistency"] = {"value": float(all_ok.sum() / max(multi.sum(), 1)), "ci": [float(lo), float(hi)]}
+    tc = all_ok[samples].sum(1) / np.maximum(multi[samples].sum(1), 1)
+    return acc, acc.mean(1), tc
+
+
+def fast_accuracy_ci(records: Records, n: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict[str, dict]:
+    """Per-language accuracy and Total Consistency with fact-bootstrap intervals, vectorized."""
+    ids, langs, correct = correct_matrix(records)
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, len(ids), (n, len(ids))) if ids and n > 0 else np.zeros((0, len(ids)), dtype=int)
+    point_acc, _, point_tc = _accuracy_and_tc(correct, np.arange(len(ids))[None])
+    acc, _, tc = _accuracy_and_tc(correct, samples)
+    q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
+    out: dict[str, dict] = {"accuracy": {}}
+    for j, lang in enumerate(langs):
+        lo, hi = np.percentile(acc[:, j], q) if n > 0 else (np.nan, np.nan)
+        out["accuracy"][lang] = {"value": float(point_acc[0, j]), "ci": [float(lo), float(hi)]}
+    lo, hi = np.percentile(tc, q) if n > 0 else (np.nan, np.nan)
+    out["total_consistency"] = {"value": float(point_tc[0]), "ci": [float(lo), float(hi)]}
+    return out
+
+
+def paired_changes(a: Records, b: Records, n: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict[str, dict]:
+    """Mean accuracy and Total Consistency of ``a`` minus ``b`` on their shared facts and
+    languages, with a paired fact-bootstrap interval and two-sided p (vectorized
+    :func:`paired_bootstrap` for these two metrics)."""
+    ids = sorted(set(by_fact(a)) & set(by_fact(b)))
+    langs = [x for x in languages(a) if x in set(languages(b))]
+    _, _, ca = correct_matrix(a, ids, langs)
+    _, _, cb = correct_matrix(b, ids, langs)
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, len(ids), (n, len(ids)))
+    whole = np.arange(len(ids))[None]
+    out = {}
+    for k, name in ((1, "mean_accuracy"), (2, "total_consistency")):
+        diff = float(_accuracy_and_tc(ca, whole)[k][0] - _accuracy_and_tc(cb, whole)[k][0])
+        arr = _accuracy_and_tc(ca, samples)[k] - _accuracy_and_tc(cb, samples)[k]
+        lo, hi = np.percentile(arr, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+        p = float(min(1.0, 2 * min((arr <= 0).mean(), (arr >= 0).mean())))
+        out[name] = {"difference": diff, "ci": [float(lo), float(hi)], "p_value": p, "n_facts": len(ids)}
     return out
 
 

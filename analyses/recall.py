@@ -112,19 +112,10 @@ def paired_tests(run_dir: str | Path, reference: str, others: Sequence[str], ana
     """Each checkpoint against ``reference``: McNemar on items, paired fact-bootstrap on mean
     accuracy and Total Consistency. Written to ``results/<analysis>/paired-<reference>.json``."""
     ref = load_records(run_dir, reference, analysis)
-
-    def mean_acc(rs: list[dict]) -> float:
-        acc = M.accuracy(rs)
-        return sum(acc.values()) / len(acc)
-
     out: dict[str, Any] = {}
     for other in others:
         recs = load_records(run_dir, other, analysis)
-        out[other] = {
-            "mcnemar": M.mcnemar(recs, ref),
-            "mean_accuracy": M.paired_bootstrap(recs, ref, mean_acc, n=bootstrap, seed=seed),
-            "total_consistency": M.paired_bootstrap(recs, ref, M.total_consistency, n=bootstrap, seed=seed),
-        }
+        out[other] = {"mcnemar": M.mcnemar(recs, ref), **M.paired_changes(recs, ref, n=bootstrap, seed=seed)}
     from polyfact.io import atomic_write_json
 
     atomic_write_json(Path(run_dir) / "results" / analysis / f"paired-{reference}.json",

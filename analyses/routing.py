@@ -207,13 +207,7 @@ def _recall_change(run_dir: Path, ckpt: str, base: str, langs: list[str] | None)
         return {}
     if langs:
         a, b = [r for r in a if r["lang"] in langs], [r for r in b if r["lang"] in langs]
-
-    def mean_acc(rs: list[dict]) -> float:
-        acc = M.accuracy(rs)
-        return sum(acc.values()) / len(acc)
-
-    return {"total_consistency": M.paired_bootstrap(a, b, M.total_consistency, n=500),
-            "mean_accuracy": M.paired_bootstrap(a, b, mean_acc, n=500), "languages": langs}
+    return {**M.paired_changes(a, b, n=500), "languages": langs}
 
 
 def summarize(run_dir: str | Path, per: dict[str, Any], base: str = "base") -> dict[str, Any]:

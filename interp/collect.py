@@ -48,6 +48,21 @@ class CollectConfig:
             raise PolyFactError("seq_len must be at least 2 and batch_size at least 1")
 
 
+def pad_id(tokenizer) -> int:
+    """The id used to pad batches: the pad token, else EOS, else 0 (padding is masked anyway)."""
+    if tokenizer.pad_token_id is not None:
+        return int(tokenizer.pad_token_id)
+    return int(tokenizer.eos_token_id or 0)
+
+
+def languages_with_text(texts: Texts, what: str = "statistics") -> list[str]:
+    """Languages that have at least one text (a one-line error when none has)."""
+    langs = [lang for lang, items in texts.items() if len(items)]
+    if not langs:
+        raise PolyFactError(f"no text for {what}; pass {{lang: [texts]}} with at least one text")
+    return langs
+
+
 def token_chunks(tokenizer, items: Sequence[str] | Sequence[Sequence[int]], seq_len: int,
                  max_tokens: int | None = None, pack: bool = True) -> list[list[int]]:
     """Token sequences of at most ``seq_len`` tokens (and ``max_tokens`` in total)."""
@@ -217,10 +232,8 @@ def collect_stats(
     cfg = cfg or CollectConfig()
     adapter = adapter or adapter_for(model)
     shape = model_shape(model)
-    langs = [lang for lang, items in texts.items() if len(items)]
-    if not langs:
-        raise PolyFactError("no text to collect statistics on; pass {lang: [texts]} with at least one text")
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    langs = languages_with_text(texts)
+    pad = pad_id(tokenizer)
     plan = []
     for i, lang in enumerate(langs):
         chunks = token_chunks(tokenizer, texts[lang], cfg.seq_len, cfg.max_tokens, cfg.pack)[rank::world_size]

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from interp.collect import CollectConfig, batches, token_chunks
+from interp.collect import CollectConfig, batches, languages_with_text, pad_id, token_chunks
 from interp.sites import ArchitectureAdapter, adapter_for, model_shape
 from interp.stats import _with
 from polyfact.errors import PolyFactError
@@ -227,10 +227,8 @@ def head_importance(
     cfg = cfg or CollectConfig(backend="torch")
     adapter = adapter or adapter_for(model)
     shape = model_shape(model)
-    langs = [lang for lang, items in texts.items() if len(items)]
-    if not langs:
-        raise PolyFactError("no text for head importance; pass {lang: [texts]}")
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    langs = languages_with_text(texts, "head importance")
+    pad = pad_id(tokenizer)
     dev = next(model.parameters()).device
     edit = _HeadEdit(shape.n_layers, shape.n_heads, shape.d_head, dev)
     if cfg.backend == "torch":

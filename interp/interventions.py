@@ -9,7 +9,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from interp.collect import CollectConfig, batches, token_chunks
+from interp.collect import CollectConfig, batches, pad_id, token_chunks
 from interp.sites import ArchitectureAdapter, adapter_for, model_shape
 
 
@@ -59,7 +59,7 @@ def lm_loss(model: torch.nn.Module, tokenizer, texts: Mapping[str, Sequence[str]
             cfg: CollectConfig | None = None) -> dict[str, float]:
     """Mean next-token cross-entropy per language over its texts (padding excluded)."""
     cfg = cfg or CollectConfig(backend="torch", progress=False)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    pad = pad_id(tokenizer)
     dev = next(model.parameters()).device
     out = {}
     for lang, items in texts.items():

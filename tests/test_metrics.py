@@ -101,3 +101,20 @@ def test_summarize_keys():
     s = M.summarize(RECS)
     assert s["n_facts"] == 3 and s["languages"] == ["en", "de", "ja"]
     assert s["coverlap_mean"] == pytest.approx((2 / 3 + 1 / 3 + 1 / 2) / 3)
+
+
+def test_vectorized_paired_changes_match_the_generic_bootstrap():
+    a = [rec(f"f{i}", lang, (i + j) % 3 != 0) for i in range(25) for j, lang in enumerate(["en", "de", "ja"])]
+    b = [rec(f"f{i}", lang, (i * j) % 2 == 0) for i in range(25) for j, lang in enumerate(["en", "de", "ja"])]
+    fast = M.paired_changes(a, b, n=300, seed=4)
+
+    def mean_acc(rs):
+        acc = M.accuracy(rs)
+        return sum(acc.values()) / len(acc)
+
+    slow_acc = M.paired_bootstrap(a, b, mean_acc, n=300, seed=4)
+    slow_tc = M.paired_bootstrap(a, b, M.total_consistency, n=300, seed=4)
+    assert fast["mean_accuracy"]["difference"] == pytest.approx(slow_acc["difference"])
+    assert fast["total_consistency"]["difference"] == pytest.approx(slow_tc["difference"])
+    assert fast["mean_accuracy"]["ci"] == pytest.approx(slow_acc["ci"], abs=1e-9)
+    assert fast["total_consistency"]["ci"] == pytest.approx(slow_tc["ci"], abs=1e-9)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
-import torch
 
 from pipeline.config import resolve
 from polyfact.errors import PolyFactError
-from polyfact.make import build_dataset
 from training.checkpoints import list_checkpoints, read_manifest
 from training.common import RunData
 from training.corpus import CorpusConfig, cpt_corpus, pretraining_corpus
@@ -100,3 +96,20 @@ def test_generation_is_seeded(smoke_run):
     a = generate_answers(model, tok, ["What"], do_sample=True, num_return_sequences=3, seed=5, max_new_tokens=4)
     b = generate_answers(model, tok, ["What"], do_sample=True, num_return_sequences=3, seed=5, max_new_tokens=4)
     assert a == b
+
+
+def test_sft_with_lora_merges_into_a_plain_checkpoint(smoke_run, tmp_path):
+    run, cfg = smoke_run
+    cfg.sft.lora = True
+    cfg.sft.lora_r = 4
+    m = train("sft", run, cfg.sft, ckpt_id="sft-lora")
+    assert m["config"]["lora"] is True
+    model, _ = load_checkpoint("sft-lora", run)
+    assert not any("lora" in name for name, _ in model.named_parameters())  # merged, loads without peft
+    cfg.sft.lora = False
+
+
+def test_empty_split_is_a_one_line_error(smoke_run, tmp_path):
+    run, cfg = smoke_run
+    with pytest.raises(PolyFactError, match="has no rows for these languages"):
+        RunData(run).require("train", ["xx"])

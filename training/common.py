@@ -103,6 +103,16 @@ def load_parent(run_dir: str | Path, parent: str) -> tuple[PreTrainedModel, PreT
     return model, tok, manifest
 
 
+def begin(run_dir: str | Path, data_dir: str | Path | None, seed: int, parent: str
+          ) -> tuple[Path, RunData, PreTrainedModel, PreTrainedTokenizerBase]:
+    """What a fine-tuning method starts with: the run, its data, the seeded RNGs and the parent."""
+    run_dir = Path(run_dir)
+    data = RunData(run_dir, data_dir)
+    set_seed(seed)
+    model, tokenizer, _ = load_parent(run_dir, parent)
+    return run_dir, data, model, tokenizer
+
+
 def config_to_dict(cfg: Any) -> Any:
     return asdict(cfg) if is_dataclass(cfg) else cfg
 

@@ -23,7 +23,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, Trai
 
 from polyfact.errors import PolyFactError
 from training.checkpoints import work_dir
-from training.common import RunData, finish, load_parent, quick_recall, sample_facts, set_seed
+from training.common import begin, finish, quick_recall, sample_facts
 from training.lm import LMTrainConfig, last_state, training_args
 from training.rewards import RewardConfig, rollout_reward
 
@@ -54,6 +54,7 @@ class GrpoConfig:
     logging_steps: int = 10
     eval_max_facts: int | None = 40
     normalization: str = "byte"
+    use_vllm: bool = False  # grpo-trl only: TRL's vLLM generation (colocated), when vLLM is installed
 
     def __post_init__(self) -> None:
         if self.loss_type not in LOSS_TYPES:
@@ -239,10 +240,10 @@ def grpo(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id: st
          data_dir: str | Path | None = None) -> dict:
     """Fact-grouped GRPO from ``parent`` on the train split; the manifest records the reward curve
     and train/test recall before and after."""
-    run_dir = Path(run_dir)
-    data = RunData(run_dir, data_dir)
-    set_seed(seed)
-    model, tokenizer, _ = load_parent(run_dir, parent)
+    if cfg.use_vllm:
+        raise PolyFactError("fact-grouped GRPO samples with transformers' generate; vLLM generation is "
+                            "available for 'grpo-trl' (TRL's integration), or set grpo.use_vllm=false")
+    run_dir, data, model, tokenizer = begin(run_dir, data_dir, seed, parent)
     langs = cfg.langs or data.training_langs
     groups = fact_groups(data.require("train", langs), langs)
     if not groups:
@@ -273,15 +274,17 @@ def grpo_trl(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id
              data_dir: str | Path | None = None) -> dict:
     """Standard per-prompt GRPO through TRL's ``GRPOTrainer`` (each fact × language is its own
     prompt; per-language correctness reward, no consistency bonus), for comparison."""
+    import importlib.util
+
     from trl import GRPOConfig as TrlGrpoConfig
     from trl import GRPOTrainer
 
+    if cfg.use_vllm and importlib.util.find_spec("vllm") is None:
+        raise PolyFactError("grpo.use_vllm needs vLLM: pip install vllm (on a CUDA machine), or set grpo.use_vllm=false")
+
     from training.rewards import language_reward
 
-    run_dir = Path(run_dir)
-    data = RunData(run_dir, data_dir)
-    set_seed(seed)
-    model, tokenizer, _ = load_parent(run_dir, parent)
+    run_dir, data, model, tokenizer = begin(run_dir, data_dir, seed, parent)
     langs = cfg.langs or data.training_langs
     rows = data.require("train", langs)
     ds = datasets.Dataset.from_dict({"prompt": [r["prompt"] for r in rows], "object": [r["object"] for r in rows],
@@ -297,8 +300,9 @@ def grpo_trl(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id
                        save_steps=cfg.save_steps, logging_steps=cfg.logging_steps, bf16=False)
     args = TrlGrpoConfig(**training_args(out, lm, seed), num_generations=cfg.num_generations,
                          max_completion_length=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-                         beta=cfg.beta, loss_type=cfg.loss_type, scale_rewards=cfg.scale_rewards != "none",
-                         gradient_checkpointing=False)
+                         beta=cfg.beta, loss_type=cfg.loss_type, scale_rewards=cfg.scale_rewards,
+                         gradient_checkpointing=False,
+                         **({"use_vllm": True, "vllm_mode": "colocate"} if cfg.use_vllm else {}))
     trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=ds, processing_class=tokenizer)
     trainer.train(resume_from_checkpoint=last_state(out))
     model = trainer.model

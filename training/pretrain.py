@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from polyfact.io import atomic_write_text
-from training.common import RunData, finish, load_parent, quick_recall, sample_facts, set_seed
+from training.common import RunData, begin, finish, quick_recall, sample_facts, set_seed
 from training.corpus import CorpusConfig, cpt_corpus, pretraining_corpus
 from training.checkpoints import work_dir
 from training.lm import LMTrainConfig, train_causal_lm
@@ -65,10 +65,7 @@ def pretrain(run_dir: str | Path, cfg: PretrainConfig, ckpt_id: str = "base", se
 def cpt(run_dir: str | Path, cfg: CptConfig, parent: str = "base", ckpt_id: str = "cpt", seed: int = 0,
         data_dir: str | Path | None = None) -> dict:
     """Continue causal-LM training on parallel statements and name pairs (no test facts)."""
-    run_dir = Path(run_dir)
-    data = RunData(run_dir, data_dir)
-    set_seed(seed)
-    model, tokenizer, _ = load_parent(run_dir, parent)
+    run_dir, data, model, tokenizer = begin(run_dir, data_dir, seed, parent)
     docs = cpt_corpus(data.rows(), cfg.corpus, langs=data.training_langs)
     if cfg.replay > 0:
         base = pretraining_corpus(data.rows(), cfg.corpus)

@@ -10,7 +10,7 @@ import datasets
 
 from polyfact.build import continuation
 from training.checkpoints import work_dir
-from training.common import RunData, finish, load_parent, quick_recall, sample_facts, set_seed
+from training.common import begin, finish, quick_recall, sample_facts
 from training.lm import LMTrainConfig, last_state, training_args
 
 
@@ -43,10 +43,7 @@ def sft(run_dir: str | Path, cfg: SftConfig, parent: str = "base", ckpt_id: str 
     """Fine-tune ``parent`` on the train split's question–answer pairs."""
     from trl import SFTConfig, SFTTrainer
 
-    run_dir = Path(run_dir)
-    data = RunData(run_dir, data_dir)
-    set_seed(seed)
-    model, tokenizer, _ = load_parent(run_dir, parent)
+    run_dir, data, model, tokenizer = begin(run_dir, data_dir, seed, parent)
     langs = cfg.langs or data.training_langs
     rows = sample_facts(data.require("train", langs), cfg.max_facts, seed)
     peft_config = None
