@@ -29,11 +29,12 @@ class AblationConfig:
 
     variant: str = "tang"
     k_heads: int = 4
-    max_facts: int | None = 20
+    max_facts: int | None = 12
     max_tokens: int | None = 3000
     seq_len: int = 128
     accuracy: bool = True  # Δaccuracy matrix for neurons (heads: Δloss only, unless head_accuracy)
     head_accuracy: bool = False
+    head_languages: str = "training"  # whose top heads are deactivated: "training" languages or "all"
     seed: int = 0
 
 
@@ -128,6 +129,8 @@ def ablation_analysis(run_dir: str | Path, ckpt: str, cfg: AblationConfig | None
     acc_rows = rows if cfg.accuracy else None
     kw = dict(seq_len=cfg.seq_len, max_tokens=cfg.max_tokens)
     top = heads.top_k(cfg.k_heads)
+    if cfg.head_languages == "training":
+        top = {lang: hs for lang, hs in top.items() if lang in data.training_langs}
     rng = random.Random(cfg.seed)
     control_heads = {lang: [(layer, rng.randrange(heads.n_heads)) for layer, _ in hs] for lang, hs in top.items()}
     payload = {

@@ -57,20 +57,30 @@ def deactivate(
 @torch.inference_mode()
 def lm_loss(model: torch.nn.Module, tokenizer, texts: Mapping[str, Sequence[str] | Sequence[Sequence[int]]],
             cfg: CollectConfig | None = None) -> dict[str, float]:
-    """Mean next-token cross-entropy per language over its texts (padding excluded)."""
+    """Mean next-token cross-entropy per language over its texts (padding excluded). All
+    languages' sequences share batches; each token's loss is credited to its language."""
     cfg = cfg or CollectConfig(backend="torch", progress=False)
-    pad = pad_id(tokenizer)
     dev = next(model.parameters()).device
-    out = {}
-    for lang, items in texts.items():
-        total, count = 0.0, 0
-        chunks = token_chunks(tokenizer, items, cfg.seq_len, cfg.max_tokens, cfg.pack)
-        for ids, mask in batches(chunks, cfg.batch_size, pad):
-            ids, mask = ids.to(dev), mask.to(dev)
-            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
-            targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
-            total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                           ignore_index=-100, reduction="sum"))
-            count += int((targets != -100).sum())
-        out[lang] = total / max(count, 1)
-    return out
+    langs = list(texts)
+    chunks, owner = [], []
+    for i, lang in enumerate(langs):
+        for c in token_chunks(tokenizer, texts[lang], cfg.seq_len, cfg.max_tokens, cfg.pack):
+            chunks.append(c)
+            owner.append(i)
+    order = sorted(range(len(chunks)), key=lambda k: -len(chunks[k]))
+    total = torch.zeros(len(langs), dtype=torch.float64)
+    count = torch.zeros(len(langs), dtype=torch.float64)
+    pad = pad_id(tokenizer)
+    for start in range(0, len(order), cfg.batch_size):
+        idx = order[start : start + cfg.batch_size]
+        (ids, mask), = batches([chunks[k] for k in idx], len(idx), pad)
+        ids, mask = ids.to(dev), mask.to(dev)
+        logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
+        targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+        per_token = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
+        seq_loss = per_token.sum(1).double().cpu()
+        seq_n = (targets != -100).sum(1).double().cpu()
+        for row, k in enumerate(idx):  # batches() keeps the order it was given
+            total[owner[k]] += seq_loss[row]
+            count[owner[k]] += seq_n[row]
+    return {lang: float(total[i] / count[i].clamp(min=1)) for i, lang in enumerate(langs)}

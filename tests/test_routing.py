@@ -119,3 +119,14 @@ def test_correlation_with_interval():
     c = correlation([0.1, 0.2, 0.3, 0.4, 0.5], [1.0, 2.1, 2.9, 4.2, 5.0])
     assert c["pearson"] > 0.99 and c["ci"][0] < c["pearson"] < c["ci"][1] and c["spearman"] == pytest.approx(1.0)
     assert math.isnan(correlation([1.0], [2.0])["pearson"])
+
+
+def test_lm_loss_shares_batches_across_languages_without_mixing_them():
+    from interp.interventions import lm_loss
+    from interp import CollectConfig
+
+    p = P.build()
+    cfg = CollectConfig(backend="torch", seq_len=16, batch_size=5, pack=False, progress=False)
+    together = lm_loss(p.model, p.tokenizer, p.text_strings, cfg)
+    for lang, items in p.text_strings.items():
+        assert together[lang] == pytest.approx(lm_loss(p.model, p.tokenizer, {lang: items}, cfg)[lang], rel=1e-6)

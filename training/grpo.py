@@ -50,6 +50,7 @@ class GrpoConfig:
     scale_rewards: str = "group"
     reward: RewardConfig = field(default_factory=RewardConfig)
     langs: list[str] | None = None
+    max_facts: int | None = 40  # train facts GRPO learns from (None: all); its train recall is measured on them
     save_steps: int = 20
     logging_steps: int = 10
     eval_max_facts: int | None = 40
@@ -245,10 +246,11 @@ def grpo(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id: st
                             "available for 'grpo-trl' (TRL's integration), or set grpo.use_vllm=false")
     run_dir, data, model, tokenizer = begin(run_dir, data_dir, seed, parent)
     langs = cfg.langs or data.training_langs
-    groups = fact_groups(data.require("train", langs), langs)
+    train_rows = sample_facts(data.require("train", langs), cfg.max_facts, seed)
+    groups = fact_groups(train_rows, langs)
     if not groups:
         raise PolyFactError("no train fact is asked in two or more training languages; GRPO needs parallel facts")
-    train_eval = sample_facts(data.require("train", langs), cfg.eval_max_facts, seed)
+    train_eval = sample_facts(train_rows, cfg.eval_max_facts, seed)
     before = quick_recall(model, tokenizer, train_eval, mode="generate")
     out = work_dir(run_dir, ckpt_id)
     lm = LMTrainConfig(batch_size=cfg.facts_per_step, learning_rate=cfg.learning_rate, max_steps=cfg.steps,
