@@ -310,65 +310,59 @@ def _checkpoint_list(run: Path, spec: Optional[str]) -> list[str]:
     return ids
 
 
-@analyze_app.command("routing")
-def analyze_routing(
-    run: Path = typer.Option(..., "--run"),
-    checkpoints: Optional[str] = typer.Option(None, "--checkpoints", help="Default: every checkpoint of the run."),
-    preset: Optional[str] = typer.Option(None, "--preset"),
-    config: Optional[Path] = typer.Option(None, "--config"),
-    sets: Optional[list[str]] = typer.Option(None, "--set"),
-    force: bool = typer.Option(False, "--force"),
-) -> None:
-    """Before/after specialization changes with intervals and p-values, against parent and base."""
+def _run_analysis(name: str, help_text: str, body) -> None:
+    """Register ``polyfact analyze NAME`` over a run's checkpoints with the shared options."""
+
+    def command(
+        run: Path = typer.Option(..., "--run"),
+        checkpoints: Optional[str] = typer.Option(None, "--checkpoints", help="Default: every checkpoint of the run."),
+        preset: Optional[str] = typer.Option(None, "--preset"),
+        config: Optional[Path] = typer.Option(None, "--config"),
+        sets: Optional[list[str]] = typer.Option(None, "--set"),
+        force: bool = typer.Option(False, "--force", help="Recompute even when matching results exist."),
+    ) -> None:
+        body(run, _run_config(run, preset, config, sets), _checkpoint_list(run, checkpoints), force)
+
+    command.__doc__ = help_text
+    analyze_app.command(name)(command)
+
+
+def _routing(run: Path, cfg, ids: list[str], force: bool) -> None:
     from analyses.routing import routing_analysis
     from analyses.specialization import head_analysis, neuron_analysis
     from pipeline.tables import print_routing
 
-    cfg = _run_config(run, preset, config, sets)
-    ids = _checkpoint_list(run, checkpoints)
     for ckpt in dict.fromkeys(["base", *ids]):  # per-checkpoint results feed the point summaries
         neuron_analysis(run, ckpt, cfg.analysis, seed=cfg.seed)
         head_analysis(run, ckpt, cfg.analysis, seed=cfg.seed)
     print_routing(routing_analysis(run, ids, cfg.analysis, cfg.routing, seed=cfg.seed, force=force))
 
 
-@analyze_app.command("ablate")
-def analyze_ablate(
-    run: Path = typer.Option(..., "--run"),
-    checkpoints: Optional[str] = typer.Option(None, "--checkpoints"),
-    preset: Optional[str] = typer.Option(None, "--preset"),
-    config: Optional[Path] = typer.Option(None, "--config"),
-    sets: Optional[list[str]] = typer.Option(None, "--set"),
-    force: bool = typer.Option(False, "--force"),
-) -> None:
-    """Deactivate each language's neurons / top heads: Δloss and Δaccuracy matrices with controls."""
+def _ablate(run: Path, cfg, ids: list[str], force: bool) -> None:
     from analyses.ablate import ablation_analysis
     from analyses.specialization import head_analysis, neuron_analysis
     from pipeline.tables import print_ablation
 
-    cfg = _run_config(run, preset, config, sets)
-    for ckpt in _checkpoint_list(run, checkpoints):
+    for ckpt in ids:
         neuron_analysis(run, ckpt, cfg.analysis, seed=cfg.seed)
         head_analysis(run, ckpt, cfg.analysis, seed=cfg.seed)
         print_ablation(ablation_analysis(run, ckpt, cfg.ablate, force=force))
 
 
-@analyze_app.command("representations")
-def analyze_representations(
-    run: Path = typer.Option(..., "--run"),
-    checkpoints: Optional[str] = typer.Option(None, "--checkpoints"),
-    preset: Optional[str] = typer.Option(None, "--preset"),
-    config: Optional[Path] = typer.Option(None, "--config"),
-    sets: Optional[list[str]] = typer.Option(None, "--set"),
-    force: bool = typer.Option(False, "--force"),
-) -> None:
-    """Cross-lingual similarity, CKA, retrieval, language-ID probes and logit lens per layer."""
+def _representations(run: Path, cfg, ids: list[str], force: bool) -> None:
     from analyses.representations import representation_analysis
     from pipeline.tables import print_representations
 
-    cfg = _run_config(run, preset, config, sets)
-    for ckpt in _checkpoint_list(run, checkpoints):
+    for ckpt in ids:
         print_representations(representation_analysis(run, ckpt, cfg.representations, force=force))
+
+
+_run_analysis("routing", "Before/after specialization changes with intervals and p-values, against parent and base.",
+              _routing)
+_run_analysis("ablate", "Deactivate each language's neurons / top heads: Δloss and Δaccuracy matrices with controls.",
+              _ablate)
+_run_analysis("representations", "Cross-lingual similarity, CKA, retrieval, language-ID probes and logit lens per layer.",
+              _representations)
 
 
 @app.command("run")

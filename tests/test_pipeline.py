@@ -124,3 +124,14 @@ def test_paper_preset_dry_run_prints_the_plan(tmp_path):
     assert "Qwen/Qwen2.5-7B" in r.stdout and "accelerate launch --config_file" in r.stdout
     assert "zero3.yaml" in r.stdout and "train grpo" in r.stdout and "polyfact eval checkpoints" in r.stdout
     assert not (tmp_path / "paper").exists()  # a dry run writes nothing
+
+
+def test_analyze_commands_on_the_study(smoke_study):
+    run_dir, _ = smoke_study
+    for cmd, expect in (("routing", "change against base"), ("ablate", "diagonal dominance"),
+                        ("representations", "language-ID probe")):
+        r = run("analyze", cmd, "--run", str(run_dir), "--checkpoints", "cpt")
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert expect in r.stdout
+    r = run("analyze", "routing", "--run", str(run_dir), "--checkpoints", "nope")
+    assert r.returncode == 2 and "no checkpoint 'nope'" in r.stderr
