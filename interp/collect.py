@@ -1,6 +1,6 @@
 """Collect per-language activation statistics through one of three backends behind one interface:
 
-``nnsight`` (default): one ``model.trace`` per batch, reading each layer's ``o_proj`` input and
+``nnsight`` (default): one ``TransformersModel.trace`` per batch, reading each layer's ``o_proj`` input and
 MLP activation in execution order and reducing them inside the trace;
 ``lens``: TransformerLens' ``TransformerBridge.boot_transformers`` on a local checkpoint with
 ``run_with_hooks`` on the canonical hook names;
@@ -140,12 +140,13 @@ class TorchHooksBackend:
 
 
 class NnsightBackend:
-    """nnsight ``LanguageModel`` traces; reductions run inside the trace, only sums leave it."""
+    """nnsight ``TransformersModel`` traces (0.8 deprecates ``LanguageModel``); reductions run inside the
+    trace, only sums leave it."""
 
     def __init__(self, model: torch.nn.Module, tokenizer, adapter: ArchitectureAdapter, shape: ModelShape) -> None:
-        from nnsight import LanguageModel
+        from nnsight import TransformersModel
 
-        self.lm = LanguageModel(model, tokenizer=tokenizer)
+        self.lm = TransformersModel(model, task="text-generation", tokenizer=tokenizer)
         self.model, self.adapter, self.shape = model, adapter, shape
 
     def _module(self, layer: int, path: str):

@@ -160,9 +160,9 @@ class _NnsightHeads:
     """An nnsight trace that replaces each ``o_proj`` input by its edited version."""
 
     def __init__(self, model, tokenizer, adapter: ArchitectureAdapter, edit: _HeadEdit, n_layers: int) -> None:
-        from nnsight import LanguageModel
+        from nnsight import TransformersModel
 
-        self.lm = LanguageModel(model, tokenizer=tokenizer)
+        self.lm = TransformersModel(model, task="text-generation", tokenizer=tokenizer)
         self.adapter, self.edit, self.n_layers = adapter, edit, n_layers
 
     def _proj(self, layer: int):
