@@ -17,7 +17,6 @@ from analyses.specialization import load_heads, load_lape
 from interp import CollectConfig, LapeResult
 from interp.interventions import deactivate, lm_loss
 from polyfact.build import continuation
-from polyfact.errors import PolyFactError
 from training.common import RunData, accuracy_by_lang, sample_facts
 from training.models import load_checkpoint
 from training.scoring import mcq_records
@@ -117,9 +116,7 @@ def ablation_analysis(run_dir: str | Path, ckpt: str, cfg: AblationConfig | None
     path = result_path(run_dir, "ablate", ckpt)
     if not force and (done := fresh(path, prov)) is not None:
         return done
-    langs = [lang for lang in lape_res.languages if lape_res.units(lang)]
-    if not langs:
-        raise PolyFactError(f"checkpoint {ckpt} has no language-specific neurons to deactivate")
+    langs = [lang for lang in lape_res.languages if lape_res.units(lang)]  # may be none: heads still measured
     texts, rows = heldout_texts(data, lape_res.languages, cfg.max_facts, cfg.seed)
     model, tok = load_checkpoint(ckpt, run_dir)
     all_units = lape_res.all_units()

@@ -13,7 +13,7 @@ from polyfact.errors import PolyFactError
 from polyfact.io import atomic_write_text, read_json
 from training.common import RunData, sample_facts
 from training.models import load_checkpoint
-from training.scoring import NORMALIZATIONS, generation_records, mcq_records
+from training.scoring import NORMALIZATIONS, OptionScores, generation_records, mcq_records
 
 MODES = ("mcq", "generate")
 
@@ -45,11 +45,8 @@ def normalization_accuracy(records: list[dict]) -> dict[str, dict[str, float]]:
     """Per-language accuracy under each MCQ normalization (token, byte, sum)."""
     out = {}
     for how in NORMALIZATIONS:
-        rescored = []
-        for r in records:
-            div = r["option_tokens"] if how == "token" else r["option_bytes"] if how == "byte" else [1] * len(r["option_tokens"])
-            s = [lp / max(d, 1) for lp, d in zip(r["option_logprob"], div)]
-            rescored.append({**r, "correct": max(range(len(s)), key=s.__getitem__) == r["answer_index"]})
+        rescored = [{**r, "correct": OptionScores(r["option_logprob"], r["option_tokens"], r["option_bytes"]).best(how)
+                     == r["answer_index"]} for r in records]
         out[how] = M.accuracy(rescored)
     return out
 

@@ -28,6 +28,7 @@ from analyses.provenance import checkpoint_fingerprint, fresh, provenance, resul
 from analyses.specialization import (SpecializationConfig, collect, collect_heads, load_heads, load_lape,
                                      shard_language)
 from interp import ActivationStats, HeadImportance, calibrate, lape
+from interp.heads import importance_entropy
 from interp.lape import LapeThresholds, normalized_entropy
 from polyfact.errors import PolyFactError
 from polyfact.io import atomic_write_json
@@ -74,11 +75,7 @@ def neuron_metrics(stats: ActivationStats, assign: np.ndarray, langs: list[str],
 
 def head_metrics(imp: HeadImportance, assign: np.ndarray) -> dict[str, np.ndarray]:
     """Mean normalized entropy of head importance over languages, per layer and overall."""
-    scores = imp.scores[torch.as_tensor(assign)].mean(1)  # [L, layers, heads]
-    s = scores.double().clamp(min=0).permute(1, 2, 0)
-    total = s.sum(-1, keepdim=True)
-    p = torch.where(total > 0, s / total.clamp(min=1e-300), torch.full_like(s, 1.0 / s.shape[-1]))
-    ent = -(torch.where(p > 0, p * p.log(), torch.zeros_like(p))).sum(-1) / math.log(max(s.shape[-1], 2))
+    ent = importance_entropy(imp.scores[torch.as_tensor(assign)].mean(1))
     return {"entropy_by_layer": ent.mean(1).numpy(), "entropy_mean": np.array([float(ent.mean())])}
 
 

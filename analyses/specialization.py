@@ -117,40 +117,52 @@ def merge_shards(stats: ActivationStats) -> ActivationStats:
     return out
 
 
+def _stored_key(path: Path) -> str | None:
+    """Provenance key stored in the ``.json`` beside statistics or importance saved at ``path``."""
+    import json
+
+    meta = path.with_name(path.name + ".json")
+    try:
+        return json.loads(meta.read_text(encoding="utf-8")).get("meta", {}).get("provenance_key")
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _load_model(run_dir: str | Path, ckpt_id: str, backend: str):
+    model, tok = load_checkpoint(ckpt_id, run_dir)
+    if backend == "lens":  # the bridge runs eager attention: match it for identical numbers
+        model.set_attn_implementation("eager")
+    return model, tok
+
+
+def _sharded(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig, *, analysis: str, path: Path,
+             config: dict, budget: int | None, seed: int, force: bool, load, compute):
+    """Per ``lang#shard`` results of a checkpoint, recomputed only when their provenance changed."""
+    texts, data_fp = text_source(run_dir, cfg.texts)
+    prov = provenance(run_dir, ckpt_id, analysis=analysis, data_fingerprint=data_fp,
+                      config={**config, "texts": cfg.texts, "seq_len": cfg.seq_len, "shards": cfg.shards}, seed=seed)
+    if not force and _stored_key(path) == prov["key"]:
+        return load(path), prov
+    per_shard = budget // max(cfg.shards, 1) if budget else None
+    out = compute(shard_texts(texts, cfg.shards), CollectConfig(backend=config["backend"], seq_len=cfg.seq_len,
+                                                               batch_size=cfg.batch_size, max_tokens=per_shard))
+    out.meta["provenance_key"] = prov["key"]
+    out.save(path)
+    return out, prov
+
+
 def collect(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig, seed: int = 0, force: bool = False
             ) -> tuple[ActivationStats, dict]:
     """Activation statistics of a checkpoint per ``lang#shard`` (reused when the provenance
     matches); :func:`merge_shards` gives them per language."""
-    texts, data_fp = text_source(run_dir, cfg.texts)
-    config = {"backend": cfg.backend, "texts": cfg.texts, "max_tokens": cfg.max_tokens, "seq_len": cfg.seq_len,
-              "shards": cfg.shards, "langs": sorted(texts)}
-    prov = provenance(run_dir, ckpt_id, analysis="activation-stats", data_fingerprint=data_fp, config=config, seed=seed)
-    stats_path = result_path(run_dir, "neurons", ckpt_id, ".stats")
-    stored = _read_stats_prov(result_path(run_dir, "neurons", ckpt_id, ".stats.json"))
-    if not force and stored == prov["key"]:
-        return ActivationStats.load(stats_path), prov
-    model, tok = load_checkpoint(ckpt_id, run_dir)
-    if cfg.backend == "lens":
-        model.set_attn_implementation("eager")
-    budget = cfg.max_tokens // max(cfg.shards, 1) if cfg.max_tokens else None
-    stats = collect_stats(model, tok, shard_texts(texts, cfg.shards),
-                          CollectConfig(backend=cfg.backend, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
-                                        max_tokens=budget),
-                          model_dir=resolve_checkpoint(ckpt_id, run_dir))
-    stats.meta["provenance_key"] = prov["key"]
-    stats.save(stats_path)
-    return stats, prov
+    def compute(texts, ccfg):
+        model, tok = _load_model(run_dir, ckpt_id, cfg.backend)
+        return collect_stats(model, tok, texts, ccfg, model_dir=resolve_checkpoint(ckpt_id, run_dir))
 
-
-def _read_stats_prov(path: Path) -> str | None:
-    import json
-
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get("meta", {}).get("provenance_key")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
+    return _sharded(run_dir, ckpt_id, cfg, analysis="activation-stats",
+                    path=result_path(run_dir, "neurons", ckpt_id, ".stats"),
+                    config={"backend": cfg.backend, "max_tokens": cfg.max_tokens}, budget=cfg.max_tokens, seed=seed,
+                    force=force, load=ActivationStats.load, compute=compute)
 
 
 def neuron_analysis(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig | None = None, seed: int = 0,
@@ -195,28 +207,14 @@ def load_lape(run_dir: str | Path, ckpt_id: str, variant: str = "tang") -> LapeR
 def collect_heads(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig, seed: int = 0, force: bool = False
                   ) -> tuple[HeadImportance, dict]:
     """Head importance per ``lang#shard`` (reused when the provenance matches)."""
-    texts, data_fp = text_source(run_dir, cfg.texts)
-    config = {"method": cfg.head_method, "backend": cfg.head_backend, "texts": cfg.texts,
-              "max_tokens": cfg.head_max_tokens, "seq_len": cfg.seq_len, "shards": cfg.shards}
-    prov = provenance(run_dir, ckpt_id, analysis="heads", data_fingerprint=data_fp, config=config, seed=seed)
-    path = result_path(run_dir, "heads", ckpt_id, ".shards")
-    if not force and _with_json(path).exists():
-        imp = HeadImportance.load(path)
-        if imp.meta.get("provenance_key") == prov["key"]:
-            return imp, prov
-    model, tok = load_checkpoint(ckpt_id, run_dir)
-    budget = cfg.head_max_tokens // max(cfg.shards, 1) if cfg.head_max_tokens else None
-    imp = head_importance(model, tok, shard_texts(texts, cfg.shards), cfg.head_method,
-                          CollectConfig(backend=cfg.head_backend, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
-                                        max_tokens=budget),
-                          model_dir=resolve_checkpoint(ckpt_id, run_dir))
-    imp.meta["provenance_key"] = prov["key"]
-    imp.save(path)
-    return imp, prov
+    def compute(texts, ccfg):
+        model, tok = _load_model(run_dir, ckpt_id, cfg.head_backend)
+        return head_importance(model, tok, texts, cfg.head_method, ccfg,
+                               model_dir=resolve_checkpoint(ckpt_id, run_dir))
 
-
-def _with_json(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
+    return _sharded(run_dir, ckpt_id, cfg, analysis="heads", path=result_path(run_dir, "heads", ckpt_id, ".shards"),
+                    config={"method": cfg.head_method, "backend": cfg.head_backend, "max_tokens": cfg.head_max_tokens},
+                    budget=cfg.head_max_tokens, seed=seed, force=force, load=HeadImportance.load, compute=compute)
 
 
 def merge_head_shards(imp: HeadImportance) -> HeadImportance:

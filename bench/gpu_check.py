@@ -1,12 +1,20 @@
-"""GPU check of the analyzers on a Qwen2.5-7B-shaped model with random bf16 weights.
+"""GPU check of the toolkit at 7B shape: a Qwen2.5-7B-shaped model with random bf16 weights and a
+toy byte-level BPE tokenizer (nothing from a hub). Sections (each times itself, records peak GPU
+memory, and is written to the JSON as soon as it ends, so a later failure loses nothing):
 
-1. correctness: each backend's statistics against a plain-hooks reference written here
-   (counts equal; sums within bf16/float tolerance);
-2. speed: bare forward vs each backend on 8,192-token batches (best of N, CUDA-synchronized).
+``stats``  each collection backend's statistics against a plain-hooks reference written here
+           (counts equal; sums within bf16/float tolerance) and time ÷ bare forward on
+           8,192-token batches;
+``heads``  head importance by LAHIS (batch 1, 512 tokens, AdamW on the mask) and by gradient:
+           seconds per 1,000 samples and peak memory;
+``mcq``    MCQ scoring of facts in 12 languages (the evaluation's batched scorer): rows per second;
+``grpo``   one fact-grouped GRPO step (8 rollouts × 12 languages, 32 new tokens, LoRA r 64,
+           gradient checkpointing) through the project's trainer: seconds and peak memory;
+``sft``    one LoRA SFT step (TRL's SFTTrainer as the project builds it): seconds and peak memory.
 
-    python3 bench/gpu_check.py [--tiny] [--batches 4] [--out $OUT/gpu_check.json]
+    python3 bench/gpu_check.py [--tiny] [--sections stats,heads,mcq,grpo,sft] [--out $OUT/gpu_check.json]
 
-``--tiny`` runs the same script on a small model (CPU or GPU) to check the script itself.
+``--tiny`` runs every section on a small model (CPU or GPU) to check the script itself.
 """
 
 from __future__ import annotations
@@ -14,10 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import statistics
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
@@ -26,17 +38,118 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 QWEN25_7B = dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
                  num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=32768,
                  rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=False)
-TINY = dict(vocab_size=1024, hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
+TINY = dict(vocab_size=4096, hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=False)
+LANGS12 = ["en", "de", "id", "pt", "ar", "bn", "sw", "es", "ru", "fr", "ja", "zh"]
+SECTIONS = ("stats", "heads", "mcq", "grpo", "sft")
 
 
+class Check:
+    """Shared state: the model, tokenizer, device, timers and the JSON being written."""
+
+    def __init__(self, a: argparse.Namespace) -> None:
+        self.a = a
+        self.dev = "cuda" if torch.cuda.is_available() else "cpu"
+        self.t0 = time.time()
+        self.out = Path(a.out)
+        self.report: dict[str, Any] = {"device": torch.cuda.get_device_name() if self.dev == "cuda" else "cpu",
+                                       "args": vars(a), "versions": versions(), "sections": {}}
+
+    def left(self) -> float:
+        return self.a.budget_s - (time.time() - self.t0)
+
+    def sync(self) -> None:
+        if self.dev == "cuda":
+            torch.cuda.synchronize()
+
+    def reset_peak(self) -> None:
+        if self.dev == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+
+    def peak_gib(self) -> float | None:
+        return torch.cuda.max_memory_allocated() / 2**30 if self.dev == "cuda" else None
+
+    def timed(self, fn: Callable[[], Any], repeats: int | None = None) -> float:
+        """Best of ``repeats`` after one warm-up call, CUDA-synchronized."""
+        fn()
+        self.sync()
+        best = float("inf")
+        for _ in range(repeats or self.a.repeats):
+            self.sync()
+            t = time.perf_counter()
+            fn()
+            self.sync()
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    def save(self) -> None:
+        self.report["elapsed_s"] = round(time.time() - self.t0, 1)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.out.write_text(json.dumps(self.report, indent=2, default=str))
+
+
+def versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("torch", "transformers", "nnsight", "transformer-lens", "trl", "peft", "accelerate", "datasets"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "missing"
+    return out
+
+
+def synthetic_rows(n_facts: int, langs: list[str]) -> list[dict]:
+    """PolyFact rows (real question templates and MCQ options) of made-up capital-city facts."""
+    from polyfact.build import BuildConfig, build_rows
+    from polyfact.facts import Fact
+
+    facts = []
+    for i in range(max(n_facts, 8)):
+        facts.append(Fact(fact_id=f"S{i}|P36|C{i}", relation="P36", subject_id=f"S{i}", object_id=f"C{i}",
+                          subject={lang: f"Land {i} {lang}" for lang in langs},
+                          object={lang: f"Capital {i} {lang}" for lang in langs}))
+    rows, _ = build_rows(facts, BuildConfig(langs=langs, split_fracs=(1.0, 0.0, 0.0)))
+    out = rows["train"]
+    return [r for r in out if int(r["fact_id"].split("|")[0][1:]) < n_facts]
+
+
+def build(check: Check):
+    from tokenizers import Tokenizer  # noqa: F401  (fails early if the image lacks tokenizers)
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from training.models import train_tokenizer
+
+    a = check.a
+    rows = synthetic_rows(16, LANGS12)
+    tok = train_tokenizer([r["prompt"] + " " + o for r in rows for o in r["options"]] * 4, vocab_size=2048,
+                          min_frequency=1)
+    shape = TINY if a.tiny else QWEN25_7B
+    cfg = Qwen2Config(**shape, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None)
+    dtype = torch.bfloat16 if check.dev == "cuda" else torch.float32
+    t = time.time()
+    with torch.device(check.dev):
+        model = Qwen2ForCausalLM._from_config(cfg, dtype=dtype).eval()
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = tok.eos_token_id
+    n = sum(p.numel() for p in model.parameters())
+    check.report["model"] = {"shape": "tiny" if a.tiny else "Qwen2.5-7B", "params_b": round(n / 1e9, 3),
+                             "dtype": str(dtype), "build_s": round(time.time() - t, 1), "tokenizer_vocab": len(tok)}
+    print(f"built {check.report['model']} on {check.report['device']}", flush=True)
+    return model, tok
+
+
+# ---------------------------------------------------------------------------------------------- stats
 def reference_stats(model, batches, n_heads):
     """Plain forward hooks, the most direct implementation: what every backend must match."""
     layers = model.model.layers
     n_layers, d_mlp = len(layers), model.config.intermediate_size
-    pos = torch.zeros(n_layers, d_mlp, dtype=torch.int64, device="cuda" if torch.cuda.is_available() else "cpu")
-    s = torch.zeros(n_layers, d_mlp, dtype=torch.float64, device=pos.device)
-    hn = torch.zeros(n_layers, n_heads, dtype=torch.float64, device=pos.device)
+    dev = next(model.parameters()).device
+    pos = torch.zeros(n_layers, d_mlp, dtype=torch.int64, device=dev)
+    s = torch.zeros(n_layers, d_mlp, dtype=torch.float64, device=dev)
+    hn = torch.zeros(n_layers, n_heads, dtype=torch.float64, device=dev)
     hooks = []
     for i, layer in enumerate(layers):
         def act_hook(mod, inp, out, i=i):
@@ -58,56 +171,14 @@ def reference_stats(model, batches, n_heads):
     return pos.cpu(), s.cpu(), hn.cpu()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tiny", action="store_true")
-    ap.add_argument("--batches", type=int, default=4)
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--seq", type=int, default=2048)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--backends", default="torch,torch+compile,nnsight,lens")
-    ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "bench/out"), "gpu_check.json"))
-    a = ap.parse_args()
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-    from tokenizers import Tokenizer, models
-
-    from interp.collect import CollectConfig, LensBackend, make_backend
+def section_stats(check: Check, model, tok) -> dict:
     from interp.sites import adapter_for, model_shape
-    from interp.stats import ActivationStats, SiteReducer
 
-    dev = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if dev == "cuda" else torch.float32
-    shape_cfg = TINY if a.tiny else QWEN25_7B
-    if a.tiny and dev == "cpu":
-        a.seq, a.batch = min(a.seq, 128), min(a.batch, 2)
-    t0 = time.time()
-    cfg = Qwen2Config(**shape_cfg)
-    with torch.device(dev):
-        model = Qwen2ForCausalLM._from_config(cfg, dtype=dtype).eval()
-    print(f"built {'tiny' if a.tiny else 'Qwen2.5-7B'}-shaped model ({sum(p.numel() for p in model.parameters()) / 1e9:.2f} B "
-          f"params, {dtype}) on {dev} in {time.time() - t0:.0f} s; "
-          f"{torch.cuda.get_device_name() if dev == 'cuda' else 'CPU'}", flush=True)
+    a = check.a
+    seq, batch = (128, 2) if a.tiny and check.dev == "cpu" else (a.seq, a.batch)
     g = torch.Generator(device="cpu").manual_seed(0)
-    batches = [torch.randint(0, cfg.vocab_size, (a.batch, a.seq), generator=g).to(dev) for _ in range(a.batches)]
-    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"<pad>": 0, "<unk>": 1}, unk_token="<unk>")),
-                                  pad_token="<pad>", unk_token="<unk>")
+    batches = [torch.randint(0, len(tok), (batch, seq), generator=g).to(check.dev) for _ in range(a.batches)]
     adapter, shape = adapter_for(model), model_shape(model)
-
-    def sync() -> None:
-        if dev == "cuda":
-            torch.cuda.synchronize()
-
-    def timed(fn) -> float:
-        fn()
-        sync()
-        best = float("inf")
-        for _ in range(a.repeats):
-            sync()
-            t = time.perf_counter()
-            fn()
-            sync()
-            best = min(best, time.perf_counter() - t)
-        return best
 
     def bare() -> None:
         with torch.inference_mode():
@@ -115,61 +186,240 @@ def main() -> None:
                 model(input_ids=b, use_cache=False)
 
     ref = reference_stats(model, batches, shape.n_heads)
-    results: dict[str, dict] = {"bare (HF sdpa)": {"seconds": timed(bare)}}
-    tmp = tempfile.mkdtemp()
+    results: dict[str, dict] = {"bare (HF sdpa)": {"seconds": check.timed(bare)}}
     for name in a.backends.split(","):
-        compile_ = name.endswith("+compile")
-        base_name = name.split("+")[0]
-        if base_name == "lens":
-            model.save_pretrained(tmp)
-            tok.save_pretrained(tmp)
-            backend = LensBackend(tmp, adapter, shape, device=dev, dtype=dtype)
-        else:
-            backend = make_backend(base_name, model, tok, adapter, shape)
-        ccfg = CollectConfig(backend=base_name, compile=compile_, progress=False)
-
-        def run_all(stats_box: list) -> None:
-            st = ActivationStats.zeros(["xx"], shape.n_layers, shape.d_mlp, shape.n_heads)
-            red = SiteReducer(st, shape.n_heads, compile=ccfg.compile)
-            for b in batches:
-                m = torch.ones_like(b)
-                red.begin(0, m)
-                backend.run(b, m, red)
-            red.finish()
-            stats_box[:] = [st]
-
-        box: list = []
-        secs = timed(lambda: run_all(box))
-        st = box[0]
-        n_runs = 1  # stats of the last timed run
-        pos_ok = torch.equal(st.act_pos[0], ref[0] * n_runs)
-        sum_err = float((st.act_sum[0] - ref[1]).abs().max() / ref[1].abs().max().clamp(min=1e-9))
-        head_err = float((st.head_norm[0] - ref[2]).abs().max() / ref[2].abs().max().clamp(min=1e-9))
-        results[name] = {"seconds": secs, "counts_equal": pos_ok, "max_rel_err_sum": sum_err,
-                         "max_rel_err_head_norm": head_err}
-        if base_name == "lens":
-            def lens_bare() -> None:
-                with torch.inference_mode():
-                    for b in batches:
-                        backend.bridge.run_with_hooks(b, fwd_hooks=[], return_type=None)
-
-            results["lens bare (bridge)"] = {"seconds": timed(lens_bare)}
-            del backend
-        if hasattr(backend if base_name != "lens" else None, "close"):
-            backend.close()
-        print(f"{name}: {secs:.3f} s, counts equal: {pos_ok}, rel err sum {sum_err:.1e}, head {head_err:.1e}", flush=True)
+        if check.left() < 60:
+            results[name] = {"skipped": "time budget"}
+            continue
+        try:
+            results.update(_backend_timing(check, name, model, tok, batches, ref, adapter, shape))
+        except Exception as err:  # noqa: BLE001 - one backend's failure must not hide the others
+            results[name] = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()[-2000:]}
+            print(results[name]["traceback"], flush=True)
     base = results["bare (HF sdpa)"]["seconds"]
-    n_tokens = a.batches * a.batch * a.seq
-    print(f"\n{n_tokens} tokens in {a.batches} batches of {a.batch}×{a.seq}; best of {a.repeats}")
-    print(f"{'':24s}{'seconds':>9s}{'× bare':>9s}  correctness")
-    for k, v in results.items():
-        ok = "" if "counts_equal" not in v else ("counts ✓" if v["counts_equal"] else "counts ✗") + \
-            f", sums rel.err {v['max_rel_err_sum']:.1e}"
-        v["ratio"] = v["seconds"] / base
-        print(f"{k:24s}{v['seconds']:9.3f}{v['ratio']:9.3f}  {ok}")
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps({"device": torch.cuda.get_device_name() if dev == "cuda" else "cpu",
-                                       "tokens": n_tokens, "args": vars(a), "results": results}, indent=2))
+    for v in results.values():
+        if "seconds" in v:
+            v["ratio"] = v["seconds"] / base
+    return {"tokens": a.batches * batch * seq, "batches": a.batches, "batch": batch, "seq": seq, "results": results}
+
+
+def _backend_timing(check: Check, name: str, model, tok, batches, ref, adapter, shape) -> dict[str, dict]:
+    """Time and check one collection backend (and, for ``lens``, the bridge's own bare forward)."""
+    from interp.collect import LensBackend, make_backend
+    from interp.stats import ActivationStats, SiteReducer
+
+    results: dict[str, dict] = {}
+    base_name = name.split("+")[0]
+    t_setup = time.time()
+    tmp = tempfile.mkdtemp()
+    if base_name == "lens":
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        backend = LensBackend(tmp, adapter, shape, device=check.dev, dtype=next(model.parameters()).dtype)
+    else:
+        backend = make_backend(base_name, model, tok, adapter, shape)
+    setup_s = time.time() - t_setup
+    compile_ = name.endswith("+compile")
+    box: list = []
+
+    def run_all() -> None:
+        st = ActivationStats.zeros(["xx"], shape.n_layers, shape.d_mlp, shape.n_heads)
+        red = SiteReducer(st, shape.n_heads, compile=compile_)
+        for b in batches:
+            m = torch.ones_like(b)
+            red.begin(0, m)
+            backend.run(b, m, red)
+        red.finish()
+        box[:] = [st]
+
+    try:
+        secs = check.timed(run_all)
+    finally:
+        if hasattr(backend, "close"):
+            backend.close()
+    st = box[0]
+    entry = {"seconds": secs, "setup_s": round(setup_s, 1), "counts_equal": bool(torch.equal(st.act_pos[0], ref[0])),
+             "counts_differing_frac": float((st.act_pos[0] != ref[0]).double().mean()),
+             "max_rel_err_sum": float((st.act_sum[0] - ref[1]).abs().max() / ref[1].abs().max().clamp(min=1e-9)),
+             "max_rel_err_head_norm": float((st.head_norm[0] - ref[2]).abs().max()
+                                            / ref[2].abs().max().clamp(min=1e-9))}
+    if base_name == "lens":
+        def lens_bare() -> None:
+            with torch.inference_mode():
+                for b in batches:
+                    backend.bridge.run_with_hooks(b, fwd_hooks=[], return_type=None)
+
+        results["lens bare (bridge)"] = {"seconds": check.timed(lens_bare)}
+        del backend.bridge
+        if check.dev == "cuda":
+            torch.cuda.empty_cache()
+    shutil.rmtree(tmp, ignore_errors=True)
+    results[name] = entry
+    print(f"  {name}: {secs:.3f} s, counts equal {entry['counts_equal']}, rel err sum "
+          f"{entry['max_rel_err_sum']:.1e}, heads {entry['max_rel_err_head_norm']:.1e}", flush=True)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- heads
+def section_heads(check: Check, model, tok) -> dict:
+    from interp.collect import CollectConfig
+    from interp.heads import head_importance
+
+    a = check.a
+    seq = 64 if a.tiny and check.dev == "cpu" else 512
+    g = torch.Generator(device="cpu").manual_seed(1)
+    n = a.head_samples
+    texts = {"en": [torch.randint(0, len(tok), (seq,), generator=g).tolist() for _ in range(n)]}
+    out = {}
+    for method in ("lahis", "gradient"):
+        cfg = CollectConfig(backend="torch", seq_len=seq, batch_size=1, pack=False, progress=False)
+        head_importance(model, tok, {"en": texts["en"][:1]}, method, cfg, max_samples=1)  # warm-up
+        check.reset_peak()
+        check.sync()
+        t = time.perf_counter()
+        imp = head_importance(model, tok, texts, method, cfg, max_samples=n)
+        check.sync()
+        secs = time.perf_counter() - t
+        out[method] = {"samples": n, "seq_len": seq, "seconds": secs, "seconds_per_1000_samples": secs / n * 1000,
+                       "peak_gib": check.peak_gib(), "finite": bool(torch.isfinite(imp.scores).all())}
+        print(f"  heads {method}: {out[method]}", flush=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- mcq
+def section_mcq(check: Check, model, tok) -> dict:
+    from training.scoring import mcq_records
+
+    facts = 8 if check.a.tiny else check.a.mcq_facts
+    rows = synthetic_rows(facts, LANGS12)
+    mcq_records(model, tok, rows[:24], batch_size=32)  # warm-up
+    check.reset_peak()
+    check.sync()
+    t = time.perf_counter()
+    recs = mcq_records(model, tok, rows, batch_size=32)
+    check.sync()
+    secs = time.perf_counter() - t
+    out = {"facts": facts, "languages": 12, "rows": len(recs), "seconds": secs, "rows_per_s": len(recs) / secs,
+           "facts_x_languages_per_s": len(recs) / secs, "peak_gib": check.peak_gib(),
+           "prompt_tokens_mean": statistics.mean(len(tok(r["prompt"])["input_ids"]) for r in rows)}
+    print(f"  mcq: {out}", flush=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- training
+class _StepTimer:
+    """A TrainerCallback recording wall time per optimizer step."""
+
+    def __new__(cls, check: Check):
+        from transformers import TrainerCallback
+
+        class Timer(TrainerCallback):
+            def __init__(self) -> None:
+                self.times: list[float] = []
+                self._t = 0.0
+
+            def on_step_begin(self, args, state, control, **kw):
+                check.sync()
+                self._t = time.perf_counter()
+
+            def on_step_end(self, args, state, control, **kw):
+                check.sync()
+                self.times.append(time.perf_counter() - self._t)
+
+        return Timer()
+
+
+def _unwrap(model):
+    """Remove injected LoRA layers (no merge) so the next section sees the plain random model."""
+    return model.unload() if hasattr(model, "unload") else model
+
+
+def section_grpo(check: Check, model, tok) -> dict:
+    from training.grpo import GrpoConfig, fact_groups, grpo_trainer
+    from training.lm import LoraSettings
+
+    steps = 2
+    rows = synthetic_rows(steps, LANGS12)
+    groups = fact_groups(rows, LANGS12)
+    cfg = GrpoConfig(steps=steps, facts_per_step=1, num_generations=8 if not check.a.tiny else 4,
+                     max_new_tokens=32 if not check.a.tiny else 8, learning_rate=1e-5,
+                     lora=LoraSettings(enabled=True), gradient_checkpointing=True, logging_steps=1, save_steps=10**6)
+    timer = _StepTimer(check)
+    with tempfile.TemporaryDirectory() as out:
+        trainer = grpo_trainer(model, tok, groups, cfg, Path(out), seed=0, save_strategy="no", disable_tqdm=True)
+        trainer.add_callback(timer)
+        check.reset_peak()
+        trainer.train()
+        peak = check.peak_gib()
+        _unwrap(trainer.model)
+    res = {"rollouts": cfg.num_generations, "languages": 12, "new_tokens": cfg.max_new_tokens, "lora_r": 64,
+           "gradient_checkpointing": True, "step_seconds": timer.times, "peak_gib": peak,
+           "reward": [h.get("reward") for h in getattr(trainer, "history", [])]}
+    print(f"  grpo: {res}", flush=True)
+    return res
+
+
+def section_sft(check: Check, model, tok) -> dict:
+    from training.lm import LMTrainConfig, LoraSettings
+    from training.sft import SftConfig, sft_trainer
+
+    rows = synthetic_rows(40, LANGS12)
+    batch = 8
+    cfg = SftConfig(train=LMTrainConfig(epochs=1.0, max_steps=3, batch_size=batch, learning_rate=1e-5, seq_len=256,
+                                        logging_steps=1, save_steps=10**6), lora=LoraSettings(enabled=True))
+    timer = _StepTimer(check)
+    with tempfile.TemporaryDirectory() as out:
+        trainer = sft_trainer(model, tok, rows, cfg, Path(out), seed=0, save_strategy="no", disable_tqdm=True)
+        trainer.add_callback(timer)
+        check.reset_peak()
+        trainer.train()
+        peak = check.peak_gib()
+        _unwrap(trainer.model)
+    res = {"micro_batch": batch, "seq_len_max": 256, "lora_r": 64, "step_seconds": timer.times, "peak_gib": peak}
+    print(f"  sft: {res}", flush=True)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tiny", action="store_true")
+    ap.add_argument("--sections", default=",".join(SECTIONS))
+    ap.add_argument("--batches", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--seq", type=int, default=2048)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--head-samples", type=int, default=24)
+    ap.add_argument("--mcq-facts", type=int, default=64)
+    ap.add_argument("--backends", default="torch,torch+compile,nnsight,lens")
+    ap.add_argument("--budget-s", type=float, default=330.0, help="Skip what would start after this many seconds.")
+    ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "bench/out"), "gpu_check.json"))
+    a = ap.parse_args()
+    if a.tiny:
+        a.head_samples, a.repeats = min(a.head_samples, 4), min(a.repeats, 2)
+    check = Check(a)
+    model, tok = build(check)
+    check.save()
+    funcs = {"stats": section_stats, "heads": section_heads, "mcq": section_mcq, "grpo": section_grpo,
+             "sft": section_sft}
+    failed = False
+    for name in a.sections.split(","):
+        if check.left() < 20:
+            check.report["sections"][name] = {"skipped": "time budget"}
+            continue
+        print(f"[{name}] ({check.left():.0f} s of budget left)", flush=True)
+        t = time.time()
+        try:
+            res = funcs[name](check, model, tok)
+        except Exception as err:  # noqa: BLE001 - record and go on with the next section
+            failed = True
+            res = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()[-3000:]}
+            print(res["traceback"], flush=True)
+        res["section_s"] = round(time.time() - t, 1)
+        check.report["sections"][name] = res
+        check.save()
+    print(json.dumps({k: v for k, v in check.report.items() if k != "sections"}, default=str))
+    print(f"wrote {check.out} in {time.time() - check.t0:.0f} s")
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -130,18 +130,11 @@ def head_importance_heatmap(heads: Result, lang: str | None = None) -> go.Figure
     imp = heads["importance"]  # [languages][layers][heads]
     langs = heads["languages"]
     if lang is None:
-        import math
+        import torch
 
-        n = len(langs)
-        z = []
-        for layer in range(heads["n_layers"]):
-            row = []
-            for h in range(heads["n_heads"]):
-                vals = [max(imp[i][layer][h], 0.0) for i in range(n)]
-                s = sum(vals) or 1.0
-                ent = -sum(v / s * math.log(v / s) for v in vals if v > 0)
-                row.append(ent / math.log(n) if n > 1 else 0.0)
-            z.append(row)
+        from interp.heads import importance_entropy
+
+        z = importance_entropy(torch.tensor(imp, dtype=torch.float64)).tolist()
         title, scale, cbar = f"Head importance entropy over languages ({heads['checkpoint']})", SEQUENTIAL, "entropy"
     else:
         z = imp[langs.index(lang)]

@@ -1,6 +1,12 @@
 """Per-language attention-head importance, through hooks only (no patched model code).
 
-``gradient`` (LAHIS-style): a head mask ``m`` (ones, ``[layers, heads]``) scales each head's slice
+``lahis`` (the PolyFact study's LAHIS, ``attn_matrix_ted.py``): a head mask ``m`` ``[layers, heads]``
+(ones) is the only trainable tensor; text samples run one at a time, and after each the mask takes
+an AdamW step (lr 1e-2). Per sample it accumulates ``|∂L/∂m · m| × 1000`` and whether
+``∂L/∂m · m < 0`` (with the mask before that sample's step); importance = mean accumulated score ×
+fraction of samples with a negative product. A language's heads are its top 2 % by raw importance.
+
+``gradient`` (the project's variant): a head mask ``m`` (ones, ``[layers, heads]``) scales each head's slice
 of the ``o_proj`` input; importance is |∂L/∂m|·m, the per-batch magnitude averaged over the
 language's tokens (Michel et al. 2019 take the magnitude per batch so signs do not cancel).
 
@@ -13,6 +19,8 @@ language, pairwise overlap of the top-k sets, and their distribution over layers
 
 from __future__ import annotations
 
+import io
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +36,18 @@ from interp.stats import _with
 from polyfact.errors import PolyFactError
 from polyfact.io import atomic_write_bytes, atomic_write_json
 
-METHODS = ("gradient", "ablation")
+METHODS = ("lahis", "gradient", "ablation")
+LAHIS_SCALE = 1000.0  # the study multiplies |∂L/∂m · m| by 1000 before averaging (a constant factor)
+
+
+def importance_entropy(scores: torch.Tensor) -> torch.Tensor:
+    """``scores`` ``[languages, layers, heads]`` → normalized entropy over languages ``[layers, heads]``
+    (0: one language only; 1: equal for all; heads with no importance count as equal)."""
+    s = scores.double().clamp(min=0).permute(1, 2, 0)
+    total = s.sum(-1, keepdim=True)
+    p = torch.where(total > 0, s / total.clamp(min=1e-300), torch.full_like(s, 1.0 / s.shape[-1]))
+    ent = -(torch.where(p > 0, p * p.log(), torch.zeros_like(p))).sum(-1)
+    return ent / math.log(s.shape[-1]) if s.shape[-1] > 1 else torch.zeros_like(ent)
 
 
 @dataclass
@@ -40,6 +59,7 @@ class HeadImportance:
     method: str
     delta: torch.Tensor | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    parts: dict[str, torch.Tensor] = field(default_factory=dict)  # lahis: mean_score, neg_frac, samples
 
     @property
     def n_layers(self) -> int:
@@ -51,11 +71,7 @@ class HeadImportance:
 
     def normalized_entropy(self) -> torch.Tensor:
         """Entropy of each head's importance distribution over languages / log(#languages)."""
-        s = self.scores.double().clamp(min=0).permute(1, 2, 0)
-        total = s.sum(-1, keepdim=True)
-        p = torch.where(total > 0, s / total.clamp(min=1e-300), torch.full_like(s, 1.0 / s.shape[-1]))
-        ent = -(torch.where(p > 0, p * p.log(), torch.zeros_like(p))).sum(-1)
-        return ent / math.log(len(self.languages)) if len(self.languages) > 1 else torch.zeros_like(ent)
+        return importance_entropy(self.scores)
 
     def specificity(self) -> torch.Tensor:
         """Share of each head's importance that falls on each language ``[languages, layers, heads]``."""
@@ -73,8 +89,8 @@ class HeadImportance:
             out[lang] = [(j // self.n_heads, j % self.n_heads) for j in idx]
         return out
 
-    def overlap(self, k: int) -> dict[str, dict[str, float]]:
-        """Jaccard overlap of the languages' top-k head sets."""
+    def topk_jaccard(self, k: int) -> dict[str, dict[str, float]]:
+        """Jaccard overlap of the languages' top-k (by specificity) head sets (the project's measure)."""
         tops = {lang: set(v) for lang, v in self.top_k(k).items()}
         return {a: {b: len(tops[a] & tops[b]) / len(tops[a] | tops[b]) if tops[a] | tops[b] else float("nan")
                     for b in self.languages} for a in self.languages}
@@ -89,6 +105,89 @@ class HeadImportance:
             out[lang] = counts
         return out
 
+    def n_top(self, frac: float = 0.02) -> int:
+        """How many heads the study's top-``frac`` takes: ``max(1, int(layers · heads · frac))``."""
+        return max(1, int(self.n_layers * self.n_heads * frac))
+
+    def top(self, frac: float = 0.02) -> dict[str, list[tuple[int, int]]]:
+        """Each language's top ``frac`` heads by raw importance (the study's selection), as
+        ``(layer, head)`` in descending importance."""
+        return self.top_k(self.n_top(frac), by="importance")
+
+    def overlap(self, frac: float = 0.02) -> dict[str, dict[str, float]]:
+        """The study's overlap of two languages' top-``frac`` head sets: ``|A ∩ B| / n`` in percent."""
+        n = self.n_top(frac)
+        tops = {lang: set(v) for lang, v in self.top(frac).items()}
+        return {a: {b: 100.0 * len(tops[a] & tops[b]) / n for b in self.languages} for a in self.languages}
+
+    def mean_overlap(self, frac: float = 0.02) -> float:
+        """Mean off-diagonal :meth:`overlap` (the study's headline: higher = more shared heads)."""
+        m = self.overlap(frac)
+        vals = [m[a][b] for a in self.languages for b in self.languages if a != b]
+        return sum(vals) / len(vals) if vals else float("nan")
+
+    def layer_profile(self, frac: float = 0.02) -> dict[str, list[float]]:
+        """Percentage of each language's top-``frac`` heads in each layer (sums to 100)."""
+        out = {}
+        for lang, heads in self.top(frac).items():
+            counts = [0] * self.n_layers
+            for layer, _ in heads:
+                counts[layer] += 1
+            out[lang] = [100.0 * c / max(len(heads), 1) for c in counts]
+        return out
+
+    def write_released(self, folder: str | Path, model: str = "", arch: str = "") -> Path:
+        """The study's released layout: one ``lahis_<lang>.pth`` (float ``[layers, heads]``) per
+        language and ``meta.json`` (model, arch, langs, data_num, max_length, num_layers, num_heads)."""
+        folder = Path(folder)
+        for i, lang in enumerate(self.languages):
+            buf = io.BytesIO()
+            torch.save(self.scores[i].float().clone(), buf)
+            atomic_write_bytes(folder / f"lahis_{lang}.pth", buf.getvalue())
+        atomic_write_json(folder / "meta.json", {
+            "model": model or self.meta.get("model", ""), "arch": arch or self.meta.get("family", ""),
+            "langs": self.languages, "data_num": self.meta.get("max_samples"), "max_length": self.meta.get("seq_len"),
+            "num_layers": self.n_layers, "num_heads": self.n_heads})
+        return folder
+
+    @classmethod
+    def read_released(cls, folder: str | Path) -> "HeadImportance":
+        """Read the study's released ``lahis_<lang>.pth`` + ``meta.json`` (``weights_only`` loading;
+        a bad or missing file is a one-line error naming it)."""
+        folder = Path(folder)
+        meta_path = folder / "meta.json"
+        meta: dict[str, Any] = {}
+        if meta_path.exists():
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise PolyFactError(f"{meta_path} is not valid JSON ({err}); re-download the release") from None
+            if not isinstance(meta, dict):
+                raise PolyFactError(f"{meta_path} must hold a JSON object (model, langs, num_layers, num_heads)")
+        files = {p.stem[len("lahis_"):]: p for p in folder.glob("lahis_*.pth")}
+        if not files:
+            raise PolyFactError(f"no lahis_<lang>.pth files in {folder}; pass the folder of a released LAHIS run")
+        order = [x for x in meta.get("langs", []) if x in files] + sorted(x for x in files if x not in meta.get("langs", []))
+        mats = []
+        for lang in order:
+            try:
+                t = torch.load(files[lang], map_location="cpu", weights_only=True)
+            except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file
+                raise PolyFactError(f"cannot read {files[lang]}: {str(err).splitlines()[0][:200]}; "
+                                    "expected a torch.save'd float tensor [layers, heads]") from None
+            if not isinstance(t, torch.Tensor) or t.dim() != 2 or not t.is_floating_point():
+                raise PolyFactError(f"{files[lang]} must hold a float tensor [layers, heads], "
+                                    f"got {type(t).__name__} {tuple(getattr(t, 'shape', ()))}")
+            mats.append(t.double())
+        shapes = {tuple(m.shape) for m in mats}
+        if len(shapes) != 1:
+            raise PolyFactError(f"the lahis_<lang>.pth files in {folder} have different shapes {sorted(shapes)}")
+        (shape,) = shapes
+        for key, n in (("num_layers", shape[0]), ("num_heads", shape[1])):
+            if key in meta and meta[key] != n:
+                raise PolyFactError(f"{meta_path} says {key}={meta[key]} but the tensors have {n}")
+        return cls(order, torch.stack(mats), "lahis", meta={"released": str(folder), **meta})
+
     def save(self, path: str | Path) -> Path:
         from safetensors.torch import save as save_bytes
 
@@ -96,6 +195,7 @@ class HeadImportance:
         tensors = {"scores": self.scores.contiguous().double()}
         if self.delta is not None:
             tensors["delta"] = self.delta.contiguous().double()
+        tensors.update({f"part.{k}": v.contiguous().double() for k, v in self.parts.items()})
         atomic_write_bytes(_with(path, ".safetensors"), save_bytes(tensors))
         atomic_write_json(_with(path, ".json"), {"languages": self.languages, "method": self.method,
                                                       "meta": self.meta})
@@ -103,8 +203,6 @@ class HeadImportance:
 
     @classmethod
     def load(cls, path: str | Path) -> "HeadImportance":
-        import json
-
         from safetensors.torch import load_file
 
         path = Path(path)
@@ -112,7 +210,8 @@ class HeadImportance:
             raise PolyFactError(f"no head importance at {path}; compute it first")
         t = load_file(str(_with(path, ".safetensors")))
         info = json.loads(_with(path, ".json").read_text(encoding="utf-8"))
-        return cls(info["languages"], t["scores"], info["method"], t.get("delta"), info.get("meta", {}))
+        parts = {k[len("part."):]: v for k, v in t.items() if k.startswith("part.")}
+        return cls(info["languages"], t["scores"], info["method"], t.get("delta"), info.get("meta", {}), parts)
 
 
 class _HeadEdit:
@@ -219,9 +318,15 @@ def head_importance(
     cfg: CollectConfig | None = None,
     adapter: ArchitectureAdapter | None = None,
     model_dir: str | Path | None = None,
+    *,
+    lr: float = 1e-2,
+    max_samples: int | None = None,
 ) -> HeadImportance:
     """Importance of every head for every language's text, through ``cfg.backend`` (``torch``
-    hooks, ``nnsight`` or ``lens``; the latter boots TransformerBridge from ``model_dir``)."""
+    hooks, ``nnsight`` or ``lens``; the latter boots TransformerBridge from ``model_dir``).
+
+    ``lahis`` runs each chunk of ``cfg.seq_len`` tokens as one sample (batch size 1, at most
+    ``max_samples`` per language) and updates the mask with AdamW at ``lr`` after each."""
     if method not in METHODS:
         raise PolyFactError(f"unknown head-importance method {method!r}; use one of: {', '.join(METHODS)}")
     cfg = cfg or CollectConfig(backend="torch")
@@ -241,6 +346,8 @@ def head_importance(
         runner = _LensHeads(model_dir, adapter, edit, shape.n_layers, dev, next(model.parameters()).dtype)
     scores = torch.zeros(len(langs), shape.n_layers, shape.n_heads, dtype=torch.float64)
     delta = torch.zeros_like(scores) if method == "ablation" else None
+    parts = {"mean_score": torch.zeros_like(scores), "neg_frac": torch.zeros_like(scores),
+             "samples": torch.zeros(len(langs), dtype=torch.float64)} if method == "lahis" else {}
     was_training = model.training
     grads_needed = [p.requires_grad for p in model.parameters()]
     model.eval()
@@ -250,6 +357,14 @@ def head_importance(
         for i, lang in enumerate(tqdm(langs, desc=f"head importance ({method}, {cfg.backend})",
                                       disable=not cfg.progress)):
             chunks = token_chunks(tokenizer, texts[lang], cfg.seq_len, cfg.max_tokens, cfg.pack)
+            if method == "lahis":
+                samples = [(torch.tensor([c], device=dev), torch.ones(1, len(c), dtype=torch.long, device=dev))
+                           for c in chunks[:max_samples] if len(c) >= 2]  # in text order: the mask drifts
+                mean_score, neg_frac = _lahis(runner, edit, samples, lr)
+                parts["mean_score"][i], parts["neg_frac"][i] = mean_score, neg_frac
+                parts["samples"][i] = len(samples)
+                scores[i] = mean_score * neg_frac
+                continue
             data = [(ids.to(dev), m.to(dev)) for ids, m in batches(chunks, cfg.batch_size, pad)]
             if method == "gradient":
                 scores[i] = _gradient(runner, edit, data)
@@ -263,7 +378,35 @@ def head_importance(
         model.train(was_training)
     meta = {"family": adapter.family, "backend": cfg.backend, "seq_len": cfg.seq_len, "max_tokens": cfg.max_tokens,
             "pack": cfg.pack}
-    return HeadImportance(langs, scores, method, delta, meta)
+    if method == "lahis":
+        meta.update({"lr": lr, "max_samples": max_samples})
+    return HeadImportance(langs, scores, method, delta, meta, parts)
+
+
+def _lahis(runner, edit: _HeadEdit, samples: list, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The study's LAHIS accumulation over one language's samples (batch size 1): returns the mean
+    of ``|∂L/∂m · m| × 1000`` and the fraction of samples with ``∂L/∂m · m < 0``; their product is
+    the importance. The mask starts at 1 and takes an AdamW step (torch defaults otherwise, as in
+    the study) after every sample."""
+    mask = torch.nn.Parameter(torch.ones_like(edit.mask, dtype=torch.float32))
+    opt = torch.optim.AdamW([mask], lr=lr)
+    total = torch.zeros(mask.shape, dtype=torch.float64)
+    negative = torch.zeros(mask.shape, dtype=torch.float64)
+    edit.mean = None
+    for ids, m in samples:
+        edit.mask = mask
+        with torch.enable_grad():
+            loss, _ = _loss(runner.logits(ids, m), ids, m)
+            (grad,) = torch.autograd.grad(loss, mask)
+        prod = (grad.float() * mask.detach()).double().cpu()
+        total += prod.abs() * LAHIS_SCALE
+        negative += (prod < 0).double()
+        mask.grad = grad
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    edit.mask = torch.ones_like(edit.mask).detach()
+    n = max(len(samples), 1)
+    return total / n, negative / n
 
 
 def _gradient(runner, edit: _HeadEdit, data: list) -> torch.Tensor:

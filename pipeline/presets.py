@@ -29,7 +29,7 @@ _OVERRIDES: dict[str, dict] = {
         "cpt": {"train": {"epochs": 1.0, "batch_size": 4, "gradient_accumulation": 16, "learning_rate": 1e-5,
                           "seq_len": 1024, "save_steps": 200}, "replay": 0.0, "eval_max_facts": 500},
         "sft": {"train": {"epochs": 1.0, "batch_size": 8, "gradient_accumulation": 8, "learning_rate": 1e-5,
-                          "seq_len": 256, "save_steps": 200}, "lora": True, "max_facts": 10000,
+                          "seq_len": 256, "save_steps": 200}, "lora": {"enabled": True}, "max_facts": 10000,
                 "eval_max_facts": 500},
         "grpo": {"steps": 300, "facts_per_step": 8, "num_generations": 8, "max_new_tokens": 32,
                  "learning_rate": 1e-6, "save_steps": 25, "eval_max_facts": 500},

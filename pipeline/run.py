@@ -31,7 +31,6 @@ class Step:
     name: str
     command: str
     fn: Callable[[], Any]
-    heavy: bool = False
 
 
 @dataclass
@@ -39,7 +38,6 @@ class RunContext:
     run_dir: Path
     cfg: RunConfig
     timings: dict[str, float] = field(default_factory=dict)
-    skipped: dict[str, bool] = field(default_factory=dict)
 
 
 def method_chain(spec: str) -> tuple[str | None, str, str]:
@@ -57,11 +55,12 @@ def checkpoint_ids(cfg: RunConfig) -> list[str]:
 def _expected_fingerprint(parent: str | None, parent_fp: str | None, method: str, family: str, data_fp: str,
                           section: Any, seed: int) -> str:
     """The fingerprint ``save_checkpoint`` would give this checkpoint (so a match means done)."""
+    from training.checkpoints import manifest_fingerprint
     from training.common import config_to_dict
 
-    return fingerprint({"parent": parent, "parent_fingerprint": parent_fp, "method": method, "family": family,
-                        "data_fingerprint": data_fp,
-                        "config": json.loads(json.dumps(config_to_dict(section), default=str)), "seed": seed})
+    return manifest_fingerprint({"parent": parent, "parent_fingerprint": parent_fp, "method": method,
+                                 "family": family, "data_fingerprint": data_fp, "config": config_to_dict(section),
+                                 "seed": seed})
 
 
 def _done(run_dir: Path, ckpt: str, expected: str) -> bool:
@@ -97,7 +96,7 @@ def plan(ctx: RunContext) -> list[Step]:
     r = shlex.quote(str(run))
     steps: list[Step] = [Step("data", f"polyfact data build --source {cfg.data.source} --out {r}/data", lambda: _data(ctx))]
     if cfg.model is None:
-        steps.append(Step("pretrain", f"polyfact train pretrain --run {r}", lambda: _pretrain(ctx), heavy=True))
+        steps.append(Step("pretrain", f"polyfact train pretrain --run {r}", lambda: _pretrain(ctx)))
     else:
         steps.append(Step("base", f"(base = {cfg.model})", lambda: _external_base(ctx)))
     for spec in cfg.methods:
@@ -105,7 +104,7 @@ def plan(ctx: RunContext) -> list[Step]:
         launch = f"accelerate launch --config_file {ACCELERATE_DIR / 'zero3.yaml'} -m pipeline.cli " \
             if cfg.model else "polyfact "
         steps.append(Step(f"train {ckpt}", f"{launch}train {method} --run {r} --from {parent} --id {ckpt}",
-                          lambda p=parent, m=method, c=ckpt: _train(ctx, m, p, c), heavy=True))
+                          lambda p=parent, m=method, c=ckpt: _train(ctx, m, p, c)))
     ids = ",".join(checkpoint_ids(cfg))
     steps += [
         Step("evaluate", f"polyfact eval checkpoints --run {r} --checkpoints {ids}", lambda: _evaluate(ctx)),
@@ -238,11 +237,7 @@ def _ablate(ctx: RunContext) -> None:
     from analyses.ablate import ablation_analysis
 
     for c in checkpoint_ids(ctx.cfg):
-        try:
-            ablation_analysis(ctx.run_dir, c, ctx.cfg.ablate)
-        except PolyFactError as err:
-            if "no language-specific neurons" not in str(err):
-                raise
+        ablation_analysis(ctx.run_dir, c, ctx.cfg.ablate)
 
 
 def _representations(ctx: RunContext) -> None:
@@ -266,8 +261,8 @@ def summary_table(run_dir: Path, ids: list[str]) -> dict[str, Any]:
     routing = {r["checkpoint"]: r for r in json.loads(routing_path.read_text())["rows"]} if routing_path.exists() else {}
     rows = []
     for c in ids:
-        m = load_result(run_dir, c)["metrics"]
         res = load_result(run_dir, c)
+        m = res["metrics"]
         row = {"checkpoint": c, "mean_accuracy": m["mean_accuracy"], "en": m["accuracy"].get("en"),
                "total_consistency": m["total_consistency"],
                "total_consistency_training": res.get("consistency_subsets", {}).get("training"),
@@ -295,7 +290,7 @@ def run(preset: str | None = None, run_dir: str | Path | None = None, config_fil
             echo(f"{i:2d}. {s.name:<16s} {s.command}")
         if cfg.model:
             echo(f"accelerate configs: {ACCELERATE_DIR / 'zero3.yaml'} (DeepSpeed ZeRO-3), "
-                 f"{ACCELERATE_DIR / 'fsdp.yaml'} (FSDP); LoRA: sft.lora={cfg.sft.lora}")
+                 f"{ACCELERATE_DIR / 'fsdp.yaml'} (FSDP); LoRA: sft {cfg.sft.lora.enabled}, grpo {cfg.grpo.lora.enabled}")
         return {"plan": [(s.name, s.command) for s in steps]}
     prepare_run_dir(run_dir, cfg)
     t_all = time.perf_counter()

@@ -55,9 +55,14 @@ def _tokenizer(vocab_per_lang: int) -> PreTrainedTokenizerFast:
 
 
 def build(seed: int = 0, neurons_per_lang: int = 3, vocab_per_lang: int = 40, specialize: bool = True,
-          n_texts: int = 12, text_len: int = 24) -> Planted:
+          n_texts: int = 12, text_len: int = 24, shared_head_scale: float = 0.3,
+          helpful_heads: float = 0.0, unembed_scale: float = 0.5) -> Planted:
     """A planted model. ``specialize=False``: nothing planted, and token ``i`` of every language has
-    the same shared content, so no unit depends on the language at all."""
+    the same shared content, so no unit depends on the language at all. ``shared_head_scale`` sets
+    how much the shared heads matter (small: each planted head is also its language's most important
+    head by raw importance, which is what the study's top-2 % LAHIS selection needs); ``helpful_heads``
+    how strongly a planted head raises its language's tokens (so scaling it up lowers the loss, the
+    sign LAHIS counts); ``unembed_scale`` the random part of the unembedding."""
     g = torch.Generator().manual_seed(seed)
     tok = _tokenizer(vocab_per_lang)
     n_blocks = len(LANGS) + 2  # languages, shared, attention
@@ -71,6 +76,7 @@ def build(seed: int = 0, neurons_per_lang: int = 3, vocab_per_lang: int = 40, sp
     model = Qwen2ForCausalLM(cfg).eval()
     head_dim = d // N_HEADS
     neurons: dict[str, set[tuple[int, int]]] = {lang: set() for lang in LANGS}
+    writes: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         emb = torch.zeros(len(tok), d)
         # Without specialization token i of every language is the same vector up to which language
@@ -120,15 +126,21 @@ def build(seed: int = 0, neurons_per_lang: int = 3, vocab_per_lang: int = 40, sp
                 owner = next((lang for lang, lh in PLANTED_HEADS.items() if lh == (layer_i, h)), None) \
                     if specialize else None
                 if owner is None:
-                    v[rows, shared] = torch.randn(head_dim, BLOCK, generator=g) * 0.3
+                    v[rows, shared] = torch.randn(head_dim, BLOCK, generator=g) * shared_head_scale
                 else:
                     k = LANGS.index(owner)
                     v[rows, BLOCK * k : BLOCK * (k + 1)] = torch.randn(head_dim, BLOCK, generator=g)
                 o[attn, rows] = torch.randn(BLOCK, head_dim, generator=g)
+                if owner is not None:  # the direction this head writes on its language's tokens
+                    ids = [tok.convert_tokens_to_ids(f"{owner}{i}") for i in range(vocab_per_lang)]
+                    writes[owner] = o[attn, rows] @ (v[rows] @ emb[ids].mean(0))
             att.v_proj.weight.copy_(v)
             att.v_proj.bias.zero_()
             att.o_proj.weight.copy_(o)
-        head = torch.randn(len(tok), d, generator=g) * 0.5
+        head = torch.randn(len(tok), d, generator=g) * unembed_scale
+        for lang, w in writes.items():  # a planted head raises its own language's tokens: it helps
+            for i in range(vocab_per_lang):
+                head[tok.convert_tokens_to_ids(f"{lang}{i}"), attn] += helpful_heads * w / w.norm() ** 2
         if not specialize:
             head[:, : BLOCK * len(LANGS)] = 0
             for k, lang in enumerate(LANGS):  # each language's token i gets the same unembedding row

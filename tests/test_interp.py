@@ -60,7 +60,78 @@ def test_head_importance_recovers_planted_heads(planted, backend, method):
               if (layer, h) not in p.heads.values()]
     assert min(others) > 0.3  # shared heads matter for every language
     assert imp.layer_distribution(1)["sw"] == [0, 0, 1]
-    assert imp.overlap(1)["en"]["de"] == 0.0 and imp.overlap(1)["en"]["en"] == 1.0
+    assert imp.topk_jaccard(1)["en"]["de"] == 0.0 and imp.topk_jaccard(1)["en"]["en"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def planted_helpful(tmp_path_factory):
+    """Planted heads that help their language (scaling them up lowers its loss) and dominate its
+    raw importance: what the study's LAHIS top-2 % selection looks for."""
+    p = P.build(helpful_heads=5.0, unembed_scale=0.05)
+    return p, p.save(tmp_path_factory.mktemp("planted_helpful"))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lahis_recovers_planted_heads(planted_helpful, backend):
+    p, path = planted_helpful
+    imp = head_importance(p.model, p.tokenizer, p.text_strings, "lahis", _cfg(backend), model_dir=path)
+    assert imp.n_top(0.02) == 1  # max(1, int(3 · 4 · 0.02))
+    assert imp.top(0.02) == {lang: [p.heads[lang]] for lang in P.LANGS}
+    for i, lang in enumerate(imp.languages):  # a helpful head: ∂L/∂m · m < 0 on (nearly) every sample
+        assert float(imp.parts["neg_frac"][i][p.heads[lang]]) >= 0.9
+    assert imp.overlap(0.02)["en"] == {"en": 100.0, "de": 0.0, "ja": 0.0, "sw": 0.0}
+    assert imp.layer_profile(0.02)["sw"] == [0.0, 0.0, 100.0]
+    assert imp.mean_overlap(0.02) == 0.0
+
+
+def test_lahis_accumulation_matches_a_hand_loop(planted_helpful):
+    """The study's loop written out directly (mask as the only parameter, AdamW after every sample,
+    |g·m|·1000 and the sign counted with the pre-step mask) gives the same importance."""
+    p, _ = planted_helpful
+    model = p.model
+    imp = head_importance(model, p.tokenizer, {"de": p.text_strings["de"]}, "lahis",
+                          CollectConfig(backend="torch", seq_len=32, progress=False), max_samples=5)
+    chunks = token_chunks(p.tokenizer, p.text_strings["de"], 32)[:5]
+    mask = torch.nn.Parameter(torch.ones(P.N_LAYERS, P.N_HEADS))
+    opt = torch.optim.AdamW([mask], lr=1e-2)
+    total, neg = torch.zeros(P.N_LAYERS, P.N_HEADS), torch.zeros(P.N_LAYERS, P.N_HEADS)
+    hooks = [layer.self_attn.o_proj.register_forward_pre_hook(
+        lambda mod, args, i=i: (args[0] * mask[i].repeat_interleave(args[0].shape[-1] // P.N_HEADS),))
+        for i, layer in enumerate(model.model.layers)]
+    for prm in model.parameters():
+        prm.requires_grad_(False)
+    try:
+        for c in chunks:
+            ids = torch.tensor([c])
+            loss = model(input_ids=ids, labels=ids).loss
+            opt.zero_grad()
+            loss.backward()
+            gm = mask.grad * mask.detach()
+            total += gm.abs() * 1000
+            neg += (gm < 0).float()
+            opt.step()
+    finally:
+        for h in hooks:
+            h.remove()
+    expected = (total / len(chunks)) * (neg / len(chunks))
+    assert torch.allclose(imp.scores[0].float(), expected, rtol=1e-4, atol=1e-3)
+    assert imp.meta["lr"] == 1e-2 and imp.parts["samples"].tolist() == [5.0]
+
+
+def test_released_lahis_roundtrip_and_errors(tmp_path):
+    from interp.heads import HeadImportance
+
+    scores = torch.rand(3, 4, 5, dtype=torch.float64)
+    imp = HeadImportance(["en", "de", "ja"], scores, "lahis", meta={"seq_len": 512, "max_samples": 500})
+    imp.write_released(tmp_path / "rel", model="toy", arch="qwen2")
+    back = HeadImportance.read_released(tmp_path / "rel")
+    assert back.languages == ["en", "de", "ja"] and torch.allclose(back.scores, scores.float().double())
+    assert back.meta["data_num"] == 500 and back.meta["num_heads"] == 5
+    (tmp_path / "rel" / "lahis_de.pth").write_bytes(b"not a tensor")
+    with pytest.raises(PolyFactError, match="lahis_de.pth"):
+        HeadImportance.read_released(tmp_path / "rel")
+    with pytest.raises(PolyFactError, match="no lahis_"):
+        HeadImportance.read_released(tmp_path)
 
 
 def test_no_specialization_gives_no_planted_structure():
@@ -218,3 +289,25 @@ def test_token_budget_per_language(planted):
     p, _ = planted
     chunks = token_chunks(p.tokenizer, p.text_strings["en"], seq_len=10, max_tokens=25)
     assert sum(len(c) for c in chunks) == 25 and max(len(c) for c in chunks) == 10
+
+
+def test_released_olmo_base_heads_match_a_hand_computation():
+    from interp.heads import HeadImportance
+
+    folder = shared("paper-lahis", "olmo-base")
+    imp = HeadImportance.read_released(folder)
+    assert imp.languages[:3] == ["en", "de", "id"] and (imp.n_layers, imp.n_heads) == (32, 32)
+    n = int(32 * 32 * 0.02)  # the study's n_top: 20 heads
+    assert imp.n_top(0.02) == n
+    hand = {}
+    for lang in imp.languages:
+        m = torch.load(folder / f"lahis_{lang}.pth", map_location="cpu", weights_only=True)
+        hand[lang] = set(torch.topk(m.flatten().double(), n).indices.tolist())
+        assert {layer * 32 + head for layer, head in imp.top(0.02)[lang]} == hand[lang]
+    ov = imp.overlap(0.02)
+    for a in imp.languages:
+        for b in imp.languages:
+            assert ov[a][b] == pytest.approx(100.0 * len(hand[a] & hand[b]) / n)
+    prof = imp.layer_profile(0.02)["en"]
+    assert sum(prof) == pytest.approx(100.0)
+    assert prof == [100.0 * sum(1 for f in hand["en"] if f // 32 == layer) / n for layer in range(32)]

@@ -100,13 +100,13 @@ def test_generation_is_seeded(smoke_run):
 
 def test_sft_with_lora_merges_into_a_plain_checkpoint(smoke_run, tmp_path):
     run, cfg = smoke_run
-    cfg.sft.lora = True
-    cfg.sft.lora_r = 4
+    cfg.sft.lora.enabled = True
+    cfg.sft.lora.r = 4
     m = train("sft", run, cfg.sft, ckpt_id="sft-lora")
-    assert m["config"]["lora"] is True
+    assert m["config"]["lora"]["enabled"] is True
     model, _ = load_checkpoint("sft-lora", run)
     assert not any("lora" in name for name, _ in model.named_parameters())  # merged, loads without peft
-    cfg.sft.lora = False
+    cfg.sft.lora.enabled = False
 
 
 def test_empty_split_is_a_one_line_error(smoke_run, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+import json
 import os
 import shutil
 from pathlib import Path
@@ -29,6 +30,15 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+FINGERPRINT_FIELDS = ("parent", "parent_fingerprint", "method", "family", "data_fingerprint", "config", "seed")
+
+
+def manifest_fingerprint(manifest: dict[str, Any]) -> str:
+    """Hash of everything that determines a checkpoint's weights (parent, method, data, config, seed):
+    equal fingerprints mean the same training, so a pipeline can skip it."""
+    return fingerprint(json.loads(json.dumps({k: manifest.get(k) for k in FINGERPRINT_FIELDS}, default=str)))
+
+
 def checkpoint_dir(run_dir: str | os.PathLike, ckpt_id: str) -> Path:
     return Path(run_dir) / "checkpoints" / ckpt_id
 
@@ -51,9 +61,7 @@ def save_checkpoint(
     everything that determines the weights: parent, method, data, config, seed)."""
     manifest = dict(manifest)
     manifest.setdefault("id", ckpt_id)
-    key = {k: manifest.get(k) for k in ("parent", "parent_fingerprint", "method", "family", "data_fingerprint",
-                                        "config", "seed")}
-    manifest["fingerprint"] = fingerprint(key)
+    manifest["fingerprint"] = manifest_fingerprint(manifest)
     manifest["versions"] = package_versions()
     manifest["created_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     with atomic_dir(checkpoint_dir(run_dir, ckpt_id), force=True) as tmp:

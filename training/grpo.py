@@ -24,7 +24,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, Trai
 from polyfact.errors import PolyFactError
 from training.checkpoints import work_dir
 from training.common import begin, finish, quick_recall, sample_facts
-from training.lm import LMTrainConfig, last_state, training_args
+from training.lm import LMTrainConfig, LoraSettings, last_state, merged, training_args, with_lora
 from training.rewards import RewardConfig, rollout_reward
 
 LOSS_TYPES = ("dapo", "grpo", "dr_grpo")
@@ -55,6 +55,8 @@ class GrpoConfig:
     logging_steps: int = 10
     eval_max_facts: int | None = 40
     normalization: str = "byte"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    gradient_checkpointing: bool = False
     use_vllm: bool = False  # grpo-trl only: TRL's vLLM generation (colocated), when vLLM is installed
 
     def __post_init__(self) -> None:
@@ -66,6 +68,8 @@ class GrpoConfig:
             raise PolyFactError("num_generations must be at least 2: advantages compare rollouts of one fact")
         if isinstance(self.reward, dict):
             self.reward = RewardConfig(**self.reward)
+        if isinstance(self.lora, dict):
+            self.lora = LoraSettings(**self.lora)
 
 
 def group_advantages(rewards: torch.Tensor, scale: str = "group", eps: float = 1e-4) -> torch.Tensor:
@@ -149,7 +153,8 @@ class FactGroupedGRPOTrainer(Trainer):
         return {"fact_index": torch.tensor([f["fact_index"] for f in features])}
 
     @torch.no_grad()
-    def _rollouts(self, model: PreTrainedModel, facts: list[dict[str, dict]]) -> tuple[list, list]:
+    def _rollouts(self, model: PreTrainedModel, facts: list[dict[str, dict]]) -> list[dict]:
+        """G sampled answers to every (fact, language) prompt, with their completion tokens."""
         tok = self.processing_class
         g = self.cfg.num_generations
         items = [(b, lang, row) for b, fact in enumerate(facts) for lang, row in fact.items()]
@@ -171,12 +176,12 @@ class FactGroupedGRPOTrainer(Trainer):
             completion = tokens[:cut]  # generate pads only after EOS
             text = tok.decode(completion, skip_special_tokens=True).split("\n")[0].strip()
             seqs.append({"b": b, "g": j % g, "lang": lang, "row": row, "completion": completion, "text": text})
-        return items, seqs
+        return seqs
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
         facts = [self.groups[i] for i in inputs["fact_index"].tolist()]
         g = self.cfg.num_generations
-        _, seqs = self._rollouts(model, facts)
+        seqs = self._rollouts(model, facts)
         answers: dict[tuple[int, int], dict[str, str]] = defaultdict(dict)
         for s in seqs:
             answers[(s["b"], s["g"])][s["lang"]] = s["text"]
@@ -237,6 +242,18 @@ def fact_groups(rows: list[dict], langs: list[str]) -> list[dict[str, dict]]:
     return [by_fact[f] for f in sorted(by_fact) if len(by_fact[f]) >= 2]
 
 
+def grpo_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, groups: list[dict[str, dict]],
+                 cfg: GrpoConfig, out: Path, seed: int, **overrides: Any) -> FactGroupedGRPOTrainer:
+    """The fact-grouped trainer for ``groups`` (LoRA per ``cfg.lora``; ``overrides`` go to
+    ``TrainingArguments``)."""
+    lm = LMTrainConfig(batch_size=cfg.facts_per_step, learning_rate=cfg.learning_rate, max_steps=cfg.steps,
+                       warmup_ratio=0.0, weight_decay=0.0, lr_scheduler="constant", save_steps=cfg.save_steps,
+                       logging_steps=cfg.logging_steps, gradient_checkpointing=cfg.gradient_checkpointing)
+    args = TrainingArguments(**{**training_args(out, lm, seed, remove_unused_columns=False), **overrides})
+    return FactGroupedGRPOTrainer(model=with_lora(model, cfg.lora), args=args, groups=groups, tokenizer=tokenizer,
+                                  cfg=cfg, seed=seed)
+
+
 def grpo(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id: str = "grpo", seed: int = 0,
          data_dir: str | Path | None = None) -> dict:
     """Fact-grouped GRPO from ``parent`` on the train split; the manifest records the reward curve
@@ -253,13 +270,9 @@ def grpo(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id: st
     train_eval = sample_facts(train_rows, cfg.eval_max_facts, seed)
     before = quick_recall(model, tokenizer, train_eval, mode="generate")
     out = work_dir(run_dir, ckpt_id)
-    lm = LMTrainConfig(batch_size=cfg.facts_per_step, learning_rate=cfg.learning_rate, max_steps=cfg.steps,
-                       warmup_ratio=0.0, weight_decay=0.0, lr_scheduler="constant", save_steps=cfg.save_steps,
-                       logging_steps=cfg.logging_steps)
-    args = TrainingArguments(**training_args(out, lm, seed, remove_unused_columns=False))
-    trainer = FactGroupedGRPOTrainer(model=model, args=args, groups=groups, tokenizer=tokenizer, cfg=cfg, seed=seed)
+    trainer = grpo_trainer(model, tokenizer, groups, cfg, out, seed)
     trainer.train(resume_from_checkpoint=last_state(out))
-    model = trainer.model
+    model = merged(trainer.model)
     test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
     metrics = {
         "history": trainer.history,
@@ -299,15 +312,16 @@ def grpo_trl(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id
     out = work_dir(run_dir, ckpt_id)
     lm = LMTrainConfig(batch_size=cfg.facts_per_step * cfg.num_generations, learning_rate=cfg.learning_rate,
                        max_steps=cfg.steps, warmup_ratio=0.0, weight_decay=0.0, lr_scheduler="constant",
-                       save_steps=cfg.save_steps, logging_steps=cfg.logging_steps, bf16=False)
+                       save_steps=cfg.save_steps, logging_steps=cfg.logging_steps, bf16=False,
+                       gradient_checkpointing=cfg.gradient_checkpointing)
     args = TrlGrpoConfig(**training_args(out, lm, seed), num_generations=cfg.num_generations,
                          max_completion_length=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
                          beta=cfg.beta, loss_type=cfg.loss_type, scale_rewards=cfg.scale_rewards,
-                         gradient_checkpointing=False,
                          **({"use_vllm": True, "vllm_mode": "colocate"} if cfg.use_vllm else {}))
-    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=ds, processing_class=tokenizer)
+    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=ds, processing_class=tokenizer,
+                          peft_config=cfg.lora.peft_config())
     trainer.train(resume_from_checkpoint=last_state(out))
-    model = trainer.model
+    model = merged(trainer.model)
     test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
     history = [h for h in trainer.state.log_history if "reward" in h]
     metrics = {"history": history, "test_recall": quick_recall(model, tokenizer, test, normalization=cfg.normalization)}

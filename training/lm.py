@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -36,9 +36,48 @@ class LMTrainConfig:
     logging_steps: int = 25
     gradient_accumulation: int = 1
     bf16: bool = True  # autocast where the hardware has bf16 (GPU, or a CPU with AVX512-BF16): ~2x on CPU
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass (7B: fits 80 GB)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+STUDY_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class LoraSettings:
+    """LoRA through ``peft`` (the study: r 64, alpha 128, dropout 0.05 on all seven projections)."""
+
+    enabled: bool = False
+    r: int = 64
+    alpha: int = 128
+    dropout: float = 0.05
+    targets: list[str] = field(default_factory=lambda: list(STUDY_LORA_TARGETS))
+
+    def peft_config(self):
+        """The ``peft.LoraConfig`` of these settings, or None when LoRA is off."""
+        if not self.enabled:
+            return None
+        from peft import LoraConfig
+
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+                          target_modules=list(self.targets), bias="none", task_type="CAUSAL_LM")
+
+
+def with_lora(model: PreTrainedModel, lora: LoraSettings) -> PreTrainedModel:
+    """``model`` wrapped with fresh LoRA adapters (seeded by the caller's RNG), or itself."""
+    cfg = lora.peft_config()
+    if cfg is None:
+        return model
+    from peft import get_peft_model
+
+    return get_peft_model(model, cfg)
+
+
+def merged(model: PreTrainedModel) -> PreTrainedModel:
+    """The plain transformers model: LoRA adapters merged into the weights (no-op without LoRA)."""
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
 
 
 def pack(tokenizer: PreTrainedTokenizerBase, docs: Sequence[str], seq_len: int) -> datasets.Dataset:
@@ -83,6 +122,8 @@ def training_args(out: Path, cfg: LMTrainConfig, seed: int, **extra) -> dict:
         data_seed=seed,
         use_cpu=not torch.cuda.is_available(),
         bf16=cfg.bf16 and bf16_available(),
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
         dataloader_num_workers=0,
         disable_tqdm=os.environ.get("POLYFACT_QUIET") == "1",
         **extra,

@@ -11,7 +11,7 @@ import datasets
 from polyfact.build import continuation
 from training.checkpoints import work_dir
 from training.common import begin, finish, quick_recall, sample_facts
-from training.lm import LMTrainConfig, last_state, training_args
+from training.lm import LMTrainConfig, LoraSettings, last_state, merged, training_args
 
 
 @dataclass
@@ -22,10 +22,7 @@ class SftConfig:
         epochs=2.0, batch_size=32, learning_rate=1e-3, warmup_ratio=0.05, seq_len=96))
     langs: list[str] | None = None
     max_facts: int | None = None
-    lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    lora: LoraSettings = field(default_factory=LoraSettings)
     eval_max_facts: int | None = 60
     normalization: str = "byte"
 
@@ -38,29 +35,26 @@ def sft_dataset(rows: list[dict]) -> datasets.Dataset:
     })
 
 
+def sft_trainer(model, tokenizer, rows: list[dict], cfg: SftConfig, out: Path, seed: int, **overrides):
+    """TRL's ``SFTTrainer`` for ``rows`` (LoRA per ``cfg.lora``); ``overrides`` go to ``SFTConfig``."""
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(**{**training_args(out, cfg.train, seed), **overrides}, max_length=cfg.train.seq_len,
+                     packing=False, completion_only_loss=True, dataset_num_proc=None)
+    return SFTTrainer(model=model, args=args, train_dataset=sft_dataset(rows), processing_class=tokenizer,
+                      peft_config=cfg.lora.peft_config())
+
+
 def sft(run_dir: str | Path, cfg: SftConfig, parent: str = "base", ckpt_id: str = "sft", seed: int = 0,
         data_dir: str | Path | None = None) -> dict:
     """Fine-tune ``parent`` on the train split's question–answer pairs."""
-    from trl import SFTConfig, SFTTrainer
-
     run_dir, data, model, tokenizer = begin(run_dir, data_dir, seed, parent)
     langs = cfg.langs or data.training_langs
     rows = sample_facts(data.require("train", langs), cfg.max_facts, seed)
-    peft_config = None
-    if cfg.lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                                 target_modules="all-linear", task_type="CAUSAL_LM")
     out = work_dir(run_dir, ckpt_id)
-    args = SFTConfig(**training_args(out, cfg.train, seed), max_length=cfg.train.seq_len, packing=False,
-                     completion_only_loss=True, gradient_checkpointing=False, dataset_num_proc=None)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=sft_dataset(rows), processing_class=tokenizer,
-                         peft_config=peft_config)
+    trainer = sft_trainer(model, tokenizer, rows, cfg, out, seed)
     result = trainer.train(resume_from_checkpoint=last_state(out))
-    model = trainer.model
-    if cfg.lora:
-        model = model.merge_and_unload()
+    model = merged(trainer.model)
     test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
     train_eval = sample_facts(rows, cfg.eval_max_facts, seed)
     metrics = {
