@@ -186,13 +186,17 @@ def section_stats(check: Check, model, tok) -> dict:
                 model(input_ids=b, use_cache=False)
 
     ref = reference_stats(model, batches, shape.n_heads)
+    model.set_attn_implementation("eager")  # the bridge runs eager attention: its reference must too
+    ref_eager = reference_stats(model, batches, shape.n_heads)
+    model.set_attn_implementation("sdpa")
     results: dict[str, dict] = {"bare (HF sdpa)": {"seconds": check.timed(bare)}}
     for name in a.backends.split(","):
         if check.left() < 60:
             results[name] = {"skipped": "time budget"}
             continue
         try:
-            results.update(_backend_timing(check, name, model, tok, batches, ref, adapter, shape))
+            results.update(_backend_timing(check, name, model, tok, batches,
+                                           ref_eager if name.startswith("lens") else ref, adapter, shape))
         except Exception as err:  # noqa: BLE001 - one backend's failure must not hide the others
             results[name] = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()[-2000:]}
             print(results[name]["traceback"], flush=True)
@@ -200,7 +204,8 @@ def section_stats(check: Check, model, tok) -> dict:
     for v in results.values():
         if "seconds" in v:
             v["ratio"] = v["seconds"] / base
-    return {"tokens": a.batches * batch * seq, "batches": a.batches, "batch": batch, "seq": seq, "results": results}
+    return {"tokens": a.batches * batch * seq, "batches": a.batches, "batch": batch, "seq": seq, "results": results,
+            "lens_reference": "HF eager attention (the bridge's own attention)"}
 
 
 def _backend_timing(check: Check, name: str, model, tok, batches, ref, adapter, shape) -> dict[str, dict]:
@@ -219,12 +224,12 @@ def _backend_timing(check: Check, name: str, model, tok, batches, ref, adapter, 
     else:
         backend = make_backend(base_name, model, tok, adapter, shape)
     setup_s = time.time() - t_setup
-    compile_ = name.endswith("+compile")
+    compile_, moments = "+compile" in name, "+counts" not in name
     box: list = []
 
     def run_all() -> None:
         st = ActivationStats.zeros(["xx"], shape.n_layers, shape.d_mlp, shape.n_heads)
-        red = SiteReducer(st, shape.n_heads, compile=compile_)
+        red = SiteReducer(st, shape.n_heads, compile=compile_, moments=moments)
         for b in batches:
             m = torch.ones_like(b)
             red.begin(0, m)
@@ -240,7 +245,8 @@ def _backend_timing(check: Check, name: str, model, tok, batches, ref, adapter, 
     st = box[0]
     entry = {"seconds": secs, "setup_s": round(setup_s, 1), "counts_equal": bool(torch.equal(st.act_pos[0], ref[0])),
              "counts_differing_frac": float((st.act_pos[0] != ref[0]).double().mean()),
-             "max_rel_err_sum": float((st.act_sum[0] - ref[1]).abs().max() / ref[1].abs().max().clamp(min=1e-9)),
+             "max_rel_err_sum": float((st.act_sum[0] - ref[1]).abs().max() / ref[1].abs().max().clamp(min=1e-9))
+             if moments else None,
              "max_rel_err_head_norm": float((st.head_norm[0] - ref[2]).abs().max()
                                             / ref[2].abs().max().clamp(min=1e-9))}
     if base_name == "lens":
@@ -256,7 +262,7 @@ def _backend_timing(check: Check, name: str, model, tok, batches, ref, adapter, 
     shutil.rmtree(tmp, ignore_errors=True)
     results[name] = entry
     print(f"  {name}: {secs:.3f} s, counts equal {entry['counts_equal']}, rel err sum "
-          f"{entry['max_rel_err_sum']:.1e}, heads {entry['max_rel_err_head_norm']:.1e}", flush=True)
+          f"{entry['max_rel_err_sum']}, heads {entry['max_rel_err_head_norm']:.1e}", flush=True)
     return results
 
 
@@ -270,7 +276,8 @@ def section_heads(check: Check, model, tok) -> dict:
     g = torch.Generator(device="cpu").manual_seed(1)
     n = a.head_samples
     texts = {"en": [torch.randint(0, len(tok), (seq,), generator=g).tolist() for _ in range(n)]}
-    out = {}
+    out = {"diagnosis": _grad_diagnosis(model, tok, texts["en"][0]),
+           "per_sample": _per_sample(model, texts["en"])}
     for method in ("lahis", "gradient"):
         cfg = CollectConfig(backend="torch", seq_len=seq, batch_size=1, pack=False, progress=False)
         head_importance(model, tok, {"en": texts["en"][:1]}, method, cfg, max_samples=1)  # warm-up
@@ -281,8 +288,69 @@ def section_heads(check: Check, model, tok) -> dict:
         check.sync()
         secs = time.perf_counter() - t
         out[method] = {"samples": n, "seq_len": seq, "seconds": secs, "seconds_per_1000_samples": secs / n * 1000,
-                       "peak_gib": check.peak_gib(), "finite": bool(torch.isfinite(imp.scores).all())}
+                       "peak_gib": check.peak_gib(), "finite": bool(torch.isfinite(imp.scores).all()),
+                       "nonfinite_heads": int((~torch.isfinite(imp.scores)).sum()),
+                       "skipped_nonfinite": imp.meta.get("skipped_nonfinite", {})}
         print(f"  heads {method}: {out[method]}", flush=True)
+    return out
+
+
+def _per_sample(model, samples: list[list[int]]) -> list[dict]:
+    """Loss and mask-gradient finiteness of every sample separately (sdpa)."""
+    from interp.heads import _HeadEdit, _loss, _TorchHeads
+    from interp.sites import adapter_for, model_shape
+
+    shape, dev = model_shape(model), next(model.parameters()).device
+    edit = _HeadEdit(shape.n_layers, shape.n_heads, shape.d_head, dev)
+    runner = _TorchHeads(model, adapter_for(model), edit, shape.n_layers)
+    out = []
+    try:
+        for ids in samples:
+            x = torch.tensor([ids], device=dev)
+            edit.mask = torch.ones_like(edit.mask).requires_grad_(True)
+            with torch.enable_grad():
+                logits = runner.logits(x, torch.ones_like(x))
+                loss, _ = _loss(logits, x, torch.ones_like(x))
+                (g,) = torch.autograd.grad(loss, edit.mask)
+            out.append({"loss": round(float(loss.detach()), 3), "grad_nonfinite": int((~torch.isfinite(g)).sum()),
+                        "logits_nonfinite": int((~torch.isfinite(logits.detach())).sum()),
+                        "n_special": sum(1 for t in ids if t < 2)})
+    finally:
+        runner.close()
+    print(f"  per-sample: {out}", flush=True)
+    return out
+
+
+def _grad_diagnosis(model, tok, ids: list[int]) -> dict:
+    """Loss and head-mask gradient of one sample under sdpa and eager attention (finite or not)."""
+    from interp.heads import _HeadEdit, _loss, _TorchHeads
+    from interp.sites import adapter_for, model_shape
+
+    shape, dev = model_shape(model), next(model.parameters()).device
+    out = {}
+    for impl in ("sdpa", "eager"):
+        model.set_attn_implementation(impl)
+        edit = _HeadEdit(shape.n_layers, shape.n_heads, shape.d_head, dev)
+        runner = _TorchHeads(model, adapter_for(model), edit, shape.n_layers)
+        try:
+            for p in model.parameters():
+                p.requires_grad_(False)
+            x = torch.tensor([ids], device=dev)
+            edit.mask = torch.ones_like(edit.mask).requires_grad_(True)
+            with torch.enable_grad():
+                logits = runner.logits(x, torch.ones_like(x))
+                loss, _ = _loss(logits, x, torch.ones_like(x))
+                (g,) = torch.autograd.grad(loss, edit.mask)
+            out[impl] = {"loss": float(loss), "logits_finite": bool(torch.isfinite(logits).all()),
+                         "grad_nonfinite": int((~torch.isfinite(g)).sum()),
+                         "grad_abs_max": float(g[torch.isfinite(g)].abs().max()) if torch.isfinite(g).any() else None,
+                         "nonfinite_layers": sorted({int(i) for i in (~torch.isfinite(g)).nonzero()[:, 0].tolist()})}
+        except Exception as err:  # noqa: BLE001
+            out[impl] = {"error": f"{type(err).__name__}: {err}"}
+        finally:
+            runner.close()
+    model.set_attn_implementation("sdpa")
+    print(f"  heads diagnosis: {out}", flush=True)
     return out
 
 
@@ -390,7 +458,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--head-samples", type=int, default=24)
     ap.add_argument("--mcq-facts", type=int, default=64)
-    ap.add_argument("--backends", default="torch,torch+compile,nnsight,lens")
+    ap.add_argument("--backends", default="torch,torch+compile,torch+counts,torch+counts+compile,nnsight,"
+                                          "nnsight+counts,lens",
+                    help="+compile: torch.compile the reductions; +counts: count only (no act sums)")
     ap.add_argument("--budget-s", type=float, default=330.0, help="Skip what would start after this many seconds.")
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "bench/out"), "gpu_check.json"))
     a = ap.parse_args()

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.sites import ArchitectureAdapter, ModelShape, adapter_for, model_shape
-from interp.stats import ActivationStats, SiteReducer, all_reduce, reduce_gate, reduce_heads
+from interp.stats import ActivationStats, SiteReducer, all_reduce
 from polyfact.errors import PolyFactError
 
 BACKENDS = ("nnsight", "lens", "torch")
@@ -40,6 +40,7 @@ class CollectConfig:
     backend: str = "nnsight"
     progress: bool = True
     compile: bool = False  # fuse the per-layer reductions with torch.compile (GPU: ~1.0x bare forward)
+    moments: bool = True  # also sum act and act² per neuron (means/variances); LAPE needs only counts
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -162,17 +163,17 @@ class NnsightBackend:
     def run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reducer: SiteReducer) -> None:
         dev = next(self.model.parameters()).device
         mask = attention_mask.bool().to(dev)
-        full = bool(mask.all())
+        full = reducer.full
         n_heads = self.shape.n_heads
         heads, gates = [], []
         with self.lm.trace({"input_ids": input_ids.to(dev), "attention_mask": attention_mask.to(dev)}):
             for layer in range(self.shape.n_layers):  # execution order: attention, then MLP
                 z = self._module(layer, self.adapter.attn_out_proj).input
                 z = z.reshape(-1, z.shape[-1]) if full else z[mask]
-                heads.append(reduce_heads(z, n_heads).save())
+                heads.append(reducer.reduce_heads(z, n_heads).save())
                 act = self._module(layer, self.adapter.mlp_act).output
                 act = act.reshape(-1, act.shape[-1]) if full else act[mask]
-                gates.append(reduce_gate(act).save())
+                gates.append(reducer.reduce_gate(act).save())
         for layer in range(self.shape.n_layers):
             reducer.add_heads(layer, heads[layer])
             reducer.add_gate(layer, *gates[layer])
@@ -240,9 +241,9 @@ def collect_stats(
         chunks = token_chunks(tokenizer, texts[lang], cfg.seq_len, cfg.max_tokens, cfg.pack)[rank::world_size]
         plan.extend((i, ids, mask) for ids, mask in batches(chunks, cfg.batch_size, pad))
     meta = {"family": adapter.family, "backend": cfg.backend, "seq_len": cfg.seq_len, "pack": cfg.pack,
-            "max_tokens": cfg.max_tokens, "n_layers": shape.n_layers, "d_mlp": shape.d_mlp, "n_heads": shape.n_heads}
+            "max_tokens": cfg.max_tokens, "moments": cfg.moments, "n_layers": shape.n_layers, "d_mlp": shape.d_mlp, "n_heads": shape.n_heads}
     stats = ActivationStats.zeros(langs, shape.n_layers, shape.d_mlp, shape.n_heads, meta)
-    reducer = SiteReducer(stats, shape.n_heads, compile=cfg.compile)
+    reducer = SiteReducer(stats, shape.n_heads, compile=cfg.compile, moments=cfg.moments)
     backend = make_backend(cfg.backend, model, tokenizer, adapter, shape, model_dir)
     was_training = model.training
     model.eval()

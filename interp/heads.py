@@ -348,6 +348,7 @@ def head_importance(
     delta = torch.zeros_like(scores) if method == "ablation" else None
     parts = {"mean_score": torch.zeros_like(scores), "neg_frac": torch.zeros_like(scores),
              "samples": torch.zeros(len(langs), dtype=torch.float64)} if method == "lahis" else {}
+    skipped: dict[str, int] = {}
     was_training = model.training
     grads_needed = [p.requires_grad for p in model.parameters()]
     model.eval()
@@ -360,14 +361,15 @@ def head_importance(
             if method == "lahis":
                 samples = [(torch.tensor([c], device=dev), torch.ones(1, len(c), dtype=torch.long, device=dev))
                            for c in chunks[:max_samples] if len(c) >= 2]  # in text order: the mask drifts
-                mean_score, neg_frac = _lahis(runner, edit, samples, lr)
+                mean_score, neg_frac, bad = _lahis(runner, edit, samples, lr)
                 parts["mean_score"][i], parts["neg_frac"][i] = mean_score, neg_frac
-                parts["samples"][i] = len(samples)
+                parts["samples"][i] = len(samples) - bad
+                skipped[lang] = bad
                 scores[i] = mean_score * neg_frac
                 continue
             data = [(ids.to(dev), m.to(dev)) for ids, m in batches(chunks, cfg.batch_size, pad)]
             if method == "gradient":
-                scores[i] = _gradient(runner, edit, data)
+                scores[i], skipped[lang] = _gradient(runner, edit, data)
             else:
                 delta[i] = _ablation(runner, edit, data, shape.n_layers, shape.n_heads, shape.d_head)
                 scores[i] = delta[i].abs()
@@ -380,48 +382,67 @@ def head_importance(
             "pack": cfg.pack}
     if method == "lahis":
         meta.update({"lr": lr, "max_samples": max_samples})
+    if any(skipped.values()):
+        import warnings
+
+        meta["skipped_nonfinite"] = {k: v for k, v in skipped.items() if v}
+        warnings.warn(f"head importance skipped batches with a non-finite gradient: {meta['skipped_nonfinite']}",
+                      stacklevel=2)
     return HeadImportance(langs, scores, method, delta, meta, parts)
 
 
-def _lahis(runner, edit: _HeadEdit, samples: list, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _lahis(runner, edit: _HeadEdit, samples: list, lr: float) -> tuple[torch.Tensor, torch.Tensor, int]:
     """The study's LAHIS accumulation over one language's samples (batch size 1): returns the mean
     of ``|∂L/∂m · m| × 1000`` and the fraction of samples with ``∂L/∂m · m < 0``; their product is
-    the importance. The mask starts at 1 and takes an AdamW step (torch defaults otherwise, as in
-    the study) after every sample."""
+    the importance, and the number of samples skipped for a non-finite gradient. The mask starts at
+    1 and takes an AdamW step (torch defaults otherwise, as in the study) after every sample."""
     mask = torch.nn.Parameter(torch.ones_like(edit.mask, dtype=torch.float32))
     opt = torch.optim.AdamW([mask], lr=lr)
     total = torch.zeros(mask.shape, dtype=torch.float64)
     negative = torch.zeros(mask.shape, dtype=torch.float64)
     edit.mean = None
+    used = 0
     for ids, m in samples:
-        edit.mask = mask
-        with torch.enable_grad():
-            loss, _ = _loss(runner.logits(ids, m), ids, m)
-            (grad,) = torch.autograd.grad(loss, mask)
+        grad, _ = _mask_grad(runner, edit, mask, ids, m)
+        if grad is None:  # neither counted nor stepped on: one bad sample must not poison the mask
+            continue
         prod = (grad.float() * mask.detach()).double().cpu()
         total += prod.abs() * LAHIS_SCALE
         negative += (prod < 0).double()
         mask.grad = grad
         opt.step()
         opt.zero_grad(set_to_none=True)
+        used += 1
     edit.mask = torch.ones_like(edit.mask).detach()
-    n = max(len(samples), 1)
-    return total / n, negative / n
+    n = max(used, 1)
+    return total / n, negative / n, len(samples) - used
 
 
-def _gradient(runner, edit: _HeadEdit, data: list) -> torch.Tensor:
+def _mask_grad(runner, edit: _HeadEdit, mask: torch.Tensor, ids: torch.Tensor, attn: torch.Tensor
+               ) -> tuple[torch.Tensor | None, int]:
+    """∂L/∂m of one batch with head mask ``mask`` (None when it is not finite: a bf16 backward can
+    overflow on a rare input; such a batch is skipped and counted, never averaged in)."""
+    edit.mask = mask
+    with torch.enable_grad():
+        loss, n = _loss(runner.logits(ids, attn), ids, attn)
+        (grad,) = torch.autograd.grad(loss, mask)
+    return (grad if bool(torch.isfinite(grad).all()) else None), n
+
+
+def _gradient(runner, edit: _HeadEdit, data: list) -> tuple[torch.Tensor, int]:
+    """Token-weighted mean |∂L/∂m| at m = 1, and how many batches were skipped as non-finite."""
     total = torch.zeros(edit.mask.shape, dtype=torch.float64)
-    n_tokens = 0
+    n_tokens, skipped = 0, 0
     edit.mean = None
     for ids, mask in data:
-        edit.mask = torch.ones_like(edit.mask).requires_grad_(True)
-        with torch.enable_grad():
-            loss, n = _loss(runner.logits(ids, mask), ids, mask)
-            (grad,) = torch.autograd.grad(loss, edit.mask)
+        grad, n = _mask_grad(runner, edit, torch.ones_like(edit.mask).requires_grad_(True), ids, mask)
+        if grad is None:
+            skipped += 1
+            continue
         total += grad.abs().double().cpu() * n
         n_tokens += n
     edit.mask = torch.ones_like(edit.mask).detach()
-    return total / max(n_tokens, 1)
+    return total / max(n_tokens, 1), skipped
 
 
 @torch.no_grad()

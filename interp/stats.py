@@ -134,22 +134,27 @@ class SiteReducer:
     Sums stay on the activations' device (no host sync per layer) until :meth:`finish` adds them
     to the statistics; ``compile=True`` fuses each reduction into one kernel with ``torch.compile``."""
 
-    def __init__(self, stats: ActivationStats, n_heads: int, compile: bool = False) -> None:
+    def __init__(self, stats: ActivationStats, n_heads: int, compile: bool = False, moments: bool = True) -> None:
         self.stats, self.n_heads = stats, n_heads
         self.lang = 0
         self.mask: torch.Tensor | None = None
+        self.full = True
         self._acc: dict[int, dict[str, torch.Tensor]] = {}
-        self._gate = torch.compile(reduce_gate, dynamic=False) if compile else reduce_gate
-        self._heads = torch.compile(reduce_heads, dynamic=False) if compile else reduce_heads
+        gate = reduce_gate if moments else reduce_gate_counts
+        self.reduce_gate = torch.compile(gate, dynamic=False) if compile else gate
+        self.reduce_heads = torch.compile(reduce_heads, dynamic=False) if compile else reduce_heads
 
     def begin(self, lang_index: int, mask: torch.Tensor) -> None:
+        """Start a batch of language ``lang_index``; ``mask`` marks its real (unpadded) tokens."""
         self.lang = lang_index
         self.mask = mask.bool()
-        self.stats.tokens[lang_index] += int(self.mask.sum())
+        n = int(self.mask.sum())
+        self.stats.tokens[lang_index] += n
+        self.full = n == self.mask.numel()  # decided once per batch: no host sync per layer
 
     def _flat(self, x: torch.Tensor) -> torch.Tensor:
         assert self.mask is not None
-        if bool(self.mask.all()):
+        if self.full:
             return x.reshape(-1, x.shape[-1])
         return x[self.mask.to(x.device)]
 
@@ -166,16 +171,18 @@ class SiteReducer:
         return acc
 
     def gate_act(self, layer: int, act: torch.Tensor) -> None:
-        self.add_gate(layer, *self._gate(self._flat(act)))
+        self.add_gate(layer, *self.reduce_gate(self._flat(act)))
 
-    def add_gate(self, layer: int, pos: torch.Tensor, s: torch.Tensor, ss: torch.Tensor) -> None:
+    def add_gate(self, layer: int, pos: torch.Tensor, s: torch.Tensor | None = None,
+                 ss: torch.Tensor | None = None) -> None:
         acc = self._slot(pos.device)
         acc["act_pos"][layer] += pos
-        acc["act_sum"][layer] += s
-        acc["act_sumsq"][layer] += ss
+        if s is not None:
+            acc["act_sum"][layer] += s
+            acc["act_sumsq"][layer] += ss
 
     def head_out(self, layer: int, z: torch.Tensor) -> None:
-        self.add_heads(layer, self._heads(self._flat(z), self.n_heads))
+        self.add_heads(layer, self.reduce_heads(self._flat(z), self.n_heads))
 
     def add_heads(self, layer: int, norms: torch.Tensor) -> None:
         self._slot(norms.device)["head_norm"][layer] += norms
@@ -190,10 +197,18 @@ class SiteReducer:
 
 
 def reduce_gate(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``[n, d_mlp]`` activations → (count > 0, sum, sum of squares) per neuron."""
+    """``[n, d_mlp]`` activations → (count > 0, sum, sum of squares) per neuron. Each reduction
+    reads the activations once and accumulates in float32 without a float copy of them (on a GPU
+    the copy cost more than the forward's own MLP at 7B shape)."""
     pos = torch.sum(flat > 0, dim=0, dtype=torch.int32)
-    f = flat.float()
-    return pos, f.sum(0), (f * f).sum(0)
+    total = torch.sum(flat, dim=0, dtype=torch.float32)
+    sumsq = torch.linalg.vector_norm(flat, ord=2, dim=0, dtype=torch.float32).square()
+    return pos, total, sumsq
+
+
+def reduce_gate_counts(flat: torch.Tensor) -> tuple[torch.Tensor]:
+    """``[n, d_mlp]`` activations → (count > 0,) per neuron: all LAPE needs."""
+    return (torch.sum(flat > 0, dim=0, dtype=torch.int32),)
 
 
 def reduce_heads(flat: torch.Tensor, n_heads: int) -> torch.Tensor:
