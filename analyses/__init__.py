@@ -1,1 +1,1 @@
-"""analyses layer (see DESIGN.md)."""
+"""The analyses layer: experiments on checkpoints that write result files (docs/ARCHITECTURE.md)."""

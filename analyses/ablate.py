@@ -12,13 +12,14 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from analyses.provenance import fresh, provenance, result_path, write_result
+from core.layout import layout
+from core.provenance import fresh, provenance, write_result
 from analyses.specialization import load_heads, load_lape
 from interp import CollectConfig, LapeResult
 from interp.interventions import deactivate, lm_loss
 from polyfact.build import continuation
 from training.common import RunData, accuracy_by_lang, sample_facts
-from training.models import load_checkpoint
+from core.checkpoints import load_checkpoint
 from training.scoring import mcq_records
 
 
@@ -113,7 +114,7 @@ def ablation_analysis(run_dir: str | Path, ckpt: str, cfg: AblationConfig | None
     heads = load_heads(run_dir, ckpt)
     prov = provenance(run_dir, ckpt, analysis="ablate", data_fingerprint=data.fingerprint, config=asdict(cfg),
                       seed=cfg.seed)
-    path = result_path(run_dir, "ablate", ckpt)
+    path = layout(run_dir).result("ablate", ckpt)
     if not force and (done := fresh(path, prov)) is not None:
         return done
     langs = [lang for lang in lape_res.languages if lape_res.units(lang)]  # may be none: heads still measured

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from analyses import metrics as M
-from analyses.provenance import fresh, provenance, result_path, write_result
-from polyfact.errors import PolyFactError
-from polyfact.io import atomic_write_text, read_json
+from core.layout import layout
+from core.provenance import fresh, provenance, write_result
+from core.errors import PolyFactError
+from core.io import atomic_write_text, read_json
 from training.common import RunData, sample_facts
-from training.models import load_checkpoint
+from core.checkpoints import load_checkpoint
 from training.scoring import NORMALIZATIONS, OptionScores, generation_records, mcq_records
 
 MODES = ("mcq", "generate")
@@ -25,20 +26,83 @@ def analysis_name(run_dir: str | Path, data_dir: str | Path | None) -> str:
     return f"recall-{Path(data_dir).name}"
 
 
-def read_records(path: str | Path) -> list[dict]:
-    """Records from JSONL (one-line errors for bad lines)."""
-    out = []
+def read_records(path: str | Path) -> list[tuple[int, dict]]:
+    """``(line number, object)`` of a JSONL file (one-line errors for bad lines)."""
+    path = Path(path)
+    if path.is_dir():
+        raise PolyFactError(f"{path} is a directory; pass a .jsonl file of records or predictions")
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise PolyFactError(f"records file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise PolyFactError(f"{path} is not UTF-8 text; pass a .jsonl file of records or predictions") from None
+    except OSError as err:
+        raise PolyFactError(f"cannot read {path}: {err.strerror}") from None
+    out = []
     for i, line in enumerate(lines, 1):
         if line.strip():
             try:
-                out.append(json.loads(line))
+                obj = json.loads(line)
             except json.JSONDecodeError as err:
                 raise PolyFactError(f"{path} line {i} is not JSON ({err.msg}); fix or regenerate the file") from None
+            if not isinstance(obj, dict):
+                raise PolyFactError(f"{path} line {i} is not a JSON object (got {type(obj).__name__})")
+            out.append((i, obj))
     return out
+
+
+def _text(obj: dict, key: str, path: Path, line: int, allow_empty: bool = False) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        raise PolyFactError(f"{path} line {line}: {key!r} must be a {'' if allow_empty else 'non-empty '}string, "
+                            f"got {value!r}")
+    return value
+
+
+def typed_records(path: str | Path, match: str | None = None, dedupe: bool = False) -> tuple[list[dict], str | None]:
+    """Records to score from an evaluation records file (``fact_id``, ``lang``, boolean
+    ``correct``) or a predictions file (``language``, ``target``, ``pred``, and ``relation`` and
+    ``index`` naming the fact), re-scored with ``match`` (default ``study``). Wrong types and
+    duplicate (fact, language) pairs are errors naming the line (``dedupe`` keeps the first)."""
+    from polyfact.answers import MODES, match as match_fn
+
+    path = Path(path)
+    raw = read_records(path)
+    if not raw:
+        raise PolyFactError(f"{path} has no records")
+    if match is not None and match not in MODES:
+        raise PolyFactError(f"unknown --match {match!r}; use one of: {', '.join(MODES)}")
+    records, seen, used_match = [], {}, None
+    for line, r in raw:
+        if {"fact_id", "lang", "correct"} <= set(r):
+            if not isinstance(r["correct"], bool):
+                raise PolyFactError(f"{path} line {line}: 'correct' must be true or false, got {r['correct']!r}")
+            rec = {**r, "fact_id": _text(r, "fact_id", path, line), "lang": _text(r, "lang", path, line)}
+        elif {"language", "target", "pred"} <= set(r):
+            used_match = match or "study"
+            lang = _text(r, "language", path, line)
+            target = _text(r, "target", path, line)
+            pred = _text(r, "pred", path, line, allow_empty=True)
+            aliases = r.get("aliases") or []
+            if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+                raise PolyFactError(f"{path} line {line}: 'aliases' must be a list of strings")
+            fid = f"{r.get('relation', '')}:{r.get('index', line)}"
+            rec = {"fact_id": fid, "lang": lang, "relation": str(r.get("relation", "")),
+                   "correct": match_fn(pred, target, aliases if used_match != "study" else (), lang=lang,
+                                       mode=used_match)}
+        else:
+            raise PolyFactError(f"{path} line {line} lacks fact_id/lang/correct (records) or language/target/pred "
+                                "(predictions)")
+        key = (rec["fact_id"], rec["lang"])
+        if key in seen:
+            if dedupe:
+                continue
+            raise PolyFactError(f"{path} line {line} repeats fact {key[0]!r} in {key[1]!r} (first on line {seen[key]}); "
+                                "remove it or pass --dedupe")
+        seen[key] = line
+        records.append(rec)
+    return records, used_match
 
 
 def normalization_accuracy(records: list[dict]) -> dict[str, dict[str, float]]:
@@ -75,8 +139,9 @@ def evaluate_checkpoint(
     config = {"split": split, "mode": mode, "normalization": normalization, "max_facts": max_facts,
               "bootstrap": bootstrap}
     prov = provenance(run_dir, ckpt_id, analysis=analysis, data_fingerprint=data.fingerprint, config=config, seed=seed)
-    path = result_path(run_dir, analysis, ckpt_id)
-    if not force and (done := fresh(path, prov)) is not None:
+    path = layout(run_dir).result(analysis, ckpt_id)
+    records_path = layout(run_dir).result(analysis, ckpt_id, ".records.jsonl")
+    if not force and (done := fresh(path, prov)) is not None and _readable_records(records_path):
         return done
     rows = sample_facts(data.require(split), max_facts, seed)
     model, tok = load_checkpoint(ckpt_id, run_dir)
@@ -91,17 +156,24 @@ def evaluate_checkpoint(
     roles = {"training": set(data.training_langs), "heldout": set(data.meta.get("heldout_langs", []))}
     payload["consistency_subsets"] = {name: M.total_consistency([r for r in records if r["lang"] in langs])
                                       for name, langs in roles.items() if len(langs) >= 2}
-    atomic_write_text(result_path(run_dir, analysis, ckpt_id, ".records.jsonl"),
+    atomic_write_text(records_path,
                       "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return write_result(path, payload, prov)
 
 
+def _readable_records(path: Path) -> bool:
+    try:
+        return bool(read_records(path))
+    except PolyFactError:
+        return False
+
+
 def load_records(run_dir: str | Path, ckpt_id: str, analysis: str = "recall") -> list[dict]:
-    return read_records(result_path(run_dir, analysis, ckpt_id, ".records.jsonl"))
+    return [r for _, r in read_records(layout(run_dir).result(analysis, ckpt_id, ".records.jsonl"))]
 
 
 def load_result(run_dir: str | Path, ckpt_id: str, analysis: str = "recall") -> dict:
-    return read_json(result_path(run_dir, analysis, ckpt_id), f"{analysis} result of {ckpt_id}")
+    return read_json(layout(run_dir).result(analysis, ckpt_id), f"{analysis} result of {ckpt_id}")
 
 
 def paired_tests(run_dir: str | Path, reference: str, others: Sequence[str], analysis: str = "recall",
@@ -113,31 +185,18 @@ def paired_tests(run_dir: str | Path, reference: str, others: Sequence[str], ana
     for other in others:
         recs = load_records(run_dir, other, analysis)
         out[other] = {"mcnemar": M.mcnemar(recs, ref), **M.paired_changes(recs, ref, n=bootstrap, seed=seed)}
-    from polyfact.io import atomic_write_json
+    from core.io import atomic_write_json
 
-    atomic_write_json(Path(run_dir) / "results" / analysis / f"paired-{reference}.json",
+    atomic_write_json(layout(run_dir).result(analysis, f"paired-{reference}"),
                       {"reference": reference, "comparisons": out, "bootstrap": bootstrap, "seed": seed})
     return out
 
 
-def score_file(path: str | Path) -> dict[str, Any]:
-    """Metrics recomputed from a records file: evaluation records (``fact_id, lang, correct``) or
-    free-form prediction lists (``language, relation, index, target, pred``, rescored with
-    ``polyfact.answers.match``, lenient)."""
-    from polyfact.answers import match
-
-    raw = read_records(path)
-    if not raw:
-        raise PolyFactError(f"{path} has no records")
-    records = []
-    for i, r in enumerate(raw):
-        if {"fact_id", "lang", "correct"} <= set(r):
-            records.append(r)
-        elif {"language", "target", "pred"} <= set(r):
-            lang = r["language"]
-            fid = f"{r.get('relation', '')}:{r.get('index', i)}"
-            records.append({"fact_id": fid, "lang": lang, "relation": r.get("relation", ""),
-                            "correct": match(str(r["pred"]), str(r["target"]), r.get("aliases", []), lang=lang)})
-        else:
-            raise PolyFactError(f"{path} record {i + 1} lacks fact_id/lang/correct (or language/target/pred)")
-    return M.summarize(records, with_rankc=True)
+def score_file(path: str | Path, match: str | None = None, dedupe: bool = False) -> dict[str, Any]:
+    """Metrics recomputed from a records or predictions file (see :func:`typed_records`); the
+    output names the matcher used for predictions (``match``)."""
+    records, used = typed_records(path, match, dedupe)
+    out = M.summarize(records, with_rankc=True)
+    if used:
+        out["match"] = used
+    return out

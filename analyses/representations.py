@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from analyses.provenance import fresh, provenance, result_path, write_result
+from core.layout import layout
+from core.provenance import fresh, provenance, write_result
 from interp.representations import cosine, layer_states, linear_cka, logit_lens, probe_accuracy, retrieval_p1
 from polyfact.build import continuation
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from training.common import RunData, sample_facts
-from training.models import load_checkpoint
+from core.checkpoints import load_checkpoint
 
 
 @dataclass
@@ -50,7 +51,7 @@ def representation_analysis(run_dir: str | Path, ckpt: str, cfg: RepresentationC
     data = RunData(run_dir)
     prov = provenance(run_dir, ckpt, analysis="representations", data_fingerprint=data.fingerprint,
                       config=asdict(cfg), seed=cfg.seed)
-    path = result_path(run_dir, "representations", ckpt)
+    path = layout(run_dir).result("representations", ckpt)
     if not force and (done := fresh(path, prov)) is not None:
         return done
     fids, langs, rows = parallel_rows(data, cfg.split, cfg.max_facts, cfg.seed)

@@ -24,15 +24,17 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from analyses.provenance import checkpoint_fingerprint, fresh, provenance, result_path, write_result
-from analyses.specialization import (SpecializationConfig, collect, collect_heads, load_heads, load_lape,
-                                     shard_language)
+from core.checkpoints import checkpoint_fingerprint
+from core.layout import layout
+from core.provenance import fresh, provenance, write_result
+from analyses.specialization import (SpecializationConfig, collect, collect_heads, effective_reference,
+                                     language_groups, load_heads, load_lape)
 from interp import ActivationStats, HeadImportance, calibrate, lape
 from interp.heads import importance_entropy
 from interp.lape import LapeThresholds, normalized_entropy
-from polyfact.errors import PolyFactError
-from polyfact.io import atomic_write_json
-from training.checkpoints import list_checkpoints, read_manifest
+from core.errors import PolyFactError
+from core.io import atomic_write_json
+from core.checkpoints import list_checkpoints, read_manifest
 
 
 @dataclass
@@ -45,16 +47,9 @@ class RoutingConfig:
 
 def _layout(keys: list[str]) -> tuple[list[str], np.ndarray]:
     """Languages and the ``[languages, shards]`` index of each ``lang#shard`` key."""
-    langs: list[str] = []
-    groups: dict[str, list[int]] = {}
-    for i, k in enumerate(keys):
-        lang = shard_language(k)
-        if lang not in groups:
-            langs.append(lang)
-            groups[lang] = []
-        groups[lang].append(i)
-    width = min(len(v) for v in groups.values())
-    return langs, np.array([groups[lang][:width] for lang in langs])
+    langs, groups = language_groups(keys)
+    width = min(len(g) for g in groups)
+    return langs, np.array([g[:width] for g in groups])
 
 
 def neuron_metrics(stats: ActivationStats, assign: np.ndarray, langs: list[str], th: LapeThresholds,
@@ -143,7 +138,24 @@ def compare(run_dir: str | Path, ckpt: str, reference: str, spec: Specialization
 
 
 def parent_of(run_dir: str | Path, ckpt: str) -> str | None:
-    return read_manifest(run_dir, ckpt).get("parent")
+    """The parent of a run checkpoint, when the run has it."""
+    parent = read_manifest(run_dir, ckpt).get("parent")
+    return parent if parent in list_checkpoints(run_dir) else None
+
+
+def compare_pair(run_dir: str | Path, after: str, before: str, spec: SpecializationConfig | None = None,
+                 rcfg: RoutingConfig | None = None, seed: int = 0, force: bool = False) -> dict[str, Any]:
+    """Every before/after measure of any two checkpoints of the run (thresholds calibrated on
+    ``before``); written to ``results/compare/<after>-vs-<before>.json``."""
+    spec, rcfg = spec or SpecializationConfig(), rcfg or RoutingConfig()
+    config = {"spec": spec.__dict__, "routing": rcfg.__dict__, "before": before,
+              "before_fingerprint": checkpoint_fingerprint(run_dir, before)}
+    prov = provenance(run_dir, after, analysis="compare", data_fingerprint=None, config=config, seed=seed)
+    path = layout(run_dir).result("compare", f"{after}-vs-{before}")
+    if not force and (done := fresh(path, prov)) is not None:
+        return done
+    return write_result(path, {"before": before, "after": after,
+                               "change": compare(run_dir, after, before, spec, rcfg, seed, before)}, prov)
 
 
 def correlation(x: list[float], y: list[float]) -> dict[str, float]:
@@ -166,11 +178,16 @@ def correlation(x: list[float], y: list[float]) -> dict[str, float]:
 
 
 def routing_analysis(run_dir: str | Path, checkpoints: list[str] | None = None, spec: SpecializationConfig | None = None,
-                     rcfg: RoutingConfig | None = None, seed: int = 0, base: str = "base", force: bool = False
-                     ) -> dict[str, Any]:
-    """Each checkpoint against its parent and against the base; a summary table relating the
-    change in specialization to the change in Total Consistency and accuracy."""
+                     rcfg: RoutingConfig | None = None, seed: int = 0, force: bool = False) -> dict[str, Any]:
+    """Each checkpoint against the reference (``spec.reference``, base by default) and against
+    its parent; a summary table relating the change in specialization to the change in Total
+    Consistency and accuracy."""
     spec, rcfg = spec or SpecializationConfig(), rcfg or RoutingConfig()
+    base = effective_reference(run_dir, spec)
+    if base is None:
+        raise PolyFactError(f"routing compares checkpoints with a reference, and {run_dir} has no "
+                            f"{spec.reference or 'reference'} checkpoint; pass --reference ID, or use "
+                            "polyfact compare --before A --after B")
     checkpoints = [c for c in (checkpoints or list_checkpoints(run_dir)) if c != base]
     per: dict[str, Any] = {}
     for ckpt in checkpoints:
@@ -179,7 +196,7 @@ def routing_analysis(run_dir: str | Path, checkpoints: list[str] | None = None, 
                   "parent_fingerprint": checkpoint_fingerprint(run_dir, parent),
                   "base_fingerprint": checkpoint_fingerprint(run_dir, base)}
         prov = provenance(run_dir, ckpt, analysis="routing", data_fingerprint=None, config=config, seed=seed)
-        path = result_path(run_dir, "routing", ckpt)
+        path = layout(run_dir).result("routing", ckpt)
         if not force and (done := fresh(path, prov)) is not None:
             per[ckpt] = done
             continue
@@ -188,7 +205,7 @@ def routing_analysis(run_dir: str | Path, checkpoints: list[str] | None = None, 
                                                                                   seed, base)
         per[ckpt] = write_result(path, payload, prov)
     summary = summarize(run_dir, per, base)
-    atomic_write_json(Path(run_dir) / "results" / "routing" / "summary.json", summary)
+    atomic_write_json(layout(run_dir).routing_summary, summary)
     return summary
 
 

@@ -1,26 +1,37 @@
 """Language specialization of one checkpoint: activation statistics → LAPE neurons (both
-variants, fixed fraction and base-calibrated thresholds, entropy summaries), and head importance.
-Writes ``results/neurons/<id>.*`` and ``results/heads/<id>.*`` with provenance."""
+variants, fixed fraction and reference-calibrated thresholds, entropy summaries), and head
+importance (LAHIS, gradient or ablation). Writes ``results/neurons/<id>.*`` and
+``results/heads/<id>.*`` with provenance, and the study's released formats beside them.
+
+Statistics and importance are computed per ``lang#shard`` (interleaved text groups, the units of
+the measurement-error bootstrap in :mod:`analyses.routing`) and merged per language."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
-from analyses.provenance import fresh, provenance, result_path, write_result
-from interp import (ActivationStats, CollectConfig, HeadImportance, LapeResult, calibrate, collect_stats,
-                    entropy_summary, head_importance, lape)
 import torch
 
-from polyfact.errors import PolyFactError
-from training.common import RunData
-from training.models import load_checkpoint, resolve_checkpoint
+from analyses.texts import TextSource, text_source
+from core.checkpoints import list_checkpoints, load_checkpoint, resolve_checkpoint
+from core.errors import PolyFactError
+from core.layout import layout
+from core.provenance import current, fresh, provenance, write_result
+from interp import (ActivationStats, CollectConfig, HeadImportance, LapeResult, calibrate, collect_stats,
+                    entropy_summary, head_importance, lape)
+from interp.batching import BACKENDS
+from interp.heads import METHODS as HEAD_METHODS
+
+T = TypeVar("T")
 
 
 @dataclass
 class SpecializationConfig:
-    """Analyzer settings shared by neurons and heads."""
+    """Analyzer settings shared by neurons and heads. ``reference`` calibrates thresholds and is
+    the "before" of before/after comparisons: a checkpoint id, used when the run has it (``base``
+    by default), or None."""
 
     backend: str = "nnsight"
     texts: str | None = None
@@ -32,60 +43,33 @@ class SpecializationConfig:
     head_backend: str = "torch"
     head_max_tokens: int | None = 4000
     top_k_heads: int = 4
-    reference: str = "base"
-    shards: int = 8  # interleaved text groups per language: the units of the routing bootstrap
+    reference: str | None = "base"
+    shards: int = 8  # interleaved text groups per language: the units of the measurement-error bootstrap
+    head_seq_len: int | None = None  # LAHIS sample length (the study: 512); None: seq_len
+    head_max_samples: int | None = None  # LAHIS samples per language (the study: 500); None: all
+    head_lr: float = 1e-2  # LAHIS mask learning rate (the study's)
+    head_top_frac: float = 0.02  # the study's top-2 % heads per language
+    head_join: int = 5  # multi-way text: segments joined per head sample (the study's)
+    compile: bool = False  # torch.compile the statistics' reductions (GPU: ~1.03x bare forward)
+
+    def validate(self) -> "SpecializationConfig":
+        if self.backend not in BACKENDS or self.head_backend not in BACKENDS:
+            raise PolyFactError(f"analysis backend must be one of {', '.join(BACKENDS)}; got "
+                                f"{self.backend!r} / {self.head_backend!r}")
+        if self.head_method not in HEAD_METHODS:
+            raise PolyFactError(f"analysis.head_method must be one of {', '.join(HEAD_METHODS)}; got {self.head_method!r}")
+        return self
+
+    def __post_init__(self) -> None:
+        self.validate()
 
 
-def text_source(run_dir: str | Path, spec: str | None, langs: list[str] | None = None) -> tuple[dict[str, list[str]], str | None]:
-    """Texts per language and the data fingerprint they come from.
-
-    ``None``/``dataset``: the run dataset's questions (all splits); ``dataset:SPLIT``: one split;
-    ``files:DIR``: ``DIR/<lang>.txt``, one text per line; ``hf:PATH:COLUMN[:LANG_COLUMN]``: a
-    dataset saved with ``save_to_disk`` (or a local dataset script/directory), grouped by the
-    language column (default ``lang``)."""
-    spec = spec or "dataset"
-    if spec == "dataset" or spec.startswith("dataset:"):
-        data = RunData(run_dir)
-        split = spec.split(":", 1)[1] if ":" in spec else None
-        rows = data.rows(split)
-        keep = set(langs) if langs else None
-        out: dict[str, list[str]] = {}
-        for r in rows:
-            if keep is None or r["lang"] in keep:
-                out.setdefault(r["lang"], []).append(r["question"])
-        return out, data.fingerprint
-    if spec.startswith("files:"):
-        folder = Path(spec[6:])
-        files = sorted(folder.glob("*.txt"))
-        if not files:
-            raise PolyFactError(f"no <lang>.txt files in {folder}; write one file per language")
-        texts = {f.stem: [line for line in f.read_text(encoding="utf-8").splitlines() if line.strip()] for f in files}
-        from polyfact.io import fingerprint
-
-        return {k: v for k, v in texts.items() if not langs or k in langs}, fingerprint(texts)
-    if spec.startswith("hf:"):
-        parts = spec[3:].split(":")
-        if len(parts) < 2:
-            raise PolyFactError("--texts hf:PATH:COLUMN[:LANG_COLUMN] needs a path and a text column")
-        import datasets
-
-        path, column = parts[0], parts[1]
-        lang_col = parts[2] if len(parts) > 2 else "lang"
-        try:
-            ds = datasets.load_from_disk(path)
-        except FileNotFoundError:
-            raise PolyFactError(f"no dataset saved at {path} (datasets.save_to_disk)") from None
-        if isinstance(ds, datasets.DatasetDict):
-            ds = datasets.concatenate_datasets(list(ds.values()))
-        for col in (column, lang_col):
-            if col not in ds.column_names:
-                raise PolyFactError(f"dataset {path} has no column {col!r}; it has {', '.join(ds.column_names)}")
-        out = {}
-        for text, lang in zip(ds[column], ds[lang_col]):
-            if not langs or lang in langs:
-                out.setdefault(lang, []).append(text)
-        return out, ds._fingerprint
-    raise PolyFactError(f"unknown text source {spec!r}; use dataset, dataset:SPLIT, files:DIR or hf:PATH:COLUMN")
+def effective_reference(run_dir: str | Path, cfg: SpecializationConfig, ckpt_id: str | None = None) -> str | None:
+    """The reference checkpoint when the run has it (and it is not ``ckpt_id`` itself), else None."""
+    ref = cfg.reference
+    if not ref or ref == ckpt_id or ref not in list_checkpoints(run_dir):
+        return None
+    return ref
 
 
 def shard_texts(texts: dict[str, list[str]], shards: int) -> dict[str, list[str]]:
@@ -103,12 +87,22 @@ def shard_language(key: str) -> str:
     return key.split("#")[0]
 
 
-def merge_shards(stats: ActivationStats) -> ActivationStats:
-    """Statistics per language from statistics per ``lang#shard``."""
+def language_groups(keys: list[str]) -> tuple[list[str], list[list[int]]]:
+    """Languages in first-seen order and the indices of each language's ``lang#shard`` keys."""
     langs: list[str] = []
-    for key in stats.languages:
-        if shard_language(key) not in langs:
-            langs.append(shard_language(key))
+    groups: dict[str, list[int]] = {}
+    for i, k in enumerate(keys):
+        lang = shard_language(k)
+        if lang not in groups:
+            langs.append(lang)
+            groups[lang] = []
+        groups[lang].append(i)
+    return langs, [groups[lang] for lang in langs]
+
+
+def merge_shards(stats: ActivationStats) -> ActivationStats:
+    """Statistics per language from statistics per ``lang#shard`` (sums add)."""
+    langs, _ = language_groups(stats.languages)
     out = ActivationStats.zeros(langs, stats.n_layers, stats.act_pos.shape[2], stats.head_norm.shape[2],
                                 dict(stats.meta))
     idx = torch.tensor([langs.index(shard_language(k)) for k in stats.languages])
@@ -117,15 +111,21 @@ def merge_shards(stats: ActivationStats) -> ActivationStats:
     return out
 
 
-def _stored_key(path: Path) -> str | None:
-    """Provenance key stored in the ``.json`` beside statistics or importance saved at ``path``."""
-    import json
-
-    meta = path.with_name(path.name + ".json")
-    try:
-        return json.loads(meta.read_text(encoding="utf-8")).get("meta", {}).get("provenance_key")
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
+def merge_head_shards(imp: HeadImportance) -> HeadImportance:
+    """Importance per language. LAHIS: its accumulators pooled over the shards' samples
+    (sample-weighted means of the score and of the negative fraction, then their product);
+    gradient and ablation: the mean over shards."""
+    langs, groups = language_groups(imp.languages)
+    if imp.parts:
+        w = imp.parts["samples"]
+        parts = {"samples": torch.stack([w[g].sum() for g in groups])}
+        for name in ("mean_score", "neg_frac"):
+            parts[name] = torch.stack([(imp.parts[name][g] * w[g][:, None, None]).sum(0) / w[g].sum().clamp(min=1)
+                                       for g in groups])
+        return HeadImportance(langs, parts["mean_score"] * parts["neg_frac"], imp.method, None, dict(imp.meta), parts)
+    scores = torch.stack([imp.scores[g].mean(0) for g in groups])
+    delta = torch.stack([imp.delta[g].mean(0) for g in groups]) if imp.delta is not None else None
+    return HeadImportance(langs, scores, imp.method, delta, dict(imp.meta))
 
 
 def _load_model(run_dir: str | Path, ckpt_id: str, backend: str):
@@ -136,62 +136,74 @@ def _load_model(run_dir: str | Path, ckpt_id: str, backend: str):
 
 
 def _sharded(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig, *, analysis: str, path: Path,
-             config: dict, budget: int | None, seed: int, force: bool, load, compute):
-    """Per ``lang#shard`` results of a checkpoint, recomputed only when their provenance changed."""
-    texts, data_fp = text_source(run_dir, cfg.texts)
-    prov = provenance(run_dir, ckpt_id, analysis=analysis, data_fingerprint=data_fp,
-                      config={**config, "texts": cfg.texts, "seq_len": cfg.seq_len, "shards": cfg.shards}, seed=seed)
-    if not force and _stored_key(path) == prov["key"]:
-        return load(path), prov
-    per_shard = budget // max(cfg.shards, 1) if budget else None
-    out = compute(shard_texts(texts, cfg.shards), CollectConfig(backend=config["backend"], seq_len=cfg.seq_len,
-                                                               batch_size=cfg.batch_size, max_tokens=per_shard))
+             config: dict, source: TextSource, ccfg: CollectConfig, seed: int, force: bool,
+             load: Callable[[Path], T], compute: Callable[[dict, CollectConfig], T]) -> tuple[T, dict]:
+    """Per ``lang#shard`` results of a checkpoint, recomputed only when their provenance changed
+    (a missing or damaged file counts as changed)."""
+    prov = provenance(run_dir, ckpt_id, analysis=analysis, data_fingerprint=source.fingerprint,
+                      config={**config, "texts": cfg.texts, "seq_len": ccfg.seq_len, "shards": cfg.shards}, seed=seed)
+    if not force and current(path, prov["key"], path.with_name(path.name + ".safetensors")):
+        try:
+            return load(path), prov
+        except PolyFactError:
+            pass  # damaged arrays: recompute
+    out = compute(shard_texts(source.texts, cfg.shards), ccfg)
     out.meta["provenance_key"] = prov["key"]
+    out.meta["text_source"] = source.description
     out.save(path)
     return out, prov
+
+
+def _budget(total: int | None, cfg: SpecializationConfig) -> int | None:
+    return total // max(cfg.shards, 1) if total else None
 
 
 def collect(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig, seed: int = 0, force: bool = False
             ) -> tuple[ActivationStats, dict]:
     """Activation statistics of a checkpoint per ``lang#shard`` (reused when the provenance
     matches); :func:`merge_shards` gives them per language."""
-    def compute(texts, ccfg):
-        model, tok = _load_model(run_dir, ckpt_id, cfg.backend)
-        return collect_stats(model, tok, texts, ccfg, model_dir=resolve_checkpoint(ckpt_id, run_dir))
+    source = text_source(run_dir, cfg.texts, max_chars=cfg.max_tokens * 8 if cfg.max_tokens else None)
+    ccfg = CollectConfig(backend=cfg.backend, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
+                         max_tokens=_budget(cfg.max_tokens, cfg), compile=cfg.compile)
 
-    return _sharded(run_dir, ckpt_id, cfg, analysis="activation-stats",
-                    path=result_path(run_dir, "neurons", ckpt_id, ".stats"),
-                    config={"backend": cfg.backend, "max_tokens": cfg.max_tokens}, budget=cfg.max_tokens, seed=seed,
-                    force=force, load=ActivationStats.load, compute=compute)
+    def compute(texts, c):
+        model, tok = _load_model(run_dir, ckpt_id, cfg.backend)
+        return collect_stats(model, tok, texts, c, model_dir=resolve_checkpoint(ckpt_id, run_dir))
+
+    return _sharded(run_dir, ckpt_id, cfg, analysis="activation-stats", path=layout(run_dir).result("neurons", ckpt_id, ".stats"),
+                    config={"backend": cfg.backend, "max_tokens": cfg.max_tokens}, source=source, ccfg=ccfg,
+                    seed=seed, force=force, load=ActivationStats.load, compute=compute)
 
 
 def neuron_analysis(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig | None = None, seed: int = 0,
                     force: bool = False) -> dict[str, Any]:
     """LAPE of a checkpoint: both variants at ``top_frac``, counts under the reference model's
-    calibrated thresholds, and entropy summaries per layer."""
+    calibrated thresholds (its own without a reference), and entropy summaries per layer."""
     cfg = cfg or SpecializationConfig()
     sharded, stats_prov = collect(run_dir, ckpt_id, cfg, seed, force)
     stats = merge_shards(sharded)
-    ref_key = None
-    ref_probs = None
-    if cfg.reference and cfg.reference != ckpt_id:
-        ref_sharded, ref_prov = collect(run_dir, cfg.reference, cfg, seed, force=False)
+    reference = effective_reference(run_dir, cfg, ckpt_id)
+    ref_key = ref_probs = None
+    if reference:
+        ref_sharded, ref_prov = collect(run_dir, reference, cfg, seed, force=False)
         ref_probs, ref_key = merge_shards(ref_sharded).act_prob(), ref_prov["key"]
     prov = provenance(run_dir, ckpt_id, analysis="neurons", data_fingerprint=stats_prov["data_fingerprint"],
                       config={**asdict(cfg), "stats": stats_prov["key"], "reference_stats": ref_key}, seed=seed)
-    path = result_path(run_dir, "neurons", ckpt_id)
+    path = layout(run_dir).result("neurons", ckpt_id)
     if not force and (done := fresh(path, prov)) is not None:
         return done
     probs = stats.act_prob()
-    payload: dict[str, Any] = {"checkpoint": ckpt_id, "reference": cfg.reference, "languages": stats.languages,
+    payload: dict[str, Any] = {"checkpoint": ckpt_id, "reference": reference,
+                               "languages": stats.languages,
                                "tokens": dict(zip(stats.languages, stats.tokens.tolist())),
+                               "text_source": sharded.meta.get("text_source"),
                                "n_layers": stats.n_layers, "d_mlp": int(probs.shape[1]),
                                "entropy": entropy_summary(probs), "variants": {}}
     for variant in ("tang", "polyfact"):
         thresholds = calibrate(ref_probs if ref_probs is not None else probs, cfg.top_frac, variant)
         fixed = lape(probs, stats.languages, cfg.top_frac, variant)
         calibrated = lape(probs, stats.languages, cfg.top_frac, variant, thresholds=thresholds)
-        fixed.write_json(Path(run_dir) / "results" / "neurons" / ckpt_id / variant / "lape_results.json")
+        fixed.write_json(layout(run_dir).lape_dir(ckpt_id, variant) / "lape_results.json")
         payload["variants"][variant] = {
             "counts": fixed.counts(), "per_layer": fixed.per_layer(),
             "calibrated_counts": calibrated.counts(), "calibrated_per_layer": calibrated.per_layer(),
@@ -201,56 +213,68 @@ def neuron_analysis(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig
 
 
 def load_lape(run_dir: str | Path, ckpt_id: str, variant: str = "tang") -> LapeResult:
-    return LapeResult.read_json(Path(run_dir) / "results" / "neurons" / ckpt_id / variant / "lape_results.json")
+    return LapeResult.read_json(layout(run_dir).lape_dir(ckpt_id, variant) / "lape_results.json")
 
 
 def collect_heads(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig, seed: int = 0, force: bool = False
                   ) -> tuple[HeadImportance, dict]:
     """Head importance per ``lang#shard`` (reused when the provenance matches)."""
-    def compute(texts, ccfg):
+    lahis = cfg.head_method == "lahis"
+    seq_len = cfg.head_seq_len or cfg.seq_len
+    source = text_source(run_dir, cfg.texts, join=cfg.head_join if lahis else 1,
+                         max_chars=cfg.head_max_tokens * 8 if cfg.head_max_tokens else None)
+    per_shard = -(-cfg.head_max_samples // max(cfg.shards, 1)) if lahis and cfg.head_max_samples else None
+    ccfg = CollectConfig(backend=cfg.head_backend, seq_len=seq_len, batch_size=cfg.batch_size,
+                         max_tokens=_budget(cfg.head_max_tokens, cfg), pack=not lahis or not cfg.texts or
+                         not cfg.texts.startswith("multiway:"))
+    config = {"method": cfg.head_method, "backend": cfg.head_backend, "max_tokens": cfg.head_max_tokens}
+    if lahis:
+        config.update({"lr": cfg.head_lr, "max_samples": cfg.head_max_samples, "join": cfg.head_join})
+
+    def compute(texts, c):
         model, tok = _load_model(run_dir, ckpt_id, cfg.head_backend)
-        return head_importance(model, tok, texts, cfg.head_method, ccfg,
-                               model_dir=resolve_checkpoint(ckpt_id, run_dir))
+        return head_importance(model, tok, texts, cfg.head_method, c, model_dir=resolve_checkpoint(ckpt_id, run_dir),
+                               lr=cfg.head_lr, max_samples=per_shard)
 
-    return _sharded(run_dir, ckpt_id, cfg, analysis="heads", path=result_path(run_dir, "heads", ckpt_id, ".shards"),
-                    config={"method": cfg.head_method, "backend": cfg.head_backend, "max_tokens": cfg.head_max_tokens},
-                    budget=cfg.head_max_tokens, seed=seed, force=force, load=HeadImportance.load, compute=compute)
-
-
-def merge_head_shards(imp: HeadImportance) -> HeadImportance:
-    """Importance per language: the mean over its shards."""
-    langs: list[str] = []
-    for key in imp.languages:
-        if shard_language(key) not in langs:
-            langs.append(shard_language(key))
-    groups = [[i for i, k in enumerate(imp.languages) if shard_language(k) == lang] for lang in langs]
-    scores = torch.stack([imp.scores[g].mean(0) for g in groups])
-    delta = torch.stack([imp.delta[g].mean(0) for g in groups]) if imp.delta is not None else None
-    return HeadImportance(langs, scores, imp.method, delta, dict(imp.meta))
+    return _sharded(run_dir, ckpt_id, cfg, analysis="heads", path=layout(run_dir).result("heads", ckpt_id, ".shards"),
+                    config=config, source=source, ccfg=ccfg, seed=seed, force=force, load=HeadImportance.load,
+                    compute=compute)
 
 
 def head_analysis(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig | None = None, seed: int = 0,
                   force: bool = False) -> dict[str, Any]:
-    """Per-language head importance; top-k heads, overlaps, layer distribution, entropy."""
+    """Per-language head importance: the study's top-2 % heads, overlaps (|A∩B|/n) and layer
+    profile, and the project's top-k by specificity, Jaccard overlaps and entropy."""
     cfg = cfg or SpecializationConfig()
     sharded, shard_prov = collect_heads(run_dir, ckpt_id, cfg, seed, force)
     prov = provenance(run_dir, ckpt_id, analysis="heads-summary", data_fingerprint=shard_prov["data_fingerprint"],
                       config={**asdict(cfg), "shards_key": shard_prov["key"]}, seed=seed)
-    path = result_path(run_dir, "heads", ckpt_id)
-    if not force and (done := fresh(path, prov)) is not None:
-        return done
+    path = layout(run_dir).result("heads", ckpt_id)
+    imp_path = layout(run_dir).result("heads", ckpt_id, ".importance")
+    if not force and current(path, prov["key"], imp_path.with_name(imp_path.name + ".safetensors")):
+        done = fresh(path, prov)
+        if done is not None:
+            return done
     imp = merge_head_shards(sharded)
-    imp.save(result_path(run_dir, "heads", ckpt_id, ".importance"))
-    k = cfg.top_k_heads
+    imp.save(imp_path)
+    if imp.method == "lahis":
+        imp.write_released(layout(run_dir).lahis_dir(ckpt_id), model=ckpt_id)
+    k, frac = cfg.top_k_heads, cfg.head_top_frac
     ent = imp.normalized_entropy()
     payload = {"checkpoint": ckpt_id, "method": imp.method, "languages": imp.languages, "n_layers": imp.n_layers,
                "n_heads": imp.n_heads, "k": k, "top_k": {lang: [list(h) for h in v] for lang, v in imp.top_k(k).items()},
-               "overlap": imp.overlap(k), "layer_distribution": imp.layer_distribution(k),
+               "overlap": imp.topk_jaccard(k), "layer_distribution": imp.layer_distribution(k),
                "entropy_mean": float(ent.mean()), "entropy_per_layer": ent.mean(1).tolist(),
-               "importance": imp.scores.tolist()}
+               "entropy_by_head": ent.tolist(), "importance": imp.scores.tolist(),
+               "study": {"top_frac": frac, "n_top": imp.n_top(frac),
+                         "top": {lang: [list(h) for h in v] for lang, v in imp.top(frac).items()},
+                         "overlap_pct": imp.overlap(frac), "mean_overlap_pct": imp.mean_overlap(frac),
+                         "layer_profile_pct": imp.layer_profile(frac)},
+               "text_source": sharded.meta.get("text_source")}
+    if imp.meta.get("skipped_nonfinite"):
+        payload["skipped_nonfinite"] = imp.meta["skipped_nonfinite"]
     return write_result(path, payload, prov)
 
 
 def load_heads(run_dir: str | Path, ckpt_id: str) -> HeadImportance:
-    return HeadImportance.load(result_path(run_dir, "heads", ckpt_id, ".importance"))
-
+    return HeadImportance.load(layout(run_dir).result("heads", ckpt_id, ".importance"))

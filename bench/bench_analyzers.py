@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from interp.collect import BACKENDS, CollectConfig, collect_stats  # noqa: E402
+from interp import BACKENDS, CollectConfig, collect_stats  # noqa: E402
 from training.models import TinyModelConfig, make_tiny_model, train_tokenizer  # noqa: E402
 
 
@@ -67,12 +67,12 @@ def main() -> None:
         results = {"bare": timed(bare)}
         for name in BACKENDS:
             if name == "lens":  # time the bridge's forward passes, not its boot from disk
-                from interp.collect import LensBackend
+                from interp.backends import LensHooks
                 from interp.sites import adapter_for, model_shape
                 from interp.stats import ActivationStats, SiteReducer
 
                 shape = model_shape(model)
-                lb = LensBackend(tmp, adapter_for(model), shape)
+                lb = LensHooks(tmp, adapter_for(model), shape)
 
                 def lens_run() -> None:
                     st = ActivationStats.zeros(["xx"], shape.n_layers, shape.d_mlp, shape.n_heads)
@@ -80,7 +80,7 @@ def main() -> None:
                     for b in x:
                         m = torch.ones_like(b)
                         red.begin(0, m)
-                        lb.run(b, m, red)
+                        lb.collect(b, m, red)
                     red.finish()
 
                 def lens_bare() -> None:

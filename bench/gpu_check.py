@@ -210,7 +210,7 @@ def section_stats(check: Check, model, tok) -> dict:
 
 def _backend_timing(check: Check, name: str, model, tok, batches, ref, adapter, shape) -> dict[str, dict]:
     """Time and check one collection backend (and, for ``lens``, the bridge's own bare forward)."""
-    from interp.collect import LensBackend, make_backend
+    from interp.backends import LensHooks, make_backend
     from interp.stats import ActivationStats, SiteReducer
 
     results: dict[str, dict] = {}
@@ -220,7 +220,7 @@ def _backend_timing(check: Check, name: str, model, tok, batches, ref, adapter, 
     if base_name == "lens":
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        backend = LensBackend(tmp, adapter, shape, device=check.dev, dtype=next(model.parameters()).dtype)
+        backend = LensHooks(tmp, adapter, shape, device=check.dev, dtype=next(model.parameters()).dtype)
     else:
         backend = make_backend(base_name, model, tok, adapter, shape)
     setup_s = time.time() - t_setup
@@ -233,7 +233,7 @@ def _backend_timing(check: Check, name: str, model, tok, batches, ref, adapter, 
         for b in batches:
             m = torch.ones_like(b)
             red.begin(0, m)
-            backend.run(b, m, red)
+            backend.collect(b, m, red)
         red.finish()
         box[:] = [st]
 
@@ -268,7 +268,7 @@ def _backend_timing(check: Check, name: str, model, tok, batches, ref, adapter, 
 
 # ---------------------------------------------------------------------------------------------- heads
 def section_heads(check: Check, model, tok) -> dict:
-    from interp.collect import CollectConfig
+    from interp.batching import CollectConfig
     from interp.heads import head_importance
 
     a = check.a
@@ -297,19 +297,20 @@ def section_heads(check: Check, model, tok) -> dict:
 
 def _per_sample(model, samples: list[list[int]]) -> list[dict]:
     """Loss and mask-gradient finiteness of every sample separately (sdpa)."""
-    from interp.heads import _HeadEdit, _loss, _TorchHeads
+    from interp.backends import TorchHooks
+    from interp.heads import _HeadEdit, _loss
     from interp.sites import adapter_for, model_shape
 
     shape, dev = model_shape(model), next(model.parameters()).device
     edit = _HeadEdit(shape.n_layers, shape.n_heads, shape.d_head, dev)
-    runner = _TorchHeads(model, adapter_for(model), edit, shape.n_layers)
+    runner = TorchHooks(model, adapter_for(model), shape)
     out = []
     try:
         for ids in samples:
             x = torch.tensor([ids], device=dev)
             edit.mask = torch.ones_like(edit.mask).requires_grad_(True)
             with torch.enable_grad():
-                logits = runner.logits(x, torch.ones_like(x))
+                logits = runner.logits(x, torch.ones_like(x), edit)
                 loss, _ = _loss(logits, x, torch.ones_like(x))
                 (g,) = torch.autograd.grad(loss, edit.mask)
             out.append({"loss": round(float(loss.detach()), 3), "grad_nonfinite": int((~torch.isfinite(g)).sum()),
@@ -323,7 +324,8 @@ def _per_sample(model, samples: list[list[int]]) -> list[dict]:
 
 def _grad_diagnosis(model, tok, ids: list[int]) -> dict:
     """Loss and head-mask gradient of one sample under sdpa and eager attention (finite or not)."""
-    from interp.heads import _HeadEdit, _loss, _TorchHeads
+    from interp.backends import TorchHooks
+    from interp.heads import _HeadEdit, _loss
     from interp.sites import adapter_for, model_shape
 
     shape, dev = model_shape(model), next(model.parameters()).device
@@ -331,14 +333,14 @@ def _grad_diagnosis(model, tok, ids: list[int]) -> dict:
     for impl in ("sdpa", "eager"):
         model.set_attn_implementation(impl)
         edit = _HeadEdit(shape.n_layers, shape.n_heads, shape.d_head, dev)
-        runner = _TorchHeads(model, adapter_for(model), edit, shape.n_layers)
+        runner = TorchHooks(model, adapter_for(model), shape)
         try:
             for p in model.parameters():
                 p.requires_grad_(False)
             x = torch.tensor([ids], device=dev)
             edit.mask = torch.ones_like(edit.mask).requires_grad_(True)
             with torch.enable_grad():
-                logits = runner.logits(x, torch.ones_like(x))
+                logits = runner.logits(x, torch.ones_like(x), edit)
                 loss, _ = _loss(logits, x, torch.ones_like(x))
                 (g,) = torch.autograd.grad(loss, edit.mask)
             out[impl] = {"loss": float(loss), "logits_finite": bool(torch.isfinite(logits).all()),

@@ -130,11 +130,7 @@ def head_importance_heatmap(heads: Result, lang: str | None = None) -> go.Figure
     imp = heads["importance"]  # [languages][layers][heads]
     langs = heads["languages"]
     if lang is None:
-        import torch
-
-        from interp.heads import importance_entropy
-
-        z = importance_entropy(torch.tensor(imp, dtype=torch.float64)).tolist()
+        z = heads["entropy_by_head"]
         title, scale, cbar = f"Head importance entropy over languages ({heads['checkpoint']})", SEQUENTIAL, "entropy"
     else:
         z = imp[langs.index(lang)]
@@ -224,3 +220,48 @@ def routing_summary(summary: Result) -> go.Figure:
     tc = [r["total_consistency"]["difference"] if r.get("total_consistency") else None for r in rows]
     fig.add_bar(x=names, y=tc, marker_color=method_color(3), showlegend=False, row=1, col=3)
     return style(fig, "Change against the base model (negative entropy change = more language-specific)", None, None)
+
+
+def study_head_layers(heads: Result) -> go.Figure:
+    """The study's "where heads cluster": percentage of each language's top heads per layer."""
+    prof = heads["layer_profile_pct"]
+    langs = language_order(prof)
+    fig = go.Figure(go.Heatmap(z=[prof[lang] for lang in langs], x=list(range(heads["n_layers"])), y=langs,
+                               colorscale=SEQUENTIAL, zmin=0, colorbar=dict(title="% of top heads")))
+    fig.update_yaxes(autorange="reversed")
+    return style(fig, f"Top {heads['top_frac']:.0%} heads per language by layer ({heads['name']}, "
+                      f"n = {heads['n_top']})", "layer (0-based)", "language")
+
+
+def study_head_overlap(heads: Result) -> go.Figure:
+    """The study's overlap of top-head sets: |A ∩ B| / n in percent."""
+    m = heads["overlap_pct"]
+    langs = language_order(m)
+    fig = go.Figure(go.Heatmap(z=[[m[a][b] for b in langs] for a in langs], x=langs, y=langs, zmin=0, zmax=100,
+                               colorscale=SEQUENTIAL, colorbar=dict(title="% shared")))
+    fig.update_yaxes(autorange="reversed")
+    return style(fig, f"Overlap of top-head sets ({heads['name']}; mean off-diagonal "
+                      f"{heads['mean_overlap_pct']:.1f} %)", "language", "language")
+
+
+def study_head_overlap_change(change: Result, names: Sequence[str]) -> go.Figure:
+    """Change in pairwise overlap (percentage points), second checkpoint minus first."""
+    m = change["overlap_pct"]
+    langs = language_order(change["languages"])
+    bound = max([abs(m[a][b]) for a in langs for b in langs] + [1.0])
+    fig = go.Figure(go.Heatmap(z=[[m[a][b] for b in langs] for a in langs], x=langs, y=langs, colorscale=DIVERGING,
+                               zmid=0, zmin=-bound, zmax=bound, colorbar=dict(title="Δ points")))
+    fig.update_yaxes(autorange="reversed")
+    return style(fig, f"Change in head overlap, {names[1]} − {names[0]} (mean {change['mean_overlap_pct']:+.1f} "
+                      "points; positive = more shared heads)", "language", "language")
+
+
+def study_head_layer_change(change: Result, names: Sequence[str]) -> go.Figure:
+    """Change in the per-layer profile of each language's top heads (percentage points)."""
+    prof = change["layer_profile_pct"]
+    langs = language_order(prof)
+    bound = max([abs(v) for lang in langs for v in prof[lang]] + [1.0])
+    fig = go.Figure(go.Heatmap(z=[prof[lang] for lang in langs], x=list(range(len(prof[langs[0]]))), y=langs,
+                               colorscale=DIVERGING, zmid=0, zmin=-bound, zmax=bound, colorbar=dict(title="Δ points")))
+    fig.update_yaxes(autorange="reversed")
+    return style(fig, f"Change in where top heads sit, {names[1]} − {names[0]}", "layer (0-based)", "language")

@@ -9,8 +9,8 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
-from polyfact.errors import PolyFactError
-from polyfact.io import atomic_write_bytes, atomic_write_text
+from core.errors import PolyFactError
+from core.io import atomic_write_bytes, atomic_write_text
 
 
 def figure_div(fig: go.Figure, div_id: str, include_plotlyjs: bool) -> str:
@@ -21,10 +21,12 @@ def figure_div(fig: go.Figure, div_id: str, include_plotlyjs: bool) -> str:
 
 def write_html(figs: Sequence[go.Figure], path: str | Path, title: str = "PolyFact figures") -> Path:
     """A page that opens offline: every figure, plotly.js embedded once."""
+    from html import escape
+
     body = "\n".join(f"<section>{figure_div(f, f'fig-{i}', i == 0)}</section>" for i, f in enumerate(figs))
-    html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+    html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title></head>"
             f"<body style='font-family:Helvetica,Arial,sans-serif;max-width:1200px;margin:auto'>"
-            f"<h1>{title}</h1>{body}</body></html>")
+            f"<h1>{escape(title)}</h1>{body}</body></html>")
     return atomic_write_text(path, html)
 
 

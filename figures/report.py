@@ -13,8 +13,9 @@ import plotly.graph_objects as go
 from figures import builders as B
 from figures.export import figure_div, write_html, write_static
 from figures.load import checkpoint_order, results, routing_summary
-from polyfact.errors import PolyFactError
-from polyfact.io import atomic_write_text
+from core.errors import PolyFactError
+from core.io import atomic_write_text, read_cached
+from core.layout import layout
 from polyfact.languages import order_langs
 
 
@@ -91,13 +92,12 @@ def _fmt(x: Any, digits: int = 3) -> str:
 
 def _provenance(run_dir: Path) -> list[dict[str, Any]]:
     rows = []
-    for path in sorted((run_dir / "results").glob("*/*.json")):
-        try:
-            prov = json.loads(path.read_text()).get("provenance")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
+    run = layout(run_dir)
+    for path in sorted(run.results.glob("*/*.json")):
+        doc = read_cached(path)
+        prov = doc.get("provenance") if isinstance(doc, dict) else None
         if prov:
-            rows.append({"file": str(path.relative_to(run_dir)), "checkpoint": prov.get("checkpoint"),
+            rows.append({"file": run.relative(path), "checkpoint": prov.get("checkpoint"),
                          "checkpoint_fp": prov.get("checkpoint_fingerprint"), "data_fp": prov.get("data_fingerprint"),
                          "key": prov.get("key")})
     return rows
@@ -112,24 +112,23 @@ section{margin-bottom:30px}h2{border-bottom:1px solid #ddd;padding-bottom:4px}""
 def build_report(run_dir: str | Path, static: bool = False) -> Path:
     """Write ``<run>/report.html`` and ``<run>/figures/*.html`` (``static``: also PNG and PDF)."""
     run_dir = Path(run_dir)
-    if not (run_dir / "results").exists():
+    run = layout(run_dir)
+    if not run.results.exists():
         raise PolyFactError(f"{run_dir} has no results yet; run 'polyfact run --run {run_dir}' first")
     figs = run_figures(run_dir)
-    fig_dir = run_dir / "figures"
     for _, name, fig in figs:
-        write_html([fig], fig_dir / f"{name}.html", title=name)
+        write_html([fig], run.figure(name), title=name)
         if static:
             for suffix in (".png", ".pdf"):
-                write_static(fig, fig_dir / f"{name}{suffix}")
+                write_static(fig, run.figure(name, suffix))
     parts = [f"<h1>PolyFact run report: {html.escape(run_dir.name)}</h1>"]
-    timings = run_dir / ".polyfact" / "timings.json"
-    if timings.exists():
-        t = json.loads(timings.read_text())
+    t = read_cached(run.timings)
+    if isinstance(t, dict) and t:
         parts.append("<p>Stage times: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items())
                      + f" (total {sum(t.values()):.0f} s)</p>")
-    summary_path = run_dir / "results" / "summary.json"
-    if summary_path.exists():
-        rows = json.loads(summary_path.read_text())["rows"]
+    summary = read_cached(run.summary)
+    if isinstance(summary, dict) and summary.get("rows"):
+        rows = summary["rows"]
         parts.append("<section><h2>Summary</h2>" + _table(rows, [
             ("checkpoint", lambda r: r["checkpoint"]), ("mean accuracy", lambda r: _fmt(r["mean_accuracy"])),
             ("English", lambda r: _fmt(r.get("en"))),
@@ -143,11 +142,12 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
         if sec != section:
             parts.append(f"<h2>{html.escape(sec)}</h2>")
             section = sec
-        parts.append(f"<section class='figure' id='{name}'>{figure_div(fig, f'fig-{name}', i == 0)}</section>")
-    card = run_dir / "data" / "README.md"
+        parts.append(f"<section class='figure' id='{html.escape(name, quote=True)}'>"
+                     f"{figure_div(fig, html.escape(f'fig-{name}', quote=True), i == 0)}</section>")
+    card = run.data / "README.md"
     if card.exists():
         parts.append(f"<section><h2>Dataset card</h2><pre>{html.escape(card.read_text())}</pre></section>")
-    cfg = run_dir / "config.yaml"
+    cfg = run.config
     if cfg.exists():
         parts.append(f"<section><h2>Configuration</h2><pre>{html.escape(cfg.read_text())}</pre></section>")
     prov = _provenance(run_dir)
@@ -156,30 +156,41 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
                      + "</section>")
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>PolyFact report {html.escape(run_dir.name)}"
             f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
-    return atomic_write_text(run_dir / "report.html", page)
+    return atomic_write_text(run.report, page)
 
 
-def paper_lape_figures(paper_dir: str | Path, out: str | Path, compare: str | Path | None = None,
-                       static: bool = True) -> list[Path]:
-    """Figures of the released LAPE results (one checkpoint, or the change between two)."""
-    from interp.lape import LapeResult
+def paper_lape_figures(summary: dict[str, Any], out: str | Path, static: bool = True) -> list[Path]:
+    """Figures of released LAPE results (``analyses.released.released_lape``): per language and
+    layer for each checkpoint, the change between two, and the totals."""
+    cks = summary["checkpoints"]
+    figs = [B.lape_per_layer(c["per_layer"], f"Language-specific neurons per layer ({c['name']}, {c['model']})")
+            for c in cks]
+    if len(cks) == 2:
+        figs.append(B.lape_change(cks[1]["per_layer"], cks[0]["per_layer"],
+                                  f"{cks[1]['name']} − {cks[0]['name']}: change per language and layer"))
+    figs.append(B.lape_totals({c["name"]: c["counts"] for c in cks}))
+    return _write_figures(figs, Path(out), "lape", "Released LAPE results", static)
 
-    a = LapeResult.read_json(paper_dir)
-    name_a = Path(paper_dir).name
-    figs = [B.lape_per_layer(a.per_layer(), f"Language-specific neurons per layer ({name_a}, "
-                                            f"{a.meta.get('model', 'released')})")]
-    counts = {name_a: a.counts()}
-    if compare:
-        b = LapeResult.read_json(compare)
-        name_b = Path(compare).name
-        counts[name_b] = b.counts()
-        figs.append(B.lape_per_layer(b.per_layer(), f"Language-specific neurons per layer ({name_b})"))
-        figs.append(B.lape_change(b.per_layer(), a.per_layer(), f"{name_b} − {name_a}: change per language and layer"))
-    figs.append(B.lape_totals(counts))
-    out = Path(out)
-    written = [write_html(figs, out / "lape.html", title="Released LAPE results")]
+
+def paper_head_figures(summary: dict[str, Any], out: str | Path, static: bool = True) -> list[Path]:
+    """Figures of released LAHIS results (``analyses.released.released_heads``): where each
+    language's top heads cluster by layer, the pairwise overlap matrix, and with two checkpoints
+    the change in overlap and in per-layer profile."""
+    figs = []
+    for c in summary["checkpoints"]:
+        figs.append(B.study_head_layers(c))
+        figs.append(B.study_head_overlap(c))
+    if "change" in summary:
+        names = [c["name"] for c in summary["checkpoints"]]
+        figs.append(B.study_head_overlap_change(summary["change"], names))
+        figs.append(B.study_head_layer_change(summary["change"], names))
+    return _write_figures(figs, Path(out), "heads", "Released LAHIS head importance", static)
+
+
+def _write_figures(figs: list[go.Figure], out: Path, stem: str, title: str, static: bool) -> list[Path]:
+    written = [write_html(figs, out / f"{stem}.html", title=title)]
     if static:
         for i, fig in enumerate(figs):
             for suffix in (".png", ".pdf"):
-                written.append(write_static(fig, out / f"lape_{i}{suffix}", width=1100, height=600))
+                written.append(write_static(fig, out / f"{stem}_{i}{suffix}", width=1100, height=600))
     return written

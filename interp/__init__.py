@@ -1,12 +1,13 @@
 """Model-agnostic analyzers: architecture sites, activation statistics (nnsight, TransformerLens,
-plain hooks), LAPE neurons and head importance. Knows nothing of PolyFact or training::
+plain hooks), LAPE neurons and head importance. Knows nothing of PolyFact or training (docs/ARCHITECTURE.md)::
 
     from interp import collect_stats, lape, head_importance
     stats = collect_stats(model, tokenizer, {"en": texts_en, "de": texts_de})
     neurons = lape(stats.act_prob(), stats.languages, top_frac=0.01, variant="tang")
 """
 
-from interp.collect import BACKENDS, CollectConfig, collect_stats
+from interp.batching import BACKENDS, CollectConfig
+from interp.collect import collect_stats
 from interp.heads import HeadImportance, head_importance
 from interp.lape import LapeResult, LapeThresholds, calibrate, entropy_summary, lape, normalized_entropy
 from interp.sites import ADAPTERS, ArchitectureAdapter, adapter_for

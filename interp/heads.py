@@ -27,14 +27,14 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from interp.collect import CollectConfig, batches, languages_with_text, pad_id, token_chunks
+from interp.backends import make_backend
+from interp.batching import CollectConfig, batches, languages_with_text, next_token_loss, pad_id, token_chunks
 from interp.sites import ArchitectureAdapter, adapter_for, model_shape
 from interp.stats import _with
-from polyfact.errors import PolyFactError
-from polyfact.io import atomic_write_bytes, atomic_write_json
+from core.errors import PolyFactError
+from core.io import atomic_write_bytes, atomic_write_json
 
 METHODS = ("lahis", "gradient", "ablation")
 LAHIS_SCALE = 1000.0  # the study multiplies |∂L/∂m · m| by 1000 before averaging (a constant factor)
@@ -208,10 +208,13 @@ class HeadImportance:
         path = Path(path)
         if not _with(path, ".safetensors").exists():
             raise PolyFactError(f"no head importance at {path}; compute it first")
-        t = load_file(str(_with(path, ".safetensors")))
-        info = json.loads(_with(path, ".json").read_text(encoding="utf-8"))
-        parts = {k[len("part."):]: v for k, v in t.items() if k.startswith("part.")}
-        return cls(info["languages"], t["scores"], info["method"], t.get("delta"), info.get("meta", {}), parts)
+        try:
+            t = load_file(str(_with(path, ".safetensors")))
+            info = json.loads(_with(path, ".json").read_text(encoding="utf-8"))
+            parts = {k[len("part."):]: v for k, v in t.items() if k.startswith("part.")}
+            return cls(info["languages"], t["scores"], info["method"], t.get("delta"), info.get("meta", {}), parts)
+        except Exception as err:  # noqa: BLE001 - truncated or foreign files: one line naming them
+            raise PolyFactError(f"cannot read head importance at {path} ({type(err).__name__}); recompute it") from None
 
 
 class _HeadEdit:
@@ -239,75 +242,23 @@ class _HeadEdit:
         return out.reshape(z.shape)
 
 
-class _TorchHeads:
-    """Forward pre-hooks on every ``o_proj``."""
+class _Runner:
+    """A backend's forward with the head edit applied (what the importance methods call)."""
 
-    def __init__(self, model, adapter: ArchitectureAdapter, edit: _HeadEdit, n_layers: int) -> None:
-        self.model = model
-        self.handles = [adapter.module(model, "attn.head_out", layer).register_forward_pre_hook(
-            lambda mod, args, layer=layer: (edit(layer, args[0]), *args[1:])) for layer in range(n_layers)]
+    def __init__(self, backend, edit: _HeadEdit) -> None:
+        self.backend, self.edit = backend, edit
 
     def logits(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+        return self.backend.logits(ids, mask, self.edit)
 
     def close(self) -> None:
-        for h in self.handles:
-            h.remove()
-
-
-class _NnsightHeads:
-    """An nnsight trace that replaces each ``o_proj`` input by its edited version."""
-
-    def __init__(self, model, tokenizer, adapter: ArchitectureAdapter, edit: _HeadEdit, n_layers: int) -> None:
-        from nnsight import TransformersModel
-
-        self.lm = TransformersModel(model, task="text-generation", tokenizer=tokenizer)
-        self.adapter, self.edit, self.n_layers = adapter, edit, n_layers
-
-    def _proj(self, layer: int):
-        obj = self.lm
-        for part in self.adapter.layers.split("."):
-            obj = getattr(obj, part)
-        obj = obj[layer]
-        for part in self.adapter.attn_out_proj.split("."):
-            obj = getattr(obj, part)
-        return obj
-
-    def logits(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        with self.lm.trace({"input_ids": ids, "attention_mask": mask}):
-            for layer in range(self.n_layers):
-                proj = self._proj(layer)
-                proj.input = self.edit(layer, proj.input)
-            logits = self.lm.output.logits.save()
-        return logits
-
-    def close(self) -> None:
-        pass
-
-
-class _LensHeads:
-    """TransformerBridge with a hook on each layer's ``attn.o.hook_in``."""
-
-    def __init__(self, model_dir, adapter: ArchitectureAdapter, edit: _HeadEdit, n_layers: int, device, dtype) -> None:
-        from transformer_lens.model_bridge import TransformerBridge
-
-        self.bridge = TransformerBridge.boot_transformers(str(model_dir), device=str(device), dtype=dtype)
-        self.hooks = [(adapter.lens_hook("attn.head_out", layer), lambda x, hook, layer=layer: edit(layer, x))
-                      for layer in range(n_layers)]
-
-    def logits(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.bridge.run_with_hooks(ids, fwd_hooks=self.hooks, return_type="logits", attention_mask=mask)
-
-    def close(self) -> None:
-        pass
+        self.backend.close()
 
 
 def _loss(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Mean next-token cross-entropy over real (unpadded) target positions, and their count."""
-    logits = logits[:, :-1].float()
-    targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
-    n = int((targets != -100).sum())
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100), n
+    loss, n = next_token_loss(logits, ids, mask)
+    return loss, int(n)
 
 
 def head_importance(
@@ -336,14 +287,7 @@ def head_importance(
     pad = pad_id(tokenizer)
     dev = next(model.parameters()).device
     edit = _HeadEdit(shape.n_layers, shape.n_heads, shape.d_head, dev)
-    if cfg.backend == "torch":
-        runner = _TorchHeads(model, adapter, edit, shape.n_layers)
-    elif cfg.backend == "nnsight":
-        runner = _NnsightHeads(model, tokenizer, adapter, edit, shape.n_layers)
-    else:
-        if model_dir is None:
-            raise PolyFactError("the lens backend boots TransformerBridge from a checkpoint directory; pass model_dir")
-        runner = _LensHeads(model_dir, adapter, edit, shape.n_layers, dev, next(model.parameters()).dtype)
+    runner = _Runner(make_backend(cfg.backend, model, tokenizer, adapter, shape, model_dir), edit)
     scores = torch.zeros(len(langs), shape.n_layers, shape.n_heads, dtype=torch.float64)
     delta = torch.zeros_like(scores) if method == "ablation" else None
     parts = {"mean_score": torch.zeros_like(scores), "neg_frac": torch.zeros_like(scores),

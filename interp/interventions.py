@@ -7,9 +7,8 @@ import contextlib
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 
-from interp.collect import CollectConfig, batches, pad_id, token_chunks
+from interp.batching import CollectConfig, batches, next_token_loss, pad_id, token_chunks
 from interp.sites import ArchitectureAdapter, adapter_for, model_shape
 
 
@@ -75,11 +74,9 @@ def lm_loss(model: torch.nn.Module, tokenizer, texts: Mapping[str, Sequence[str]
         idx = order[start : start + cfg.batch_size]
         (ids, mask), = batches([chunks[k] for k in idx], len(idx), pad)
         ids, mask = ids.to(dev), mask.to(dev)
-        logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
-        targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
-        per_token = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
-        seq_loss = per_token.sum(1).double().cpu()
-        seq_n = (targets != -100).sum(1).double().cpu()
+        seq_loss, seq_n = next_token_loss(model(input_ids=ids, attention_mask=mask, use_cache=False).logits, ids, mask,
+                                          per_sequence=True)
+        seq_loss, seq_n = seq_loss.double().cpu(), seq_n.double().cpu()
         for row, k in enumerate(idx):  # batches() keeps the order it was given
             total[owner[k]] += seq_loss[row]
             count[owner[k]] += seq_n[row]

@@ -26,8 +26,8 @@ from typing import Any
 
 import torch
 
-from polyfact.errors import PolyFactError
-from polyfact.io import atomic_write_json
+from core.errors import PolyFactError
+from core.io import atomic_write_json
 
 VARIANTS = ("tang", "polyfact")
 

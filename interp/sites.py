@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 
 SITES = ("mlp.gate_act", "attn.head_out", "resid_post")
 
@@ -42,10 +42,11 @@ class ArchitectureAdapter:
     def layer_modules(self, model: torch.nn.Module) -> list[torch.nn.Module]:
         return list(_get(model, self.layers))
 
-    def module(self, model: torch.nn.Module, site: str, layer: int) -> torch.nn.Module:
+    def module(self, root, site: str, layer: int):
         """The module whose output (``mlp.gate_act``, ``resid_post``) or input (``attn.head_out``)
-        is the site."""
-        block = self.layer_modules(model)[layer]
+        is the site: on a transformers model, or on the same model wrapped by nnsight (whose
+        envoys follow the same attribute paths)."""
+        block = _get(root, self.layers)[layer]
         if site == "mlp.gate_act":
             return _get(block, self.mlp_act)
         if site == "attn.head_out":

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from polyfact.errors import PolyFactError
-from polyfact.io import atomic_write_bytes, atomic_write_json
+from core.errors import PolyFactError
+from core.io import atomic_write_bytes, atomic_write_json
 
 def _with(path: Path, suffix: str) -> Path:
     """``path`` + ``suffix`` (``stats`` → ``stats.safetensors``; dots in the name are kept)."""
@@ -108,9 +108,12 @@ class ActivationStats:
         tensors_path, meta_path = _with(path, ".safetensors"), _with(path, ".json")
         if not tensors_path.exists() or not meta_path.exists():
             raise PolyFactError(f"no statistics at {path} (.safetensors + .json); collect them first")
-        tensors = load_file(str(tensors_path))
-        info = json.loads(meta_path.read_text(encoding="utf-8"))
-        return cls(info["languages"], *[tensors[f] for f in FIELDS], meta=info.get("meta", {}))
+        try:
+            tensors = load_file(str(tensors_path))
+            info = json.loads(meta_path.read_text(encoding="utf-8"))
+            return cls(info["languages"], *[tensors[f] for f in FIELDS], meta=info.get("meta", {}))
+        except Exception as err:  # noqa: BLE001 - truncated or foreign files: one line naming them
+            raise PolyFactError(f"cannot read statistics at {path} ({type(err).__name__}); recompute them") from None
 
 
 def all_reduce(stats: ActivationStats) -> ActivationStats:

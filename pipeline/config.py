@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from polyfact.errors import PolyFactError
-from polyfact.io import atomic_write_text
+from core.errors import PolyFactError
+from core.io import atomic_write_text
 from analyses.ablate import AblationConfig
 from analyses.representations import RepresentationConfig
 from analyses.routing import RoutingConfig
@@ -59,6 +59,7 @@ class RunConfig:
     version: int = CONFIG_VERSION
     preset: str = "default"
     seed: int = 0
+    seeds: list[int] | None = None  # several training seeds: every method once per seed (ids <method>@s<seed>)
     model: str | None = None
     methods: list[str] = field(default_factory=lambda: ["cpt", "sft", "grpo", "cpt+grpo"])
     data: DataConfig = field(default_factory=DataConfig)
@@ -220,3 +221,94 @@ def resolve(preset: str | None = None, config_file: str | Path | None = None, se
 def save(cfg: RunConfig, path: str | Path) -> None:
     """Write the resolved config as YAML (atomically)."""
     atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
+
+
+# ------------------------------------------------------------------------------------ validation
+_POSITIVE_INT = {"steps", "facts_per_step", "batch_size", "max_new_tokens", "save_steps", "logging_steps", "shards",
+                 "top_k_heads", "k_heads", "num_layers", "num_heads", "hidden_size", "intermediate_size",
+                 "vocab_size", "max_position_embeddings", "gradient_accumulation", "r", "alpha", "probe_folds",
+                 "ladder_steps", "cpt_pairs_per_fact", "head_samples"}
+_OPTIONAL_POSITIVE_INT = {"max_tokens", "head_max_tokens", "max_facts", "eval_max_facts", "max_per_relation"}
+_NON_NEGATIVE_INT = {"bootstrap", "permutations", "seed"}
+_UNIT_OPEN = {"top_frac", "head_top_frac", "learning_rate", "lr"}  # (0, 1)
+_UNIT_HALF_OPEN = {"top_p"}  # (0, 1]
+_UNIT_CLOSED = {"warmup_ratio", "replay", "dropout", "weight_decay"}  # [0, 1]
+_POSITIVE_FLOAT = {"temperature", "epochs", "clip_eps", "bonus_weight"}
+_NON_NEGATIVE_FLOAT = {"beta", "empty_penalty", "bonus"}
+
+
+def _check_value(key: str, name: str, value: Any) -> None:
+    def bad(rule: str) -> PolyFactError:
+        return PolyFactError(f"{key} must be {rule}, got {value!r}; fix it with --set {key}=...")
+
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        if value is None and (name in _POSITIVE_INT or name in _NON_NEGATIVE_INT):
+            raise bad("a number")
+        return
+    if name in _POSITIVE_INT and value <= 0:
+        raise bad("a positive integer")
+    if name in _OPTIONAL_POSITIVE_INT and value <= 0:
+        raise bad("a positive integer (or null for no limit)")
+    if name in _NON_NEGATIVE_INT and value < 0:
+        raise bad("zero or more")
+    if name in _UNIT_OPEN and not 0 < value < 1:
+        raise bad("between 0 and 1 (exclusive)")
+    if name in _UNIT_HALF_OPEN and not 0 < value <= 1:
+        raise bad("in (0, 1]")
+    if name in _UNIT_CLOSED and not 0 <= value <= 1:
+        raise bad("in [0, 1]")
+    if name in _POSITIVE_FLOAT and value <= 0:
+        raise bad("positive")
+    if name in _NON_NEGATIVE_FLOAT and value < 0:
+        raise bad("zero or more")
+    if name == "max_steps" and value != -1 and value <= 0:
+        raise bad("positive (or -1: as many as the epochs give)")
+    if name == "num_generations" and value < 2:
+        raise bad("at least 2 (advantages compare rollouts)")
+    if name == "seq_len" and value < 2:
+        raise bad("at least 2")
+
+
+def _walk(obj: Any, prefix: str = "") -> None:
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        key = f"{prefix}{f.name}"
+        if is_dataclass(value):
+            _walk(value, key + ".")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                _check_value(f"{key}.{k}", f.name, v) if not isinstance(v, dict) else None
+        else:
+            _check_value(key, f.name, value)
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Every count positive, every rate in range, every method and option name known: checked
+    before anything runs (``--dry-run`` included), with the key's dotted name in the error."""
+    from training.methods import METHODS
+
+    from polyfact.make import SOURCES
+
+    _walk(cfg)
+    if cfg.data.source not in SOURCES:
+        raise PolyFactError(f"unknown data source {cfg.data.source!r}; use one of: {', '.join(SOURCES)}")
+    if cfg.data.import_kind is not None and cfg.data.import_kind not in ("klar", "polyfact"):
+        raise PolyFactError(f"data.import_kind must be klar or polyfact, got {cfg.data.import_kind!r}")
+    known = [m for m in METHODS if m != "pretrain"]
+    seen: list[str] = []
+    for spec in cfg.methods:
+        parts = spec.split("+")
+        for m in parts:
+            if m not in known:
+                raise PolyFactError(f"methods: unknown method {m!r} in {spec!r}; use one of: {', '.join(known)} "
+                                    "(chain them with +, e.g. cpt+grpo)")
+        parent = "+".join(parts[:-1])
+        if parent and parent not in seen:
+            raise PolyFactError(f"methods: {spec!r} starts from {parent!r}, which must be listed before it")
+        seen.append(spec)
+    if len(set(cfg.methods)) != len(cfg.methods):
+        raise PolyFactError(f"methods: {cfg.methods} lists a method twice")
+    if cfg.seeds is not None:
+        if not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds) or any(s < 0 for s in cfg.seeds):
+            raise PolyFactError(f"seeds must be distinct non-negative integers, e.g. --seeds 0,1,2; got {cfg.seeds}")
+    return cfg

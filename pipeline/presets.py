@@ -3,7 +3,7 @@ embedded toy world) and ``paper`` (Qwen2.5-7B / OLMo-2-1124-7B on PolyFact from 
 
 from __future__ import annotations
 
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from pipeline.config import RunConfig, merge, to_dict
 
 PRESETS = ("smoke", "default", "paper")

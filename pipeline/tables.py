@@ -131,6 +131,23 @@ def print_routing(summary: dict) -> None:
                       f"ρ={_f(c['spearman'])}, n={c['n']}")
 
 
+def print_compare(res: dict) -> None:
+    """Before/after measures of two checkpoints."""
+    ch = res["change"]
+    t = Table(title=f"{res['after']} against {res['before']} (95% CI over text shards: measurement error)")
+    for c in ("measure", "change"):
+        t.add_column(c)
+    for section, key, label in (("neurons", "count_total", "Δ language-specific neurons (calibrated, Tang)"),
+                                ("neurons", "entropy_mean", "Δ mean neuron entropy"),
+                                ("heads", "entropy_mean", "Δ mean head entropy")):
+        c = ch[section][key]
+        t.add_row(label, _ci({"delta": c["delta"][0], "ci": [c["ci"][0][0], c["ci"][1][0]], "p_value": c["p_value"][0]}))
+    for name, vals in (("neuron set Jaccard", ch.get("neuron_jaccard")), ("top-head set Jaccard", ch.get("head_topk_jaccard"))):
+        if vals:
+            t.add_row(name, " ".join(f"{k}={_f(v)}" for k, v in vals.items()))
+    console.print(t)
+
+
 def print_ablation(res: dict) -> None:
     """Diagonal dominance of the deactivation matrices against their random controls."""
     t = Table(title=f"deactivation of {res['checkpoint']}: diagonal dominance (Δloss margin, share of rows)")

@@ -5,7 +5,7 @@ Nothing here touches a model. Public entry points::
     from polyfact import LANGUAGES, RELATIONS, build_dataset, load_dataset_dir, match
 """
 
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from polyfact.languages import LANGUAGES, Language, get_language, parse_langs
 from polyfact.relations import RELATIONS, Relation, get_relation
 from polyfact.answers import match, normalize, resolve_option

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from polyfact.answers import normalize
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from polyfact.facts import Fact
 from polyfact.languages import POLYFACT_LANGS, get_language, order_langs
 from polyfact.relations import RELATIONS

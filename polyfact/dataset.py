@@ -13,8 +13,8 @@ import datasets
 import pyarrow as pa
 
 from polyfact.build import SPLITS, BuildConfig, BuildReport
-from polyfact.errors import PolyFactError
-from polyfact.io import atomic_dir, atomic_write_json, atomic_write_text, fingerprint, read_json
+from core.errors import PolyFactError
+from core.io import atomic_dir, atomic_write_json, atomic_write_text, fingerprint, read_json
 from polyfact.languages import LANGUAGES, order_langs
 from polyfact.relations import RELATIONS
 
@@ -129,6 +129,8 @@ def _counts_table(title: str, counter: Counter, keys: list[str], head: str) -> s
 def dataset_card(rows_by_split: dict[str, list[dict]], meta: dict[str, Any]) -> str:
     """A Hugging Face dataset card: YAML header, counts per relation, language and split,
     sources and licenses."""
+    from html import escape as esc  # labels, names and paths come from input files: never raw markup
+
     all_rows = [r for s in SPLITS for r in rows_by_split.get(s, [])]
     by_rel = Counter(r["relation"] for r in all_rows)
     by_lang = Counter(r["lang"] for r in all_rows)
@@ -137,32 +139,32 @@ def dataset_card(rows_by_split: dict[str, list[dict]], meta: dict[str, Any]) -> 
     for pid in meta["relations"]:
         n_facts = len({r["fact_id"] for r in all_rows if r["relation"] == pid})
         name = RELATIONS[pid].name if pid in RELATIONS else pid
-        rel_rows.append(f"| {pid} | {name} | {n_facts} | {by_rel[pid]} |")
+        rel_rows.append(f"| {esc(pid)} | {esc(name)} | {n_facts} | {by_rel[pid]} |")
     lang_names = {c: LANGUAGES[c].name if c in LANGUAGES else c for c in meta["languages"]}
     lang_rows = ["| language | code | role | rows |", "|---|---|---|---:|"]
     for c in meta["languages"]:
         role = "training" if c in meta["training_langs"] else "held-out"
-        lang_rows.append(f"| {lang_names[c]} | {c} | {role} | {by_lang[c]} |")
+        lang_rows.append(f"| {esc(lang_names[c])} | {esc(c)} | {role} | {by_lang[c]} |")
     split_rows = ["| split | facts | rows |", "|---|---:|---:|"]
     split_rows += [f"| {s} | {facts_by_split[s]} | {meta['n_rows'][s]} |" for s in SPLITS]
     header = "\n".join(
-        ["---", "language:", *[f"- {c}" for c in meta["languages"]], "task_categories:",
+        ["---", "language:", *[f"- {esc(c)}" for c in meta["languages"]], "task_categories:",
          "- question-answering", "pretty_name: PolyFact", "---", ""]
     )
-    dropped = ", ".join(f"{k}: {v}" for k, v in meta["dropped"].items()) or "none"
+    dropped = esc(", ".join(f"{k}: {v}" for k, v in meta["dropped"].items()) or "none")
     return (
-        f"{header}\n# PolyFact ({meta['source']})\n\n"
+        f"{header}\n# PolyFact ({esc(str(meta['source']))})\n\n"
         "Parallel multilingual factual questions: one row per fact × language, 4 options with the "
         "same entities in every language (shuffled per language), splits by fact.\n\n"
         f"- fingerprint: `{meta['fingerprint']}` (seed {meta['seed']})\n"
         f"- facts: {sum(facts_by_split.values())}, rows: {len(all_rows)}\n"
-        f"- training languages: {' '.join(meta['training_langs'])}\n"
-        f"- held-out languages: {' '.join(meta['heldout_langs']) or '-'}\n"
+        f"- training languages: {esc(' '.join(meta['training_langs']))}\n"
+        f"- held-out languages: {esc(' '.join(meta['heldout_langs'])) or '-'}\n"
         f"- dropped while building: {dropped}\n\n"
         "## Splits\n\n" + "\n".join(split_rows) + "\n\n"
         "## Relations\n\n" + "\n".join(rel_rows) + "\n\n"
         "## Languages\n\n" + "\n".join(lang_rows) + "\n\n"
-        f"## Sources and licenses\n\n{meta['licenses'] or 'see the source'}\n"
+        f"## Sources and licenses\n\n{esc(str(meta['licenses'])) if meta['licenses'] else 'see the source'}\n"
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from polyfact.build import BuildConfig, BuildReport, build_rows
 from polyfact.dataset import save_dataset
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from polyfact.languages import ALL_LANGS, order_langs, parse_langs
 from polyfact.relations import parse_relations
 

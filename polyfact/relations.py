@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 
 
 @dataclass(frozen=True)

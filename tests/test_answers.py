@@ -63,7 +63,7 @@ def test_match(pred, gold, aliases, lang, mode, ok):
 
 
 def test_match_rejects_unknown_mode():
-    from polyfact.errors import PolyFactError
+    from core.errors import PolyFactError
 
     with pytest.raises(PolyFactError, match="exact"):
         match("a", "a", mode="fuzzy")
@@ -88,3 +88,36 @@ def test_resolve_option(output, expected):
     if output == "D. Rome":
         options = ["x", "y", "z", "Rome"]
     assert resolve_option(output, options, "en") == expected
+
+
+@pytest.mark.parametrize(
+    "pred, gold, ok",
+    [
+        ("Paris", "paris", True),  # case
+        ("Paris.", "Paris", True),  # trailing punctuation
+        ("  «Paris»  ", "Paris", True),  # typographic quotes
+        ("The capital is Paris", "Paris", True),  # gold is one whole token
+        ("Paris, France", "Paris", True),  # comma becomes a space
+        ("parisian", "Paris", True),  # character prefix, no word boundary (the study's rule B)
+        ("the city of New York", "New York", False),  # a multi-word gold is never one token
+        ("New York City", "New York", True),  # ... but may be a prefix
+        ("1. пальма-де-май", "Пальма", False),  # hyphens are kept: no token, no prefix
+        ("uralo-ruso", "ruso", False),
+        ("Москва", "москва", True),
+        ("北京市", "北京", True),  # CJK prefix
+        ("北京。", "北京", True),  # CJK full stop stripped
+        ("「北京」", "北京", False),  # corner brackets are not in the study's punctuation class
+        ("", "Paris", False),  # empty prediction
+        ("B", "Paris", False),  # a bare letter names nothing
+        ("B) Paris", "Paris", True),  # a letter plus the text: the gold is a token
+        ("Lyon or Paris", "Paris", True),  # the evaluation matcher does not police hedges (the reward does)
+        ("café", "cafe\u0301", True),  # NFC composes the accent
+    ],
+)
+def test_study_matcher(pred, gold, ok):
+    assert match(pred, gold, mode="study") is ok
+
+
+def test_study_matcher_full_width_colon_token():
+    # "答：北京": the colon becomes a space, so 北京 *is* a whole token
+    assert match("答：北京", "北京", mode="study") is True

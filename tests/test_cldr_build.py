@@ -5,7 +5,7 @@ from collections import defaultdict
 import pytest
 
 from polyfact.dataset import load_dataset_dir, load_meta
-from polyfact.io import dir_digest
+from core.io import dir_digest
 from polyfact.languages import ALL_LANGS
 from polyfact.make import build_dataset
 from polyfact.sources.cldr import cldr_facts

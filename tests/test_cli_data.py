@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from polyfact.io import dir_digest
+from core.io import dir_digest
 
 PF = [sys.executable, "-m", "pipeline.cli"]
 

@@ -13,7 +13,7 @@ import pytest
 from figures import builders as B
 from figures.export import chromium_path, write_static
 from figures.report import paper_lape_figures
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from tests.conftest import ROOT, shared
 
 LANGS_SHUFFLED = ["ko", "zh", "en", "sw", "de"]
@@ -59,8 +59,9 @@ def test_neuron_head_and_routing_figures():
     heads = {"checkpoint": "base", "method": "gradient", "languages": ["en", "de"], "n_layers": 2, "n_heads": 2,
              "k": 1, "importance": [[[1.0, 0.0], [0.5, 0.5]], [[0.0, 1.0], [0.5, 0.5]]],
              "layer_distribution": {"de": [0, 1], "en": [1, 0]}, "overlap": {"en": {"en": 1, "de": 0},
-                                                                              "de": {"en": 0, "de": 1}}}
-    ent = B.head_importance_heatmap(heads)
+                                                                              "de": {"en": 0, "de": 1}},
+             "entropy_by_head": [[0.0, 0.0], [1.0, 1.0]]}
+    ent = B.head_importance_heatmap(heads)  # drawn from the result, never computed here
     assert ent.data[0].z[1][0] == pytest.approx(1.0) and ent.data[0].z[0][0] == pytest.approx(0.0)
     assert list(B.top_heads_by_layer(heads).data[0].y) == ["en", "de"]
     ablate = {"checkpoint": "base", "neurons": {"loss": {"en": {"en": 0.5, "de": 0.0}, "de": {"en": 0.1, "de": 0.3}},
@@ -95,14 +96,36 @@ def test_static_png_export_is_a_non_blank_image_of_the_requested_size(tmp_path):
 
 
 def test_released_lape_figures(tmp_path):
+    from analyses.released import released_lape
+
     static = chromium_path() is not None
-    written = paper_lape_figures(shared("paper-lape", "qwen-base"), tmp_path, compare=shared("paper-lape", "qwen-grpo"),
-                                 static=static)
+    summary = released_lape(shared("paper-lape", "qwen-base"), shared("paper-lape", "qwen-grpo"))
+    written = paper_lape_figures(summary, tmp_path, static=static)
     html = (tmp_path / "lape.html").read_text()
     assert html.count("<script") >= 2 and "plotly" in html.lower()
     assert html.lower().count("plotly.js v") <= 2  # plotly.js embedded once
     if static:
         assert any(p.suffix == ".png" for p in written) and any(p.suffix == ".pdf" for p in written)
+
+
+def test_released_head_figures_through_the_cli(tmp_path):
+    """polyfact figures heads on the study's released OLMo base LAHIS tables (and against itself:
+    a zero change)."""
+    import subprocess
+    import sys
+
+    folder = shared("paper-lahis", "olmo-base")
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "figures", "heads", "--paper-dir", str(folder),
+                        "--compare", str(folder), "--out", str(tmp_path / "figs"), "--no-static"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    html = (tmp_path / "figs" / "heads.html").read_text()
+    assert html.count("class=\"plotly-graph-div\"") == 6 or html.count("plotly-graph-div") >= 6
+    assert "Top 2% heads per language by layer" in html and "Overlap of top-head sets" in html
+    assert "Change in head overlap" in html and "mean +0.0 points" in html
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "figures", "heads", "--paper-dir", str(tmp_path),
+                        "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert r.returncode == 2 and "no lahis_<lang>.pth files" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_report_renders_every_figure_in_headless_chromium(smoke_study):

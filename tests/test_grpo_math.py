@@ -7,7 +7,7 @@ import torch
 
 from training.grpo import GrpoConfig, group_advantages, policy_loss
 from training.rewards import RewardConfig, consistency_bonus, rollout_reward
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 
 
 def test_group_advantages_z_score_with_unbiased_std():

@@ -6,7 +6,7 @@ from collections import defaultdict
 import pytest
 
 from polyfact.dataset import export_configs, load_dataset_dir
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from polyfact.make import import_dataset
 from tests.conftest import shared
 

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from interp.collect import CollectConfig, collect_stats, token_chunks
+from interp.batching import CollectConfig, token_chunks
+from interp.collect import collect_stats
 from interp.heads import head_importance
 from interp.lape import LapeResult, calibrate, entropy_summary, lape, normalized_entropy
 from interp.sites import adapter_for
 from interp.stats import ActivationStats
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from tests import planted as P
 from tests.conftest import shared
 

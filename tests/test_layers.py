@@ -1,4 +1,4 @@
-"""DESIGN.md's layer contract (import-linter), run with the tests."""
+"""docs/ARCHITECTURE.md's layer contract (import-linter), run with the tests."""
 
 import shutil
 import subprocess

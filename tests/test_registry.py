@@ -2,7 +2,7 @@
 
 import pytest
 
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from polyfact.languages import ALL_LANGS, HELDOUT_LANGS, LANGUAGES, POLYFACT_LANGS, parse_langs
 from polyfact.relations import RELATIONS, get_relation, render
 from polyfact.sources import cldr

@@ -14,7 +14,7 @@ from analyses.routing import RoutingConfig, compare, correlation
 from analyses.specialization import SpecializationConfig
 from interp.representations import cosine, layer_states, linear_cka, logit_lens, probe_accuracy, retrieval_p1
 from tests import planted as P
-from training.checkpoints import save_checkpoint
+from core.checkpoints import save_checkpoint
 
 
 def _units(p: P.Planted) -> dict[str, dict[int, list[int]]]:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 
 from pipeline.config import resolve
-from polyfact.errors import PolyFactError
-from training.checkpoints import list_checkpoints, read_manifest
+from core.errors import PolyFactError
+from core.checkpoints import list_checkpoints, read_manifest
 from training.common import RunData
 from training.corpus import CorpusConfig, cpt_corpus, pretraining_corpus
 from training.methods import train
-from training.models import TinyModelConfig, load_checkpoint, make_tiny_model, train_tokenizer
+from core.checkpoints import load_checkpoint
+from training.models import TinyModelConfig, make_tiny_model, train_tokenizer
 from training.scoring import generate_answers, score_options, score_options_naive
 
 

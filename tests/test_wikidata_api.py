@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from polyfact.sources.wikidata_api import WikidataClient
 from tests.wikidata_fixtures import ENTITIES
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from polyfact.make import build_dataset
 from polyfact.sources.wikidata_dump import DumpStats, dump_facts, iter_entities
 from tests.wikidata_fixtures import ENTITIES, write_dump

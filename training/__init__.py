@@ -1,1 +1,1 @@
-"""training layer (see DESIGN.md)."""
+"""The training layer: toy models, scoring, pretraining, CPT, SFT, GRPO (docs/ARCHITECTURE.md)."""

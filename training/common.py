@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from core.checkpoints import (checkpoint_fingerprint, load_checkpoint, manifest_fingerprint, read_manifest,
+                              save_checkpoint, start_work)
+from core.errors import PolyFactError
+from core.layout import RunLayout, check_id, layout
 from polyfact.dataset import load_dataset_dir, load_meta
-from polyfact.errors import PolyFactError
-from training.checkpoints import read_manifest, save_checkpoint
-from training.models import load_checkpoint, model_family
 from training.scoring import generation_records, mcq_records
 
 
@@ -29,7 +30,7 @@ class RunData:
 
     def __init__(self, run_dir: str | Path, data_dir: str | Path | None = None) -> None:
         self.run_dir = Path(run_dir)
-        self.path = Path(data_dir) if data_dir else self.run_dir / "data"
+        self.path = Path(data_dir) if data_dir else layout(run_dir).data
         self.dd = load_dataset_dir(self.path)
         self.meta = load_meta(self.path)
 
@@ -96,36 +97,86 @@ def quick_recall(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, row
     return out
 
 
-def load_parent(run_dir: str | Path, parent: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict]:
-    """Model, tokenizer and manifest of the parent checkpoint (a run id, or a directory/hub id)."""
-    manifest = read_manifest(run_dir, parent) if (Path(run_dir) / "checkpoints" / parent).exists() else {"id": parent}
-    model, tok = load_checkpoint(parent, run_dir)
-    return model, tok, manifest
+def expected_fingerprint(run_dir: str | Path, *, parent: str | None, method: str, cfg: Any, seed: int,
+                         data_fingerprint: str, family: str | None = None) -> str:
+    """The fingerprint a checkpoint trained with these inputs gets (the one recipe, used by the
+    training methods and by ``polyfact run`` to decide that a checkpoint is already done). The
+    family is the parent manifest's (``family`` for pretraining)."""
+    parent_fp = None
+    if parent is not None:
+        manifest = _parent_manifest(run_dir, parent)
+        parent_fp, family = manifest.get("fingerprint"), manifest.get("family", "unknown")
+    return manifest_fingerprint({"parent": parent, "parent_fingerprint": parent_fp, "method": method,
+                                 "family": family, "data_fingerprint": data_fingerprint,
+                                 "config": config_to_dict(cfg), "seed": seed})
 
 
-def begin(run_dir: str | Path, data_dir: str | Path | None, seed: int, parent: str
-          ) -> tuple[Path, RunData, PreTrainedModel, PreTrainedTokenizerBase]:
-    """What a fine-tuning method starts with: the run, its data, the seeded RNGs and the parent."""
-    run_dir = Path(run_dir)
-    data = RunData(run_dir, data_dir)
+def _parent_manifest(run_dir: str | Path, parent: str) -> dict:
+    """The parent's manifest (a run checkpoint), or what identifies an unregistered outside model."""
+    try:
+        if layout(run_dir).manifest(parent).exists():
+            return read_manifest(run_dir, parent)
+    except PolyFactError:
+        pass
+    return {"id": parent, "fingerprint": checkpoint_fingerprint(run_dir, parent), "family": "unknown"}
+
+
+@dataclass
+class Job:
+    """One training method's work on a run: its data, the parent model, where resumable states
+    live, and the fingerprint the result will carry. ``begin`` makes one; ``finish`` saves it."""
+
+    run: RunLayout
+    data: RunData
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    ckpt_id: str
+    method: str
+    parent: str | None
+    cfg: Any
+    seed: int
+    fingerprint: str
+    family: str
+
+    @property
+    def work(self) -> Path:
+        return self.run.work(self.ckpt_id)
+
+
+def begin(run_dir: str | Path, data_dir: str | Path | None, seed: int, parent: str | None, *, method: str,
+          ckpt_id: str, cfg: Any) -> Job:
+    """What a training method starts with: the run, its data, the seeded RNGs, the parent model
+    (none for pretraining, whose family is ``cfg.model.family``) and a work directory whose resume
+    state is kept only if it was made with the same settings."""
+    check_id(ckpt_id)
+    run = layout(run_dir)
+    data = RunData(run.root, data_dir)
     set_seed(seed)
-    model, tokenizer, _ = load_parent(run_dir, parent)
-    return run_dir, data, model, tokenizer
+    if parent is None:
+        model, tokenizer, family = None, None, cfg.model.family
+    else:
+        check_id(parent, "parent checkpoint") if "/" not in str(parent) else None
+        model, tokenizer = load_checkpoint(parent, run.root)
+        family = _parent_manifest(run.root, parent).get("family", "unknown")
+    fp = expected_fingerprint(run.root, parent=parent, method=method, cfg=cfg, seed=seed,
+                              data_fingerprint=data.fingerprint, family=family)
+    start_work(run, ckpt_id, fp)
+    return Job(run, data, model, tokenizer, ckpt_id, method, parent, cfg, seed, fp, family)
 
 
 def config_to_dict(cfg: Any) -> Any:
     return asdict(cfg) if is_dataclass(cfg) else cfg
 
 
-def finish(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, run_dir: str | Path, ckpt_id: str, *,
-           method: str, parent: str | None, data: RunData, cfg: Any, seed: int, metrics: dict) -> dict:
-    """Save the trained model as checkpoint ``ckpt_id`` with its manifest; returns the manifest."""
+def finish(job: Job, model: PreTrainedModel, metrics: dict, tokenizer: PreTrainedTokenizerBase | None = None) -> dict:
+    """Save the trained model as the job's checkpoint with its manifest; returns the manifest."""
     model.eval()
-    parent_fp = None
-    if parent and (Path(run_dir) / "checkpoints" / parent / "manifest.json").exists():
-        parent_fp = read_manifest(run_dir, parent).get("fingerprint")
-    return save_checkpoint(model, tokenizer, run_dir, ckpt_id, {
-        "id": ckpt_id, "parent": parent, "parent_fingerprint": parent_fp, "method": method,
-        "family": model_family(model),
-        "data_fingerprint": data.fingerprint, "config": config_to_dict(cfg), "seed": seed, "metrics": metrics,
+    job.tokenizer = tokenizer or job.tokenizer
+    parent_fp = _parent_manifest(job.run.root, job.parent).get("fingerprint") if job.parent else None
+    manifest = save_checkpoint(model, job.tokenizer, job.run.root, job.ckpt_id, {
+        "id": job.ckpt_id, "parent": job.parent, "parent_fingerprint": parent_fp, "method": job.method,
+        "family": job.family, "data_fingerprint": job.data.fingerprint, "config": config_to_dict(job.cfg),
+        "seed": job.seed, "metrics": metrics,
     })
+    assert manifest["fingerprint"] == job.fingerprint, "fingerprint recipe drifted"
+    return manifest

@@ -21,8 +21,7 @@ import datasets
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 
-from polyfact.errors import PolyFactError
-from training.checkpoints import work_dir
+from core.errors import PolyFactError
 from training.common import begin, finish, quick_recall, sample_facts
 from training.lm import LMTrainConfig, LoraSettings, last_state, merged, training_args, with_lora
 from training.rewards import RewardConfig, rollout_reward
@@ -261,7 +260,8 @@ def grpo(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id: st
     if cfg.use_vllm:
         raise PolyFactError("fact-grouped GRPO samples with transformers' generate; vLLM generation is "
                             "available for 'grpo-trl' (TRL's integration), or set grpo.use_vllm=false")
-    run_dir, data, model, tokenizer = begin(run_dir, data_dir, seed, parent)
+    job = begin(run_dir, data_dir, seed, parent, method="grpo", ckpt_id=ckpt_id, cfg=cfg)
+    data, model, tokenizer = job.data, job.model, job.tokenizer
     langs = cfg.langs or data.training_langs
     train_rows = sample_facts(data.require("train", langs), cfg.max_facts, seed)
     groups = fact_groups(train_rows, langs)
@@ -269,9 +269,8 @@ def grpo(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id: st
         raise PolyFactError("no train fact is asked in two or more training languages; GRPO needs parallel facts")
     train_eval = sample_facts(train_rows, cfg.eval_max_facts, seed)
     before = quick_recall(model, tokenizer, train_eval, mode="generate")
-    out = work_dir(run_dir, ckpt_id)
-    trainer = grpo_trainer(model, tokenizer, groups, cfg, out, seed)
-    trainer.train(resume_from_checkpoint=last_state(out))
+    trainer = grpo_trainer(model, tokenizer, groups, cfg, job.work, seed)
+    trainer.train(resume_from_checkpoint=last_state(job.work))
     model = merged(trainer.model)
     test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
     metrics = {
@@ -281,8 +280,7 @@ def grpo(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id: st
         "test_recall": quick_recall(model, tokenizer, test, normalization=cfg.normalization),
         "facts": len(groups),
     }
-    return finish(model, tokenizer, run_dir, ckpt_id, method="grpo", parent=parent, data=data, cfg=cfg, seed=seed,
-                  metrics=metrics)
+    return finish(job, model, metrics)
 
 
 def grpo_trl(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id: str = "grpo-trl", seed: int = 0,
@@ -299,7 +297,8 @@ def grpo_trl(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id
 
     from training.rewards import language_reward
 
-    run_dir, data, model, tokenizer = begin(run_dir, data_dir, seed, parent)
+    job = begin(run_dir, data_dir, seed, parent, method="grpo-trl", ckpt_id=ckpt_id, cfg=cfg)
+    data, model, tokenizer = job.data, job.model, job.tokenizer
     langs = cfg.langs or data.training_langs
     rows = data.require("train", langs)
     ds = datasets.Dataset.from_dict({"prompt": [r["prompt"] for r in rows], "object": [r["object"] for r in rows],
@@ -309,7 +308,7 @@ def grpo_trl(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id
         return [language_reward(c.split("\n")[0].strip(), o, a, lg, cfg.reward)[0]
                 for c, o, a, lg in zip(completions, object, aliases, lang)]
 
-    out = work_dir(run_dir, ckpt_id)
+    out = job.work
     lm = LMTrainConfig(batch_size=cfg.facts_per_step * cfg.num_generations, learning_rate=cfg.learning_rate,
                        max_steps=cfg.steps, warmup_ratio=0.0, weight_decay=0.0, lr_scheduler="constant",
                        save_steps=cfg.save_steps, logging_steps=cfg.logging_steps, bf16=False,
@@ -325,5 +324,4 @@ def grpo_trl(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id
     test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
     history = [h for h in trainer.state.log_history if "reward" in h]
     metrics = {"history": history, "test_recall": quick_recall(model, tokenizer, test, normalization=cfg.normalization)}
-    return finish(model, tokenizer, run_dir, ckpt_id, method="grpo-trl", parent=parent, data=data, cfg=cfg,
-                  seed=seed, metrics=metrics)
+    return finish(job, model, metrics)

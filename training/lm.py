@@ -131,13 +131,25 @@ def training_args(out: Path, cfg: LMTrainConfig, seed: int, **extra) -> dict:
 
 
 def last_state(out: Path) -> str | None:
-    """The newest ``checkpoint-N`` a killed run left in ``out`` (to resume from), if any."""
+    """The newest complete ``checkpoint-N`` a killed run left in ``out`` (to resume from): one whose
+    trainer state parses and whose optimizer, scheduler and weights were written (a kill mid-save
+    leaves some out, or a file empty)."""
+    from core.io import read_cached
+
     if not out.exists():
         return None
-    needed = ("trainer_state.json", "optimizer.pt", "scheduler.pt")  # a kill mid-save leaves some out
-    states = sorted((p for p in out.glob("checkpoint-*") if all((p / f).exists() for f in needed)),
+
+    def complete(p: Path) -> bool:
+        if not all((p / f).exists() and (p / f).stat().st_size > 0 for f in ("optimizer.pt", "scheduler.pt")):
+            return False
+        if not any(p.glob("*.safetensors")):
+            return False
+        return isinstance(read_cached(p / "trainer_state.json"), dict)
+
+    states = sorted((p for p in out.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
                     key=lambda p: int(p.name.split("-")[-1]))
-    return str(states[-1]) if states else None
+    good = [p for p in states if complete(p)]
+    return str(good[-1]) if good else None
 
 
 def train_causal_lm(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from training.grpo import grpo, grpo_trl
 from training.pretrain import cpt, pretrain
 from training.sft import sft

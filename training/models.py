@@ -1,9 +1,8 @@
-"""Models: tiny Qwen2/OLMo2 causal LMs with a byte-level BPE trained on the run's corpus, and
-loading any Hugging Face causal LM (a run's checkpoint id, a local directory or a hub id)."""
+"""Models of the toy world: tiny Qwen2/OLMo2 causal LMs with a byte-level BPE trained on the run's
+corpus (loading any checkpoint is ``core.checkpoints.load_checkpoint``)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -11,8 +10,6 @@ from typing import Iterable
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
     Olmo2Config,
     Olmo2ForCausalLM,
     PreTrainedModel,
@@ -21,7 +18,7 @@ from transformers import (
     Qwen2ForCausalLM,
 )
 
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
@@ -82,82 +79,3 @@ def make_tiny_model(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerFast, se
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model
-
-
-def resolve_checkpoint(path_or_id: str | os.PathLike, run_dir: str | os.PathLike | None = None) -> str:
-    """A run's checkpoint id (``base``) → ``<run>/checkpoints/base``; a directory → itself;
-    anything else is passed on as a Hugging Face hub id."""
-    s = str(path_or_id)
-    if run_dir is not None and (Path(run_dir) / "checkpoints" / s / "config.json").exists():
-        return str(Path(run_dir) / "checkpoints" / s)
-    pointer = Path(run_dir) / "checkpoints" / s / "manifest.json" if run_dir is not None else None
-    if pointer is not None and pointer.exists():  # a run's base that is an outside model (paper preset)
-        import json
-
-        source = json.loads(pointer.read_text(encoding="utf-8")).get("source")
-        if source:
-            return str(source)
-    if Path(s).is_dir():
-        if not (Path(s) / "config.json").exists():
-            raise PolyFactError(f"{s} has no config.json; it is not a saved model (save_pretrained) directory")
-        return s
-    if run_dir is not None and "/" not in s:
-        raise PolyFactError(
-            f"no checkpoint {s!r} in {Path(run_dir) / 'checkpoints'}; train it first "
-            f"(polyfact train ... --id {s}) or pass a model directory"
-        )
-    return s
-
-
-def load_checkpoint(
-    path_or_id: str | os.PathLike,
-    run_dir: str | os.PathLike | None = None,
-    *,
-    dtype: str | torch.dtype = "auto",
-    device_map: str | dict | None = None,
-    trust_remote_code: bool = False,
-) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
-    """Load a causal LM and its tokenizer: a run checkpoint id, a local directory, or a hub id
-    such as ``Qwen/Qwen2.5-7B`` (bf16 and ``device_map="auto"`` on a GPU machine).
-
-    Weights load through safetensors; remote code runs only when ``trust_remote_code`` is set.
-    """
-    where = resolve_checkpoint(path_or_id, run_dir)
-    if dtype == "auto":
-        dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    try:
-        tokenizer = _load_tokenizer(where, trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            where, dtype=dtype, device_map=device_map, trust_remote_code=trust_remote_code, use_safetensors=True
-        )
-    except OSError as err:
-        raise PolyFactError(f"cannot load model {where!r}: {str(err).splitlines()[0]}") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
-        raise PolyFactError(
-            f"tokenizer of {where} has {len(tokenizer)} tokens but the model embeds "
-            f"{model.get_input_embeddings().num_embeddings}: tokenizer/model mismatch; save them together"
-        )
-    model.eval()
-    return model, tokenizer
-
-
-def _load_tokenizer(where: str, trust_remote_code: bool) -> PreTrainedTokenizerFast:
-    """A tokenizer saved from a plain ``PreTrainedTokenizerFast`` (our toy tokenizers) is reloaded
-    as one, so ``tokenizer.json`` is used exactly; ``AutoTokenizer`` would pick the model family's
-    tokenizer class (e.g. ``Qwen2Tokenizer``), which rebuilds its own pre-tokenization."""
-    cfg_path = Path(where) / "tokenizer_config.json"
-    if cfg_path.exists():
-        import json
-
-        cls = json.loads(cfg_path.read_text(encoding="utf-8")).get("tokenizer_class")
-        if cls in ("TokenizersBackend", "PreTrainedTokenizerFast"):
-            return PreTrainedTokenizerFast.from_pretrained(where)
-    return AutoTokenizer.from_pretrained(where, trust_remote_code=trust_remote_code)
-
-
-def model_family(model: PreTrainedModel) -> str:
-    """The ``model_type`` of a transformers model (``qwen2``, ``olmo2``, ``llama``…)."""
-    return str(getattr(model.config, "model_type", "unknown"))
-

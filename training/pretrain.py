@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from polyfact.io import atomic_write_text
-from training.common import RunData, begin, finish, quick_recall, sample_facts, set_seed
+from core.io import atomic_write_text
+from core.layout import layout
+from training.common import begin, finish, quick_recall, sample_facts
 from training.corpus import CorpusConfig, cpt_corpus, pretraining_corpus
-from training.checkpoints import work_dir
 from training.lm import LMTrainConfig, train_causal_lm
 from training.models import TinyModelConfig, make_tiny_model, train_tokenizer
 
@@ -39,7 +39,7 @@ class CptConfig:
 
 
 def _write_corpus(run_dir: Path, name: str, docs: list[str]) -> Path:
-    path = run_dir / "corpora" / f"{name}.jsonl"
+    path = layout(run_dir).corpus(name)
     atomic_write_text(path, "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs))
     return path
 
@@ -48,31 +48,28 @@ def pretrain(run_dir: str | Path, cfg: PretrainConfig, ckpt_id: str = "base", se
              data_dir: str | Path | None = None) -> dict:
     """Tokenizer and tiny model trained from scratch on the toy world's corpus; the manifest
     records test-split MCQ accuracy per language and the English-vs-rest gap."""
-    run_dir = Path(run_dir)
-    data = RunData(run_dir, data_dir)
-    set_seed(seed)
-    docs = pretraining_corpus(data.rows(), cfg.corpus)
-    _write_corpus(run_dir, "pretrain", docs)
+    job = begin(run_dir, data_dir, seed, None, method="pretrain", ckpt_id=ckpt_id, cfg=cfg)
+    docs = pretraining_corpus(job.data.rows(), cfg.corpus)
+    _write_corpus(job.run.root, "pretrain", docs)
     tokenizer = train_tokenizer(docs, vocab_size=cfg.model.vocab_size)
     model = make_tiny_model(cfg.model, tokenizer, seed=seed)
-    train_metrics = train_causal_lm(model, tokenizer, docs, work_dir(run_dir, ckpt_id), cfg.train, seed=seed)
-    test = sample_facts(data.require("test"), cfg.eval_max_facts, seed)
+    train_metrics = train_causal_lm(model, tokenizer, docs, job.work, cfg.train, seed=seed)
+    test = sample_facts(job.data.require("test"), cfg.eval_max_facts, seed)
     recall = quick_recall(model, tokenizer, test, normalization=cfg.normalization)
-    return finish(model, tokenizer, run_dir, ckpt_id, method="pretrain", parent=None, data=data, cfg=cfg,
-                  seed=seed, metrics={"train": train_metrics, "test_recall": recall, "corpus_docs": len(docs)})
+    return finish(job, model, {"train": train_metrics, "test_recall": recall, "corpus_docs": len(docs)}, tokenizer)
 
 
 def cpt(run_dir: str | Path, cfg: CptConfig, parent: str = "base", ckpt_id: str = "cpt", seed: int = 0,
         data_dir: str | Path | None = None) -> dict:
     """Continue causal-LM training on parallel statements and name pairs (no test facts)."""
-    run_dir, data, model, tokenizer = begin(run_dir, data_dir, seed, parent)
+    job = begin(run_dir, data_dir, seed, parent, method="cpt", ckpt_id=ckpt_id, cfg=cfg)
+    data = job.data
     docs = cpt_corpus(data.rows(), cfg.corpus, langs=data.training_langs)
     if cfg.replay > 0:
         base = pretraining_corpus(data.rows(), cfg.corpus)
         docs = docs + base[: int(len(base) * cfg.replay)]
-    _write_corpus(run_dir, f"cpt-{ckpt_id}", docs)
-    train_metrics = train_causal_lm(model, tokenizer, docs, work_dir(run_dir, ckpt_id), cfg.train, seed=seed)
+    _write_corpus(job.run.root, f"cpt-{ckpt_id}", docs)
+    train_metrics = train_causal_lm(job.model, job.tokenizer, docs, job.work, cfg.train, seed=seed)
     test = sample_facts(data.require("test", data.training_langs), cfg.eval_max_facts, seed)
-    recall = quick_recall(model, tokenizer, test, normalization=cfg.normalization)
-    return finish(model, tokenizer, run_dir, ckpt_id, method="cpt", parent=parent, data=data, cfg=cfg, seed=seed,
-                  metrics={"train": train_metrics, "test_recall": recall, "corpus_docs": len(docs)})
+    recall = quick_recall(job.model, job.tokenizer, test, normalization=cfg.normalization)
+    return finish(job, job.model, {"train": train_metrics, "test_recall": recall, "corpus_docs": len(docs)})

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from polyfact.answers import match
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 
 BONUSES = ("none", "all", "power", "ladder")
 KINDS = ("correctness", "agreement")

@@ -9,7 +9,6 @@ from pathlib import Path
 import datasets
 
 from polyfact.build import continuation
-from training.checkpoints import work_dir
 from training.common import begin, finish, quick_recall, sample_facts
 from training.lm import LMTrainConfig, LoraSettings, last_state, merged, training_args
 
@@ -48,12 +47,12 @@ def sft_trainer(model, tokenizer, rows: list[dict], cfg: SftConfig, out: Path, s
 def sft(run_dir: str | Path, cfg: SftConfig, parent: str = "base", ckpt_id: str = "sft", seed: int = 0,
         data_dir: str | Path | None = None) -> dict:
     """Fine-tune ``parent`` on the train split's question–answer pairs."""
-    run_dir, data, model, tokenizer = begin(run_dir, data_dir, seed, parent)
+    job = begin(run_dir, data_dir, seed, parent, method="sft", ckpt_id=ckpt_id, cfg=cfg)
+    data, tokenizer = job.data, job.tokenizer
     langs = cfg.langs or data.training_langs
     rows = sample_facts(data.require("train", langs), cfg.max_facts, seed)
-    out = work_dir(run_dir, ckpt_id)
-    trainer = sft_trainer(model, tokenizer, rows, cfg, out, seed)
-    result = trainer.train(resume_from_checkpoint=last_state(out))
+    trainer = sft_trainer(job.model, tokenizer, rows, cfg, job.work, seed)
+    result = trainer.train(resume_from_checkpoint=last_state(job.work))
     model = merged(trainer.model)
     test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
     train_eval = sample_facts(rows, cfg.eval_max_facts, seed)
@@ -62,5 +61,4 @@ def sft(run_dir: str | Path, cfg: SftConfig, parent: str = "base", ckpt_id: str 
         "test_recall": quick_recall(model, tokenizer, test, normalization=cfg.normalization),
         "train_recall": quick_recall(model, tokenizer, train_eval, normalization=cfg.normalization),
     }
-    return finish(model, tokenizer, run_dir, ckpt_id, method="sft", parent=parent, data=data, cfg=cfg, seed=seed,
-                  metrics=metrics)
+    return finish(job, model, metrics)

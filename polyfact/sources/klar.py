@@ -13,7 +13,7 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from polyfact.facts import Fact
 
 LICENSE = "KLAR (Wang et al., ACL 2025), as released by its authors"
@@ -34,6 +34,33 @@ def _prefix(template: str, subject: str) -> str:
     return template.replace("<subject>", subject).split("<mask>")[0].rstrip()
 
 
+def _read_file(path: Path) -> tuple[list[str], list[dict]]:
+    """A KLAR file's templates and samples, each checked (one-line errors naming the file and sample)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise PolyFactError(f"corrupt KLAR file {path}: {err.__class__.__name__} {err}; re-download it") from None
+    if not isinstance(data, dict):
+        raise PolyFactError(f"KLAR file {path} must hold an object with 'prompt_templates' and 'samples'")
+    templates, samples = data.get("prompt_templates"), data.get("samples")
+    if not isinstance(templates, list) or not templates or not all(isinstance(t, str) for t in templates):
+        raise PolyFactError(f"KLAR file {path}: 'prompt_templates' must be a non-empty list of texts")
+    if not isinstance(samples, list):
+        raise PolyFactError(f"KLAR file {path}: 'samples' must be a list, got {type(samples).__name__}")
+    for i, s in enumerate(samples, 1):
+        if not isinstance(s, dict):
+            raise PolyFactError(f"KLAR file {path}: sample {i} is not an object")
+        for key in ("index", "subject", "object", "object_candidates"):
+            if key not in s:
+                raise PolyFactError(f"KLAR file {path}: sample {i} lacks {key!r}")
+        for key in ("subject", "object", "object_candidates"):
+            if not isinstance(s[key], str):
+                raise PolyFactError(f"KLAR file {path}: sample {i}: {key!r} must be text, got {s[key]!r}")
+        if not isinstance(s["index"], (int, str)) or isinstance(s["index"], bool):
+            raise PolyFactError(f"KLAR file {path}: sample {i}: 'index' must be an integer or text")
+    return templates, samples
+
+
 def klar_facts(src: str | Path, seed: int = 0, dropped: dict[str, int] | None = None) -> list[Fact]:
     """All KLAR facts found under ``src``; per-language MCQ rows are preset on each fact."""
     src = Path(src)
@@ -44,11 +71,7 @@ def klar_facts(src: str | Path, seed: int = 0, dropped: dict[str, int] | None = 
     facts: dict[str, Fact] = {}
     for path in files:
         lang, rel = path.parent.name, path.stem
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            templates, samples = data["prompt_templates"], data["samples"]
-        except (json.JSONDecodeError, KeyError, UnicodeDecodeError) as err:
-            raise PolyFactError(f"corrupt KLAR file {path}: {err.__class__.__name__} {err}; re-download it") from None
+        templates, samples = _read_file(path)
         pid = KLAR_PIDS.get(rel, rel)
         for s in samples:
             fid = f"klar:{rel}:{s['index']}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import datasets
 
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from polyfact.facts import Fact
 
 LICENSE = "PolyFact release (facts from Wikidata, CC0 1.0), as released by its authors"

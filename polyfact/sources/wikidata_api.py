@@ -16,9 +16,10 @@ from typing import Any, Callable, Iterable
 
 import requests
 
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from polyfact.facts import Fact
-from polyfact.io import atomic_write_json
+from polyfact.sources.wikidata_dump import entity_aliases, entity_labels, well_formed
+from core.io import atomic_write_json
 
 API_URL = "https://www.wikidata.org/w/api.php"
 SPARQL_URL = "https://query.wikidata.org/sparql"
@@ -96,7 +97,11 @@ class WikidataClient:
     def sparql(self, query: str) -> list[dict[str, str]]:
         """Run a SPARQL query; each binding as ``{variable: value}``."""
         data = self._get(self.sparql_url, {"query": query, "format": "json"})
-        return [{k: v["value"] for k, v in b.items()} for b in data["results"]["bindings"]]
+        try:
+            return [{k: str(v["value"]) for k, v in b.items()} for b in data["results"]["bindings"]]
+        except (KeyError, TypeError, AttributeError):
+            raise PolyFactError(f"unexpected SPARQL answer from {self.sparql_url} (no results.bindings with values); "
+                                "check --sparql-url") from None
 
     def get_entities(self, ids: Iterable[str], langs: list[str]) -> dict[str, dict]:
         """``wbgetentities`` for labels, aliases and claims, in batches of at most 50 ids."""
@@ -108,7 +113,9 @@ class WikidataClient:
                 "action": "wbgetentities", "ids": "|".join(batch), "props": "labels|aliases|claims",
                 "languages": "|".join(langs), "format": "json",
             })
-            out.update({k: v for k, v in data.get("entities", {}).items() if "missing" not in v})
+            entities = data.get("entities", {}) if isinstance(data, dict) else {}
+            out.update({k: v for k, v in (entities.items() if isinstance(entities, dict) else [])
+                        if isinstance(v, dict) and "missing" not in v and well_formed({"id": k, **v})})
         return out
 
     def relation_pairs(self, pid: str, limit: int) -> list[tuple[str, str]]:
@@ -126,13 +133,10 @@ class WikidataClient:
         triples = [(s, pid, o) for pid in relations for s, o in self.relation_pairs(pid, per_relation)]
         entities = self.get_entities({x for s, _, o in triples for x in (s, o)}, langs)
 
-        def labels(e: dict) -> dict[str, str]:
-            return {k: v["value"] for k, v in e.get("labels", {}).items() if k in langs}
-
+        lang_set = set(langs)
         facts = []
         for s, pid, o in triples:
             if s in entities and o in entities:
-                aliases = {k: [a["value"] for a in v] for k, v in entities[o].get("aliases", {}).items() if k in langs}
-                facts.append(Fact(f"{s}|{pid}|{o}", pid, s, o, labels(entities[s]), labels(entities[o]),
-                                  object_aliases=aliases))
+                facts.append(Fact(f"{s}|{pid}|{o}", pid, s, o, entity_labels(entities[s], lang_set),
+                                  entity_labels(entities[o], lang_set), object_aliases=entity_aliases(entities[o], lang_set)))
         return facts

@@ -18,7 +18,7 @@ from typing import IO, Iterator
 
 from tqdm.auto import tqdm
 
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 from polyfact.facts import Fact
 
 LICENSE = "Wikidata (CC0 1.0)"
@@ -55,6 +55,7 @@ def open_dump(path: str | Path) -> IO[str]:
 def iter_entities(path: str | Path, stats: DumpStats | None = None, progress: bool = False) -> Iterator[dict]:
     """Yield each entity dict of the dump; skip (and count) lines that are not valid JSON objects."""
     stats = stats if stats is not None else DumpStats()
+    opened = closed = False
     try:
         with open_dump(path) as fh:
             for line_no, line in enumerate(tqdm(fh, desc=f"reading {Path(path).name}", unit=" lines",
@@ -62,6 +63,7 @@ def iter_entities(path: str | Path, stats: DumpStats | None = None, progress: bo
                 stats.lines += 1
                 s = line.strip()
                 if s in ("[", "]", ""):
+                    opened, closed = opened or s == "[", closed or s == "]"
                     continue
                 if s.endswith(","):
                     s = s[:-1]
@@ -70,31 +72,47 @@ def iter_entities(path: str | Path, stats: DumpStats | None = None, progress: bo
                 except json.JSONDecodeError as err:
                     stats.note_corrupt(line_no, err)
                     continue
-                if not isinstance(entity, dict) or "id" not in entity:
-                    stats.note_corrupt(line_no, ValueError("not an entity object"))
+                if not isinstance(entity, dict) or not well_formed(entity):
+                    stats.note_corrupt(line_no, ValueError("not a well-formed entity object"))
                     continue
                 stats.entities += 1
                 yield entity
     except (OSError, EOFError, UnicodeDecodeError) as err:
         raise PolyFactError(f"cannot read dump {path}: {err}; check that the file is complete") from None
+    if opened and not closed:
+        raise PolyFactError(f"dump {path} is truncated (its closing ']' is missing after line {stats.lines}); "
+                            "download it again")
 
 
-def _labels(entity: dict, langs: set[str]) -> dict[str, str]:
-    return {lang: v["value"] for lang, v in entity.get("labels", {}).items() if lang in langs and v.get("value")}
+def _mapping(value: object) -> dict:
+    """A field that should be a JSON object (anything else reads as empty: a mistyped field)."""
+    return value if isinstance(value, dict) else {}
 
 
-def _aliases(entity: dict, langs: set[str]) -> dict[str, list[str]]:
-    return {lang: [a["value"] for a in vals if a.get("value")]
-            for lang, vals in entity.get("aliases", {}).items() if lang in langs}
+def entity_labels(entity: dict, langs: set[str]) -> dict[str, str]:
+    return {lang: v["value"] for lang, v in _mapping(entity.get("labels")).items()
+            if lang in langs and isinstance(v, dict) and isinstance(v.get("value"), str) and v["value"]}
+
+
+def entity_aliases(entity: dict, langs: set[str]) -> dict[str, list[str]]:
+    return {lang: [a["value"] for a in vals if isinstance(a, dict) and isinstance(a.get("value"), str) and a["value"]]
+            for lang, vals in _mapping(entity.get("aliases")).items() if lang in langs and isinstance(vals, list)}
+
+
+def well_formed(entity: dict) -> bool:
+    """Whether an entity's labels, aliases and claims have the dump's types."""
+    return (isinstance(entity.get("id"), str) and isinstance(entity.get("labels", {}), dict)
+            and isinstance(entity.get("aliases", {}), dict) and isinstance(entity.get("claims", {}), dict)
+            and all(isinstance(v, list) for v in entity.get("claims", {}).values()))
 
 
 def _object_ids(claims: list[dict]) -> list[str]:
     out = []
-    for claim in claims:
-        if claim.get("rank") == "deprecated":
+    for claim in claims if isinstance(claims, list) else []:
+        if not isinstance(claim, dict) or claim.get("rank") == "deprecated":
             continue
-        snak = claim.get("mainsnak", {})
-        value = snak.get("datavalue", {}).get("value") if snak.get("snaktype") == "value" else None
+        snak = _mapping(claim.get("mainsnak"))
+        value = _mapping(snak.get("datavalue")).get("value") if snak.get("snaktype") == "value" else None
         if isinstance(value, dict) and value.get("entity-type") == "item" and value.get("id"):
             out.append(value["id"])
     return out
@@ -120,10 +138,10 @@ def dump_facts(
         found = [(pid, oid) for pid in sorted(rel_set & set(claims)) for oid in _object_ids(claims[pid])]
         if not found:
             continue
-        labels = _labels(entity, lang_set)
+        labels = entity_labels(entity, lang_set)
         if not labels:
             continue
-        subjects[entity["id"]] = (labels, _aliases(entity, lang_set))
+        subjects[entity["id"]] = (labels, entity_aliases(entity, lang_set))
         for pid, oid in found:
             triples.append((entity["id"], pid, oid))
             stats.claims += 1
@@ -133,7 +151,7 @@ def dump_facts(
     if needed - set(objects):
         for entity in iter_entities(path, DumpStats(), progress):
             if entity["id"] in needed and entity["id"] not in objects:
-                objects[entity["id"]] = (_labels(entity, lang_set), _aliases(entity, lang_set))
+                objects[entity["id"]] = (entity_labels(entity, lang_set), entity_aliases(entity, lang_set))
     facts = []
     for sid, pid, oid in triples:
         if oid not in objects:

@@ -1,4 +1,5 @@
-"""Atomic file and directory writes and content fingerprints, shared by every layer.
+"""Atomic file and directory writes, the reader of cached files, and content fingerprints, shared
+by every layer.
 
 Outputs are never left half-written: files go to a temporary sibling and are renamed into
 place; directories are built beside the target and swapped in only when complete.
@@ -15,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from polyfact.errors import PolyFactError
+from core.errors import PolyFactError
 
 
 def canonical_json(obj: Any) -> str:
@@ -47,11 +48,34 @@ def dir_digest(path: str | os.PathLike, length: int = 16) -> str:
     return h.hexdigest()[:length]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _writable_dir(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PolyFactError(f"cannot create {folder}: {err.strerror}; choose a writable location") from None
+    if not os.access(folder, os.W_OK):
+        raise PolyFactError(f"cannot write to {folder} (read-only); choose a writable location")
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename
+    (permissions follow the process umask, like a plain ``open``). A file that already holds
+    exactly these bytes is left untouched, so rerunning a step changes nothing on disk."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return path
+    except OSError:
+        pass
+    _writable_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -75,8 +99,27 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
 
 
+def read_cached(path: str | os.PathLike) -> Any | None:
+    """The one reader of files this toolkit wrote and may rewrite (results, markers, manifests,
+    sidecars; JSON, or YAML by suffix): their content, or None when missing, unreadable or
+    corrupt, which callers treat as stale (the step reruns) rather than as an error."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_load(text)
+        return json.loads(text)
+    except Exception:  # noqa: BLE001 - any parse failure means "not a usable cache"
+        return None
+
+
 def read_json(path: str | os.PathLike, what: str = "file") -> Any:
-    """Read JSON with a one-line error naming the file when it is missing or corrupt."""
+    """Read a user's JSON input with a one-line error naming the file when it is missing or corrupt."""
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
@@ -95,10 +138,11 @@ def atomic_dir(target: str | os.PathLike, force: bool = False) -> Iterator[Path]
     target = Path(target)
     if target.exists() and not force:
         raise PolyFactError(f"{target} already exists; pass --force to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(target.parent, os.W_OK):
-        raise PolyFactError(f"cannot write to {target.parent}; choose a writable --out")
+    if target.exists() and not target.is_dir():
+        raise PolyFactError(f"{target} is a file, not a directory; choose another output path")
+    _writable_dir(target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
         if target.exists():

@@ -1,0 +1,32 @@
+"""The run's summary table: accuracy and Total Consistency per checkpoint, and its change in
+specialization against the reference, read from the result files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from core.io import read_cached
+from core.layout import layout
+
+
+def summary_table(run_dir: str | Path, ids: list[str]) -> dict[str, Any]:
+    """One row per checkpoint that has a recall result (missing analyses leave cells empty)."""
+    from analyses.recall import load_result
+
+    routing = read_cached(layout(run_dir).routing_summary)
+    by_ckpt = {r["checkpoint"]: r for r in routing.get("rows", [])} if isinstance(routing, dict) else {}
+    rows = []
+    for c in ids:
+        res = load_result(run_dir, c)
+        m = res["metrics"]
+        row = {"checkpoint": c, "mean_accuracy": m["mean_accuracy"], "en": m["accuracy"].get("en"),
+               "total_consistency": m["total_consistency"],
+               "total_consistency_training": res.get("consistency_subsets", {}).get("training"),
+               "accuracy_by_group": m["accuracy_by_group"]}
+        if c in by_ckpt:
+            row["delta_neuron_entropy"] = by_ckpt[c]["neuron_entropy"]
+            row["delta_head_entropy"] = by_ckpt[c]["head_entropy"]
+            row["delta_neurons"] = by_ckpt[c]["neuron_count"]
+        rows.append(row)
+    return {"rows": rows}

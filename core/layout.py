@@ -1,0 +1,151 @@
+"""The run directory's layout: every path into a run comes from here (docs/ARCHITECTURE.md).
+
+::
+
+    <run>/config.yaml                      resolved configuration
+    <run>/data/                            the dataset (DatasetDict + README.md card)
+    <run>/corpora/<name>.jsonl             pretraining / CPT text (toy world)
+    <run>/checkpoints/<id>/                save_pretrained directory + manifest.json
+    <run>/checkpoints/.work-<id>/          resumable training states until <id> is final
+    <run>/results/<analysis>/<id>.<ext>    result files with provenance
+    <run>/figures/<name>.<ext>             figures; <run>/report.html the report
+    <run>/logs/                            tracebacks of unexpected errors
+    <run>/.polyfact/                       markers, timings, the file-hash cache and the run lock
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import PolyFactError
+
+_ID = re.compile(r"[A-Za-z0-9_+.@-]+")
+
+
+def check_id(name: str, what: str = "checkpoint id") -> str:
+    """A checkpoint, run or analysis name: letters, digits and ``-_+.@``, no path separators,
+    not ``.`` or ``..`` (so every write stays inside the run directory)."""
+    if not isinstance(name, str) or not _ID.fullmatch(name) or name in (".", "..") or name.startswith("."):
+        raise PolyFactError(f"invalid {what} {name!r}: use letters, digits and -_+.@ (no '/', not starting "
+                            "with '.'), e.g. sft or grpo@s1")
+    return name
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Paths of one run directory."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def klar(self) -> Path:
+        return self.root / "klar"
+
+    def corpus(self, name: str) -> Path:
+        return self.root / "corpora" / f"{check_id(name, 'corpus name')}.jsonl"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def checkpoint(self, ckpt_id: str) -> Path:
+        return self.checkpoints / check_id(ckpt_id)
+
+    def manifest(self, ckpt_id: str) -> Path:
+        return self.checkpoint(ckpt_id) / "manifest.json"
+
+    def work(self, ckpt_id: str) -> Path:
+        """Where a training run keeps its periodic (resumable) states until the checkpoint is final."""
+        return self.checkpoints / f".work-{check_id(ckpt_id)}"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results"
+
+    def result_dir(self, analysis: str) -> Path:
+        return self.results / check_id(analysis, "analysis name")
+
+    def result(self, analysis: str, ckpt_id: str, suffix: str = ".json") -> Path:
+        """``results/<analysis>/<id><suffix>``."""
+        return self.result_dir(analysis) / f"{check_id(ckpt_id)}{suffix}"
+
+    def lape_dir(self, ckpt_id: str, variant: str) -> Path:
+        """A checkpoint's LAPE neurons in the study's released format (``lape_results.json``)."""
+        return self.result_dir("neurons") / check_id(ckpt_id) / check_id(variant, "LAPE variant")
+
+    def lahis_dir(self, ckpt_id: str) -> Path:
+        """A checkpoint's LAHIS head importance in the study's released format (``lahis_<lang>.pth``)."""
+        return self.result_dir("heads") / check_id(ckpt_id) / "lahis"
+
+    @property
+    def summary(self) -> Path:
+        return self.results / "summary.json"
+
+    @property
+    def routing_summary(self) -> Path:
+        return self.result_dir("routing") / "summary.json"
+
+    @property
+    def seeds_summary(self) -> Path:
+        return self.result_dir("seeds") / "summary.json"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    def figure(self, name: str, suffix: str = ".html") -> Path:
+        return self.figures / f"{check_id(name, 'figure name')}{suffix}"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def state(self) -> Path:
+        return self.root / ".polyfact"
+
+    @property
+    def data_marker(self) -> Path:
+        return self.state / "data.json"
+
+    @property
+    def timings(self) -> Path:
+        return self.state / "timings.json"
+
+    @property
+    def hash_cache(self) -> Path:
+        return self.state / "hashes.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.state / "run.lock"
+
+    def relative(self, path: str | os.PathLike) -> str:
+        """``path`` relative to the run (for messages and provenance tables)."""
+        try:
+            return str(Path(path).relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+
+def layout(run_dir: str | os.PathLike | RunLayout) -> RunLayout:
+    """The layout of ``run_dir`` (a layout passes through)."""
+    return run_dir if isinstance(run_dir, RunLayout) else RunLayout(Path(run_dir))

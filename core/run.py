@@ -1,0 +1,92 @@
+"""One handle on a run directory, for notebooks and scripts::
+
+    from core import Run
+    run = Run("runs/default")
+    run.checkpoints                      # ['base', 'cpt', 'sft', 'grpo', 'cpt+grpo']
+    run.config["grpo"]["steps"]          # the resolved configuration
+    run.recall_table()                   # accuracy per language × checkpoint (pandas)
+    run.result("neurons", "base")        # one result file as a dict
+    model, tok = run.model("grpo")       # a checkpoint, loaded
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from core.checkpoints import list_checkpoints, load_checkpoint, read_manifest
+from core.errors import PolyFactError
+from core.io import read_cached
+from core.layout import RunLayout, layout
+
+
+class Run:
+    """A run directory: its layout, configuration, checkpoints, result files and models."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.layout: RunLayout = layout(path)
+        if not self.layout.root.is_dir():
+            raise PolyFactError(f"no run directory at {self.layout.root}; make one with polyfact run --run {path}")
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.layout.root)!r}, checkpoints={self.checkpoints})"
+
+    @property
+    def path(self) -> Path:
+        return self.layout.root
+
+    @property
+    def config(self) -> dict[str, Any]:
+        cfg = read_cached(self.layout.config)
+        return cfg if isinstance(cfg, dict) else {}
+
+    @property
+    def checkpoints(self) -> list[str]:
+        """Checkpoint ids in the run's order (base and the configured methods first)."""
+        have = list_checkpoints(self.layout.root)
+        cfg = self.config
+        seeds, methods = cfg.get("seeds") or [], cfg.get("methods", [])
+        planned = ["base", *([f"{m}@s{s}" for s in seeds for m in methods] if seeds else methods)]
+        return [c for c in planned if c in have] + [c for c in have if c not in planned]
+
+    def manifest(self, ckpt_id: str) -> dict[str, Any]:
+        return read_manifest(self.layout.root, ckpt_id)
+
+    def result(self, analysis: str, ckpt_id: str) -> dict[str, Any]:
+        """``results/<analysis>/<id>.json`` (a one-line error when it is missing or damaged)."""
+        doc = read_cached(self.layout.result(analysis, ckpt_id))
+        if not isinstance(doc, dict):
+            raise PolyFactError(f"no readable {analysis} result for {ckpt_id} in {self.layout.result_dir(analysis)}; "
+                                f"run polyfact analyze/eval for it")
+        return doc
+
+    def results(self, analysis: str) -> dict[str, dict[str, Any]]:
+        """Every checkpoint's result of one analysis, in checkpoint order."""
+        out = {}
+        for c in self.checkpoints:
+            doc = read_cached(self.layout.result(analysis, c))
+            if isinstance(doc, dict):
+                out[c] = doc
+        return out
+
+    def artifact(self, analysis: str, ckpt_id: str, suffix: str) -> Path:
+        """The path of an array artifact, e.g. ``run.artifact("neurons", "base", ".stats")`` for
+        ``ActivationStats.load``."""
+        return self.layout.result(analysis, ckpt_id, suffix)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        doc = read_cached(self.layout.summary)
+        return doc if isinstance(doc, dict) else {}
+
+    def recall_table(self, analysis: str = "recall"):
+        """Accuracy per language (rows) and checkpoint (columns), as a pandas DataFrame."""
+        import pandas as pd
+
+        res = self.results(analysis)
+        return pd.DataFrame({c: r["metrics"]["accuracy"] for c, r in res.items()})
+
+    def model(self, ckpt_id: str, **kwargs):
+        """Load a checkpoint (``core.checkpoints.load_checkpoint``): ``(model, tokenizer)``."""
+        return load_checkpoint(ckpt_id, self.layout.root, **kwargs)

@@ -1,0 +1,167 @@
+"""Hook backends: one class per hook library, each serving both activation statistics
+(:meth:`collect`, read-only) and head editing for importance and gradients (:meth:`logits`, with
+the head outputs replaced by ``edit(layer, z)``), through the architecture adapter's sites.
+
+``torch``   plain forward hooks on the adapter's modules (the reference, and the fastest);
+``nnsight`` ``TransformersModel`` traces, reading modules in execution order (attention's
+            ``o_proj`` input before the MLP activation of each layer) and reducing inside the trace;
+``lens``    TransformerLens' ``TransformerBridge`` booted from a local checkpoint directory, with
+            ``run_with_hooks`` on the canonical hook names (it runs eager attention).
+
+Adding a hook library is one class here plus one line in :data:`BACKEND_CLASSES`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Protocol
+
+import torch
+
+from core.errors import PolyFactError
+from interp.batching import BACKENDS
+from interp.sites import ArchitectureAdapter, ModelShape
+from interp.stats import SiteReducer
+
+HeadEdit = Callable[[int, torch.Tensor], torch.Tensor]
+
+
+class HookBackend(Protocol):
+    """What every backend offers."""
+
+    def collect(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reducer: SiteReducer) -> None: ...
+
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, edit: HeadEdit) -> torch.Tensor: ...
+
+    def close(self) -> None: ...
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+class TorchHooks:
+    """Plain forward hooks, registered on first use of each mode and removed by :meth:`close`."""
+
+    def __init__(self, model: torch.nn.Module, adapter: ArchitectureAdapter, shape: ModelShape) -> None:
+        self.model, self.adapter, self.shape = model, adapter, shape
+        self.reducer: SiteReducer | None = None
+        self.edit: HeadEdit | None = None
+        self._stats_hooks: list = []
+        self._edit_hooks: list = []
+
+    def collect(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reducer: SiteReducer) -> None:
+        if not self._stats_hooks:
+            for layer in range(self.shape.n_layers):
+                self._stats_hooks.append(self.adapter.module(self.model, "mlp.gate_act", layer).register_forward_hook(
+                    lambda mod, inp, out, layer=layer: self.reducer.gate_act(layer, out)))
+                self._stats_hooks.append(self.adapter.module(self.model, "attn.head_out", layer)
+                                         .register_forward_pre_hook(
+                    lambda mod, inp, layer=layer: self.reducer.head_out(layer, inp[0])))
+        self.reducer = reducer
+        dev = _device(self.model)
+        with torch.inference_mode():
+            self.model(input_ids=input_ids.to(dev), attention_mask=attention_mask.to(dev), use_cache=False)
+
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, edit: HeadEdit) -> torch.Tensor:
+        if not self._edit_hooks:
+            for layer in range(self.shape.n_layers):
+                self._edit_hooks.append(self.adapter.module(self.model, "attn.head_out", layer).register_forward_pre_hook(
+                    lambda mod, args, layer=layer: (self.edit(layer, args[0]), *args[1:])))
+        self.edit = edit
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+
+    def close(self) -> None:
+        for h in self._stats_hooks + self._edit_hooks:
+            h.remove()
+        self._stats_hooks, self._edit_hooks = [], []
+
+
+class NnsightHooks:
+    """nnsight ``TransformersModel`` traces (0.8 deprecates ``LanguageModel``); statistics are
+    reduced inside the trace, only sums leave it."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer, adapter: ArchitectureAdapter, shape: ModelShape) -> None:
+        from nnsight import TransformersModel
+
+        self.lm = TransformersModel(model, task="text-generation", tokenizer=tokenizer)
+        self.model, self.adapter, self.shape = model, adapter, shape
+
+    def collect(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reducer: SiteReducer) -> None:
+        dev = _device(self.model)
+        mask = attention_mask.bool().to(dev)
+        full, n_heads = reducer.full, self.shape.n_heads
+        heads, gates = [], []
+        with torch.inference_mode():
+            with self.lm.trace({"input_ids": input_ids.to(dev), "attention_mask": attention_mask.to(dev)}):
+                for layer in range(self.shape.n_layers):  # execution order: attention, then MLP
+                    z = self.adapter.module(self.lm, "attn.head_out", layer).input
+                    z = z.reshape(-1, z.shape[-1]) if full else z[mask]
+                    heads.append(reducer.reduce_heads(z, n_heads).save())
+                    act = self.adapter.module(self.lm, "mlp.gate_act", layer).output
+                    act = act.reshape(-1, act.shape[-1]) if full else act[mask]
+                    gates.append(reducer.reduce_gate(act).save())
+        for layer in range(self.shape.n_layers):
+            reducer.add_heads(layer, heads[layer])
+            reducer.add_gate(layer, *gates[layer])
+
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, edit: HeadEdit) -> torch.Tensor:
+        with self.lm.trace({"input_ids": input_ids, "attention_mask": attention_mask}):
+            for layer in range(self.shape.n_layers):
+                proj = self.adapter.module(self.lm, "attn.head_out", layer)
+                proj.input = edit(layer, proj.input)
+            logits = self.lm.output.logits.save()
+        return logits
+
+    def close(self) -> None:
+        pass
+
+
+class LensHooks:
+    """TransformerLens ``TransformerBridge`` booted from a local checkpoint directory."""
+
+    def __init__(self, model_dir: str | os.PathLike, adapter: ArchitectureAdapter, shape: ModelShape,
+                 device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> None:
+        from transformer_lens.model_bridge import TransformerBridge
+
+        kwargs = {"dtype": dtype} if dtype is not None else {}
+        self.bridge = TransformerBridge.boot_transformers(str(model_dir), device=str(device), **kwargs)
+        self.adapter, self.shape, self.device = adapter, shape, device
+
+    def collect(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reducer: SiteReducer) -> None:
+        hooks = []
+        for layer in range(self.shape.n_layers):
+            hooks.append((self.adapter.lens_hook("mlp.gate_act", layer),
+                          lambda x, hook, layer=layer: reducer.gate_act(layer, self.adapter.apply_activation(x))))
+            hooks.append((self.adapter.lens_hook("attn.head_out", layer),
+                          lambda x, hook, layer=layer: reducer.head_out(layer, x.flatten(2))))  # [B,T,H,D]
+        with torch.inference_mode():
+            self.bridge.run_with_hooks(input_ids.to(self.device), fwd_hooks=hooks, return_type=None,
+                                       attention_mask=attention_mask.to(self.device))
+
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, edit: HeadEdit) -> torch.Tensor:
+        hooks = [(self.adapter.lens_hook("attn.head_out", layer), lambda x, hook, layer=layer: edit(layer, x))
+                 for layer in range(self.shape.n_layers)]
+        return self.bridge.run_with_hooks(input_ids, fwd_hooks=hooks, return_type="logits",
+                                          attention_mask=attention_mask)
+
+    def close(self) -> None:
+        pass
+
+
+BACKEND_CLASSES = {"torch": TorchHooks, "nnsight": NnsightHooks, "lens": LensHooks}
+assert tuple(sorted(BACKEND_CLASSES)) == tuple(sorted(BACKENDS))
+
+
+def make_backend(name: str, model: torch.nn.Module, tokenizer, adapter: ArchitectureAdapter, shape: ModelShape,
+                 model_dir: str | os.PathLike | None = None) -> HookBackend:
+    """The backend ``name`` on ``model`` (``lens`` boots its own bridge from ``model_dir``)."""
+    if name == "torch":
+        return TorchHooks(model, adapter, shape)
+    if name == "nnsight":
+        return NnsightHooks(model, tokenizer, adapter, shape)
+    if name == "lens":
+        if model_dir is None:
+            raise PolyFactError("the lens backend boots TransformerBridge from a checkpoint directory; pass model_dir")
+        return LensHooks(model_dir, adapter, shape, device=_device(model), dtype=next(model.parameters()).dtype)
+    raise PolyFactError(f"unknown backend {name!r}; use one of: {', '.join(BACKENDS)}")

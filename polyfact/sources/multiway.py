@@ -1,0 +1,70 @@
+"""Multi-way parallel text in the TED2025 format (Zhu et al. 2025), the analyzers' natural text in
+the PolyFact study: one JSON record per line, ``{"para_data": {code: text, …}, …}``.
+
+The study's loader (``mechanistic-interpretability/src/ted_loader.py``) maps ``zh-cn`` → ``zh`` and
+``pt-br`` → ``pt``, keeps segments of 20–600 characters (newlines → spaces) and, for head
+importance, joins five consecutive kept segments of a language into one sample. The file is
+streamed, never loaded whole.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+from core.errors import PolyFactError
+
+CODE_MAP = {"zh-cn": "zh", "pt-br": "pt"}
+MIN_CHARS, MAX_CHARS = 20, 600
+
+
+def iter_segments(path: str | Path, langs: list[str] | None = None) -> Iterator[tuple[str, str]]:
+    """``(lang, segment)`` in file order; malformed lines are one-line errors naming the line."""
+    path = Path(path)
+    keep = set(langs) if langs else None
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as err:
+        raise PolyFactError(f"cannot read multi-way text {path}: {err.strerror}") from None
+    with fh:
+        for i, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise PolyFactError(f"{path} line {i} is not JSON ({err.msg}); expected one record per line") from None
+            para = rec.get("para_data") if isinstance(rec, dict) else None
+            if not isinstance(para, dict):
+                raise PolyFactError(f"{path} line {i} has no 'para_data' mapping of language code to text")
+            for code, text in para.items():
+                lang = CODE_MAP.get(code, code)
+                if (keep is None or lang in keep) and isinstance(text, str):
+                    text = text.replace("\n", " ").strip()
+                    if MIN_CHARS <= len(text) <= MAX_CHARS:
+                        yield lang, text
+
+
+def multiway_texts(path: str | Path, langs: list[str] | None = None, join: int = 1,
+                   max_chars: int | None = None) -> dict[str, list[str]]:
+    """Texts per language: kept segments, ``join`` consecutive ones per text (the study joins 5
+    for heads; an incomplete tail group is dropped). Reading stops once every language (of
+    ``langs``, or seen so far) holds ``max_chars`` characters."""
+    groups: dict[str, list[str]] = {}
+    pending: dict[str, list[str]] = {}
+    chars: dict[str, int] = {}
+    for lang, seg in iter_segments(path, langs):
+        if max_chars is not None and chars.get(lang, 0) >= max_chars:
+            if langs and all(chars.get(x, 0) >= max_chars for x in langs):
+                break
+            continue
+        pending.setdefault(lang, []).append(seg)
+        if len(pending[lang]) == join:
+            text = " ".join(pending.pop(lang))
+            groups.setdefault(lang, []).append(text)
+            chars[lang] = chars.get(lang, 0) + len(text)
+    if not groups:
+        raise PolyFactError(f"{path} holds no segments of 20–600 characters"
+                            + (f" in {', '.join(langs)}" if langs else ""))
+    return groups
