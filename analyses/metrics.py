@@ -42,10 +42,16 @@ def accuracy(records: Records, key: str = "lang") -> dict[str, float]:
     return {k: _mean(hits[k]) for k in keys}
 
 
+def complete_facts(records: Records) -> list[dict[str, dict]]:
+    """The facts evaluated in every language of the records (``{lang: record}`` each)."""
+    langs = set(languages(records))
+    return [f for f in by_fact(records).values() if set(f) == langs]
+
+
 def total_consistency(records: Records) -> float:
-    """Share of facts answered correctly in every language they were evaluated in (facts asked
-    in at least two languages)."""
-    facts = [langs for langs in by_fact(records).values() if len(langs) >= 2]
+    """Total Consistency as the study counts it: the share of facts answered correctly in every
+    evaluated language, over the facts present in all of them (:func:`complete_facts`)."""
+    facts = complete_facts(records) if len(languages(records)) >= 2 else []
     return _mean([all(r["correct"] for r in langs.values()) for langs in facts])
 
 
@@ -72,10 +78,18 @@ def _pair_matrix(records: Records, fn: Callable[[list[tuple[dict, dict]]], float
     return out
 
 
+def _unaligned(r: dict) -> bool:
+    """Whether a record's chosen option has no known entity (options aligned only partly)."""
+    ids, idx = r.get("option_ids") or [], r.get("pred_index")
+    return bool(ids) and idx is not None and 0 <= idx < len(ids) and ids[idx] is None
+
+
 def agreement_matrix(records: Records) -> dict[str, dict[str, float]]:
-    """Share of shared facts on which two languages chose the same answer entity."""
+    """Share of shared facts on which two languages chose the same answer entity (facts whose
+    chosen option has no known entity are left out)."""
     def agree(pairs: list[tuple[dict, dict]]) -> float:
-        return _mean([chosen_entity(x) is not None and chosen_entity(x) == chosen_entity(y) for x, y in pairs])
+        return _mean([chosen_entity(x) is not None and chosen_entity(x) == chosen_entity(y)
+                      for x, y in pairs if not (_unaligned(x) or _unaligned(y))])
 
     return _pair_matrix(records, agree)
 
@@ -109,6 +123,8 @@ def ranking(r: dict) -> list[str] | None:
     if not scores:
         return None
     ids = r.get("option_ids") or [f"#{i}" for i in range(len(scores))]
+    if any(x is None for x in ids):
+        return None  # options aligned only partly: no comparable ranking
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     return [str(ids[i]) for i in order]
 
@@ -136,6 +152,7 @@ def summarize(records: Records, with_rankc: bool = True) -> dict:
         "accuracy_by_group": accuracy(records, "group"),
         "accuracy_by_relation": accuracy(records, "relation") if all("relation" in r for r in records) else {},
         "total_consistency": total_consistency(records),
+        "total_consistency_n": len(complete_facts(records)),
         "agreement": agreement_matrix(records),
         "coverlap": coverlap_matrix(records),
         "n_facts": len(by_fact(records)),
@@ -188,9 +205,9 @@ def _accuracy_and_tc(correct: np.ndarray, samples: np.ndarray) -> tuple[np.ndarr
     present = ~np.isnan(correct)
     c0 = np.nan_to_num(correct)
     acc = c0[samples].sum(1) / np.maximum(present[samples].sum(1), 1)
-    multi = present.sum(1) >= 2
-    all_ok = np.where(present, c0, 1.0).min(1) * multi
-    tc = all_ok[samples].sum(1) / np.maximum(multi[samples].sum(1), 1)
+    complete = present.all(1) & (correct.shape[1] >= 2)  # facts in every language: the study's TC
+    all_ok = np.where(present, c0, 1.0).min(1) * complete
+    tc = all_ok[samples].sum(1) / np.maximum(complete[samples].sum(1), 1)
     return acc, acc.mean(1), tc
 
 

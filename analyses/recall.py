@@ -128,8 +128,11 @@ def evaluate_checkpoint(
     seed: int = 0,
     force: bool = False,
     progress: bool = True,
+    prompt: str = "cue",
+    match: str = "study",
 ) -> dict[str, Any]:
-    """Score ``ckpt_id`` on a split; writes ``results/<analysis>/<id>.json`` and ``.records.jsonl``."""
+    """Score ``ckpt_id`` on a split; writes ``results/<analysis>/<id>.json`` and ``.records.jsonl``.
+    ``prompt`` (MCQ): ``cue`` or the study's scaffold; ``match`` (generation): the answer matcher."""
     if mode not in MODES:
         raise PolyFactError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
     if normalization not in NORMALIZATIONS:
@@ -138,6 +141,10 @@ def evaluate_checkpoint(
     analysis = analysis_name(run_dir, data_dir)
     config = {"split": split, "mode": mode, "normalization": normalization, "max_facts": max_facts,
               "bootstrap": bootstrap}
+    if prompt != "cue":  # keys only when not the default, so earlier results stay current
+        config["prompt"] = prompt
+    if mode == "generate":
+        config["match"] = match
     prov = provenance(run_dir, ckpt_id, analysis=analysis, data_fingerprint=data.fingerprint, config=config, seed=seed)
     path = layout(run_dir).result(analysis, ckpt_id)
     records_path = layout(run_dir).result(analysis, ckpt_id, ".records.jsonl")
@@ -146,9 +153,9 @@ def evaluate_checkpoint(
     rows = sample_facts(data.require(split), max_facts, seed)
     model, tok = load_checkpoint(ckpt_id, run_dir)
     if mode == "mcq":
-        records = mcq_records(model, tok, rows, normalization=normalization, progress=progress)
+        records = mcq_records(model, tok, rows, normalization=normalization, progress=progress, prompt=prompt)
     else:
-        records = generation_records(model, tok, rows, progress=progress)
+        records = generation_records(model, tok, rows, progress=progress, match_mode=match)
     payload: dict[str, Any] = {"checkpoint": ckpt_id, "split": split, "mode": mode,
                                "metrics": M.summarize(records), "intervals": M.fast_accuracy_ci(records, bootstrap, seed)}
     if mode == "mcq":

@@ -248,6 +248,8 @@ def eval_checkpoints(
     mode: Optional[str] = typer.Option(None, "--mode", help="mcq | generate"),
     data: Optional[Path] = typer.Option(None, "--data", help="Another dataset directory (e.g. the KLAR import)."),
     normalization: Optional[str] = typer.Option(None, "--normalization", help="MCQ scores: byte | token | sum"),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="MCQ prompt: cue | study ('Question: …\\nAnswer:')"),
+    match_mode: Optional[str] = typer.Option(None, "--match", help="Free-form answers: study | lenient | exact"),
     max_facts: Optional[int] = typer.Option(None, "--max-facts"),
     bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Bootstrap resamples for intervals (0: none)."),
     preset: Optional[str] = typer.Option(None, "--preset"),
@@ -262,7 +264,7 @@ def eval_checkpoints(
     ctx = _context(run, preset, config, sets, _checkpoint_list(run, checkpoints), force)
     e = ctx.cfg.eval
     for key, value in (("split", split), ("mode", mode), ("normalization", normalization), ("max_facts", max_facts),
-                       ("bootstrap", bootstrap)):
+                       ("bootstrap", bootstrap), ("prompt", prompt), ("match", match_mode)):
         if value is not None:
             setattr(e, key, value)
 
@@ -270,7 +272,7 @@ def eval_checkpoints(
         ids = c.ids()
         res = {k: evaluate_checkpoint(c.run.root, k, data_dir=data, split=e.split, mode=e.mode,
                                       normalization=e.normalization, max_facts=e.max_facts, bootstrap=e.bootstrap,
-                                      seed=c.cfg.seed, force=c.force) for k in ids}
+                                      seed=c.cfg.seed, force=c.force, prompt=e.prompt, match=e.match) for k in ids}
         paired = paired_tests(c.run.root, ids[0], ids[1:], analysis_name(c.run.root, data), bootstrap=e.bootstrap,
                               seed=c.cfg.seed) if len(ids) > 1 else {}
         return res, paired

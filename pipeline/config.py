@@ -46,6 +46,8 @@ class EvalConfig:
     split: str = "test"
     mode: str = "mcq"
     normalization: str = "byte"
+    prompt: str = "cue"  # MCQ prompt: the row's question and answer cue, or the study's "Question: …\nAnswer:"
+    match: str = "study"  # free-form answers: the study's matcher (or lenient, exact)
     max_facts: int | None = None
     bootstrap: int = 1000
     klar_path: str | None = None
@@ -224,11 +226,11 @@ def save(cfg: RunConfig, path: str | Path) -> None:
 
 
 # ------------------------------------------------------------------------------------ validation
-_POSITIVE_INT = {"steps", "facts_per_step", "batch_size", "max_new_tokens", "save_steps", "logging_steps", "shards",
+_POSITIVE_INT = {"facts_per_step", "batch_size", "max_new_tokens", "save_steps", "logging_steps", "shards",
                  "top_k_heads", "k_heads", "num_layers", "num_heads", "hidden_size", "intermediate_size",
                  "vocab_size", "max_position_embeddings", "gradient_accumulation", "r", "alpha", "probe_folds",
                  "ladder_steps", "cpt_pairs_per_fact", "head_samples"}
-_OPTIONAL_POSITIVE_INT = {"max_tokens", "head_max_tokens", "max_facts", "eval_max_facts", "max_per_relation"}
+_OPTIONAL_POSITIVE_INT = {"steps", "max_tokens", "head_max_samples", "head_seq_len", "head_max_tokens", "max_facts", "eval_max_facts", "max_per_relation"}
 _NON_NEGATIVE_INT = {"bootstrap", "permutations", "seed"}
 _UNIT_OPEN = {"top_frac", "head_top_frac", "learning_rate", "lr"}  # (0, 1)
 _UNIT_HALF_OPEN = {"top_p"}  # (0, 1]

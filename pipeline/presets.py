@@ -1,12 +1,17 @@
 """Presets: ``smoke`` (CI, under a minute on 2 cores), ``default`` (the README's main job on the
-embedded toy world) and ``paper`` (Qwen2.5-7B / OLMo-2-1124-7B on PolyFact from Wikidata, GPUs)."""
+embedded toy world, one training seed), ``replicate`` (the toy world with three training seeds and
+the matched control ``grpo-perlang``: method effects against training noise) and ``paper``
+(Qwen2.5-7B / OLMo-2-1124-7B on PolyFact, GPUs: what the study trained and measured)."""
 
 from __future__ import annotations
 
 from core.errors import PolyFactError
 from pipeline.config import RunConfig, merge, to_dict
 
-PRESETS = ("smoke", "default", "paper")
+PRESETS = ("smoke", "default", "replicate", "paper")
+
+_STUDY_LORA = {"enabled": True, "r": 64, "alpha": 128, "dropout": 0.05,
+               "targets": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
 
 _OVERRIDES: dict[str, dict] = {
     "default": {},
@@ -17,22 +22,46 @@ _OVERRIDES: dict[str, dict] = {
                      "train": {"epochs": 2.0, "batch_size": 16, "save_steps": 1000}},
         "cpt": {"train": {"epochs": 1.0, "max_steps": 4, "save_steps": 1000}, "eval_max_facts": 8},
         "sft": {"train": {"epochs": 1.0, "max_steps": 4, "save_steps": 1000}, "eval_max_facts": 8},
-        "grpo": {"steps": 2, "facts_per_step": 2, "num_generations": 2, "max_new_tokens": 4, "eval_max_facts": 8,
-                 "save_steps": 1000, "logging_steps": 1},
+        # the smoke model cannot write a whole answer: one-token answers (a word start resolves to the
+        # option containing it) and 8 rollouts of 4 facts give mixed rewards, so CI sees a real update
+        "grpo": {"steps": 2, "facts_per_step": 4, "num_generations": 8, "temperature": 1.0, "max_new_tokens": 1,
+                 "eval_max_facts": 8, "save_steps": 1000, "logging_steps": 1},
         "eval": {"bootstrap": 100},
     },
+    "replicate": {
+        "seeds": [0, 1, 2],
+        "methods": ["sft", "grpo", "grpo-perlang"],
+        "grpo": {"steps": 40},
+        "eval": {"bootstrap": 500},
+    },
+    # What the study trained and measured (github jvonrad/Lost-in-Mistranslation): all train facts,
+    # one epoch, LoRA r 64 / alpha 128 on all seven projections, lr 1e-5 with cosine decay, the study
+    # reward and objective, its MCQ scaffold, LAPE on 2M tokens per language at length 1024 and LAHIS
+    # on 500 samples of 512 tokens of multi-way TED text. Memory settings from bench/memory_plan.py.
     "paper": {
         "model": "Qwen/Qwen2.5-7B",
         "methods": ["sft", "grpo", "cpt", "cpt+grpo"],
         "data": {"source": "wikidata-dump", "langs": "all", "max_per_relation": None,
                  "split_fracs": [0.95, 0.025, 0.025]},
         "cpt": {"train": {"epochs": 1.0, "batch_size": 4, "gradient_accumulation": 16, "learning_rate": 1e-5,
-                          "seq_len": 1024, "save_steps": 200}, "replay": 0.0, "eval_max_facts": 500},
-        "sft": {"train": {"epochs": 1.0, "batch_size": 8, "gradient_accumulation": 8, "learning_rate": 1e-5,
-                          "seq_len": 256, "save_steps": 200}, "lora": {"enabled": True}, "max_facts": 10000,
+                          "seq_len": 1024, "save_steps": 200, "gradient_checkpointing": True}, "replay": 0.0,
                 "eval_max_facts": 500},
-        "grpo": {"steps": 300, "facts_per_step": 8, "num_generations": 8, "max_new_tokens": 32,
-                 "learning_rate": 1e-6, "save_steps": 25, "eval_max_facts": 500},
+        "sft": {"train": {"epochs": 1.0, "batch_size": 8, "gradient_accumulation": 8, "learning_rate": 1e-5,
+                          "lr_scheduler": "cosine", "warmup_ratio": 0.03, "seq_len": 256, "save_steps": 200},
+                "lora": _STUDY_LORA, "max_facts": None, "eval_max_facts": 500},
+        "grpo": {"steps": None, "epochs": 1.0, "facts_per_step": 1, "num_generations": 8, "temperature": 0.7,
+                 "top_p": 0.95, "repetition_penalty": 1.3, "max_new_tokens": 32, "learning_rate": 1e-5,
+                 "lr_scheduler": "cosine", "warmup_ratio": 0.03, "beta": 0.0, "loss_type": "grpo",
+                 "scale_rewards": "study", "prompt": "study", "max_facts": None, "lora": _STUDY_LORA,
+                 "gradient_checkpointing": True, "reward": {"kind": "study", "correct": 1.0, "wrong": 0.0,
+                                                            "unresolved": -0.5, "empty": 0.0, "bonus": "all",
+                                                            "bonus_weight": 1.0},
+                 "save_steps": 500, "eval_max_facts": 500},
+        "eval": {"prompt": "study", "match": "study"},
+        "analysis": {"texts": "multiway:TED2025/multi_way.jsonl", "backend": "torch", "compile": True,
+                     "max_tokens": 2_000_000, "seq_len": 1024, "batch_size": 8, "head_method": "lahis",
+                     "head_backend": "torch", "head_seq_len": 512, "head_max_samples": 500, "head_max_tokens": None,
+                     "head_lr": 1e-2, "head_top_frac": 0.02, "shards": 1},
     },
 }
 

@@ -168,7 +168,8 @@ def evaluate(ctx: Context) -> dict:
 
     e, run, ids = ctx.cfg.eval, ctx.run.root, ctx.ids()
     out = {c: evaluate_checkpoint(run, c, split=e.split, mode=e.mode, normalization=e.normalization,
-                                  max_facts=e.max_facts, bootstrap=e.bootstrap, seed=ctx.cfg.seed, force=ctx.force)
+                                  max_facts=e.max_facts, bootstrap=e.bootstrap, seed=ctx.cfg.seed, force=ctx.force,
+                                  prompt=e.prompt, match=e.match)
            for c in ids}
     if len(ids) > 1:
         paired_tests(run, ids[0], ids[1:], bootstrap=e.bootstrap, seed=ctx.cfg.seed)
@@ -179,7 +180,7 @@ def evaluate(ctx: Context) -> dict:
             import_dataset("klar", e.klar_path, ctx.run.klar, seed=ctx.cfg.seed, force=True)
         for c in ids:
             evaluate_checkpoint(run, c, data_dir=ctx.run.klar, max_facts=e.max_facts, bootstrap=e.bootstrap,
-                                seed=ctx.cfg.seed, force=ctx.force)
+                                seed=ctx.cfg.seed, force=ctx.force, prompt=e.prompt, match=e.match)
     return out
 
 

@@ -72,6 +72,39 @@ def continuation(prompt: str, answer: str, lang: str) -> str:
     return " " + answer
 
 
+PROMPT_STYLES = ("cue", "study")
+
+
+def mcq_prompt(row: dict, style: str = "cue") -> str:
+    """The MCQ scoring prompt of a row: the row's own (question + localized answer cue), or the
+    study's scaffold ``Question: {question}\nAnswer:`` (``evaluate_crosslingual_consistency.py``)."""
+    if style == "cue":
+        return row["prompt"]
+    if style == "study":
+        return f"Question: {row['question']}\nAnswer:"
+    raise PolyFactError(f"unknown prompt style {style!r}; use one of: {', '.join(PROMPT_STYLES)}")
+
+
+def option_continuation(prompt: str, option: str, lang: str, style: str = "cue") -> str:
+    """An option as scored after ``prompt``: :func:`continuation` for the cue style; the study
+    always puts one space before the option text."""
+    return " " + option if style == "study" else continuation(prompt, option, lang)
+
+
+def rollout_prompt(row: dict, style: str = "cue") -> str:
+    """What a GRPO rollout answers: the row's prompt (cue), or the study's scaffold with the four
+    options listed (letters A–D, the answer asked as text in the question's language)."""
+    if style == "cue":
+        return row["prompt"]
+    if style != "study":
+        raise PolyFactError(f"unknown prompt style {style!r}; use one of: {', '.join(PROMPT_STYLES)}")
+    name = get_language(row["lang"]).name
+    options = "".join(f"{'ABCDEFGH'[i]}. {o}\n" for i, o in enumerate(row["options"]))
+    return (f"You will be given one factual multiple-choice question in {name}.\n"
+            f"Return only the full answer text in {name}.\nDo not return the letter.\nDo not explain.\n\n"
+            f"Question: {row['question']}\n{options}\nAnswer text:")
+
+
 def _rng(*parts: object) -> random.Random:
     return random.Random("|".join(str(p) for p in parts))
 

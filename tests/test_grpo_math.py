@@ -12,7 +12,7 @@ from core.errors import PolyFactError
 
 def test_group_advantages_z_score_with_unbiased_std():
     r = torch.tensor([[1.0, 0.0, -1.0], [2.0, 2.0, 2.0]])
-    a = group_advantages(r, "group", eps=0.0 + 1e-4)
+    a = group_advantages(r, "group")
     # group 1: mean 0, unbiased std sqrt(2/2) = 1; group 2: no spread -> zero advantage
     assert torch.allclose(a[0], torch.tensor([1.0, 0.0, -1.0]) / (1 + 1e-4))
     assert torch.equal(a[1], torch.zeros(3))
@@ -82,7 +82,7 @@ ROWS = {
 
 def test_correctness_reward_by_hand():
     cfg = RewardConfig(bonus="all", bonus_weight=1.0)
-    r = rollout_reward({"en": "Paris", "de": "Lyon", "ja": ""}, ROWS, cfg)
+    r = rollout_reward({"en": "Paris", "de": "Lyon", "ja": ""}, ROWS, cfg)  # the project's: mean + bonus
     assert r["per_lang"] == {"en": 1.0, "de": -0.5, "ja": -1.0}
     assert r["total"] == pytest.approx((1 - 0.5 - 1) / 3)
     r = rollout_reward({"en": "Paris", "de": "Paris!", "ja": "パリです"}, ROWS, cfg)
@@ -106,3 +106,76 @@ def test_bad_settings_are_rejected():
         GrpoConfig(loss_type="ppo")
     with pytest.raises(PolyFactError, match="num_generations"):
         GrpoConfig(num_generations=1)
+
+
+# ---------------------------------------------------------------------------------------------- the study's reward
+from training.rewards import resolve_to_option  # noqa: E402
+
+OPTS = ["Paris", "Lyon", "Marseille", "New Paris"]
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ("Paris", 0),  # exact option text
+    ("  paris. ", 0),  # case and trailing punctuation
+    ("Answer: Lyon", 1),  # an "Answer:" label is stripped
+    ("Marseille\nbecause ...", 2),  # first line only
+    ("Lyon or Marseille", None),  # a hedge names two options: nothing
+    ("B", None),  # a bare letter names nothing
+    ("b)", None),
+    ("B) Lyon", 1),  # a letter plus the text resolves by the text
+    ("the city of Marseille", 2),  # the one option it contains
+    ("Mars", 2),  # contained in one option (at least two characters)
+    ("New Paris", 3),  # exact beats containment ("Paris" is inside it too)
+    ("Berlin", None),  # no option
+    ("", None),
+])
+def test_study_resolution_by_hand(answer, expected):
+    assert resolve_to_option(answer, OPTS) == expected
+
+
+STUDY_ROWS = {lang: {"lang": lang, "object": "Paris", "options": opts, "answer_index": opts.index("Paris")}
+              for lang, opts in (("en", ["Paris", "Lyon", "Rome", "Bern"]), ("de", ["Lyon", "Paris", "Bern", "Rome"]),
+                                 ("fr", ["Rome", "Bern", "Lyon", "Paris"]))}
+
+
+@pytest.mark.parametrize("answers, per_lang, total", [
+    ({"en": "Paris", "de": "Paris", "fr": "Paris"}, [1, 1, 1], 3 + 1),  # all correct: sum + bonus 1
+    ({"en": "Paris", "de": "Lyon", "fr": "Paris"}, [1, 0, 1], 2),  # a wrong option is 0
+    ({"en": "Paris", "de": "Berlin", "fr": ""}, [1, -0.5, 0], 0.5),  # unresolved −0.5, empty 0
+    ({"en": "Paris or Lyon", "de": "B", "fr": "D"}, [-0.5, -0.5, -0.5], -1.5),  # hedges and bare letters
+])
+def test_study_reward_by_hand(answers, per_lang, total):
+    r = rollout_reward(answers, STUDY_ROWS, RewardConfig.study())
+    assert [r["per_lang"][x] for x in ("en", "de", "fr")] == per_lang
+    assert r["total"] == pytest.approx(total)
+
+
+def test_study_reward_sums_so_the_bonus_is_one_flip():
+    cfg = RewardConfig.study()
+    eleven = rollout_reward({"en": "Paris", "de": "Paris", "fr": "Lyon"}, STUDY_ROWS, cfg)["total"]
+    twelve = rollout_reward({"en": "Paris", "de": "Paris", "fr": "Paris"}, STUDY_ROWS, cfg)["total"]
+    assert twelve - eleven == pytest.approx(1 + 1)  # one more correct language + the bonus of 1
+    assert rollout_reward({"en": "", "de": "", "fr": ""}, STUDY_ROWS, RewardConfig.study(empty_penalty=1.0))["total"] == -3
+    assert rollout_reward({"en": "Paris", "de": "Paris", "fr": "Paris"}, STUDY_ROWS, RewardConfig.study(bonus=5))["total"] == 8
+    assert rollout_reward({"en": "Paris", "de": "Paris", "fr": "Paris"}, STUDY_ROWS, RewardConfig.study(bonus=0))["total"] == 3
+
+
+def test_hedging_earns_nothing_under_the_project_reward_either():
+    cfg = RewardConfig(bonus="none")
+    r = rollout_reward({"en": "Lyon or Paris or Rome", "de": "Paris", "fr": "Paris"}, STUDY_ROWS, cfg)
+    assert r["correct"] == {"en": False, "de": True, "fr": True}
+
+
+def test_study_advantages_use_the_population_std():
+    r = torch.tensor([[1.0, 0.0, -1.0, 0.0]])
+    a = group_advantages(r, "study")
+    pop = math.sqrt(0.5)  # population std of (1, 0, −1, 0)
+    assert torch.allclose(a, torch.tensor([[1.0, 0.0, -1.0, 0.0]]) / (pop + 1e-6))
+
+
+def test_study_config_pins_the_study_settings():
+    c = GrpoConfig.study()
+    assert (c.facts_per_step, c.num_generations, c.max_new_tokens, c.learning_rate) == (1, 8, 32, 1e-5)
+    assert (c.loss_type, c.scale_rewards, c.beta, c.steps, c.epochs, c.max_facts) == ("grpo", "study", 0.0, None, 1.0, None)
+    assert (c.lora.enabled, c.lora.r, c.lora.alpha, len(c.lora.targets)) == (True, 64, 128, 7)
+    assert c.reward.kind == "study" and c.prompt == "study" and c.repetition_penalty == 1.3

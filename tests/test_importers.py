@@ -99,3 +99,47 @@ def test_import_errors(tmp_path):
         import_dataset("klar", tmp_path / "bad", tmp_path / "o")
     with pytest.raises(PolyFactError, match="unknown import format"):
         import_dataset("mlama", tmp_path, tmp_path / "o")
+
+
+def _release(tmp_path, with_ids: bool):
+    """One fact in three languages, options shuffled per language (as released)."""
+    rows = {
+        "en": (["Paris", "Lyon", "Rome", "Bern"], 0, ["Q90", "Q456", "Q220", "Q70"]),
+        "de": (["Rom", "Paris", "Bern", "Lyon"], 1, ["Q220", "Q90", "Q70", "Q456"]),
+        "fr": (["Lyon", "Berne", "Paris", "Rome"], 2, ["Q456", "Q70", "Q90", "Q220"]),
+    }
+    for lang, (opts, gold, ids) in rows.items():
+        (tmp_path / "rel" / lang).mkdir(parents=True)
+        row = {"fact_id": "Q142|P36|Q90", "question": f"capital? ({lang})", "options": opts, "answer_index": gold}
+        if with_ids:
+            row["option_ids"] = ids
+        (tmp_path / "rel" / lang / "test.jsonl").write_text(json.dumps(row) + "\n")
+    return tmp_path / "rel"
+
+
+@pytest.mark.parametrize("with_ids", [True, False])
+def test_imported_release_compares_entities_not_positions(tmp_path, with_ids):
+    """Options are shuffled per language: two languages that both choose Paris agree, whatever
+    its position; with released ids they are kept, without them options are aligned to English."""
+    from analyses import metrics as M
+
+    import_dataset("polyfact", _release(tmp_path, with_ids), tmp_path / "out")
+    rows = {r["lang"]: r for r in load_dataset_dir(tmp_path / "out")["test"]}
+    paris = {lang: r["option_ids"][r["options"].index("Paris")] for lang, r in rows.items()}
+    assert len(set(paris.values())) == 1 and (paris["en"] == "Q90") is with_ids
+    recs = [{"fact_id": "f", "lang": lang, "correct": True, "option_ids": r["option_ids"],
+             "pred_index": r["options"].index("Paris")} for lang, r in rows.items()]
+    assert M.agreement_matrix(recs)["de"]["fr"] == 1.0
+    lyon = [{**rec, "pred_index": rows[rec["lang"]]["options"].index("Lyon"), "correct": False} for rec in recs]
+    assert M.agreement_matrix(lyon)["en"]["de"] == 1.0  # the same wrong entity agrees too
+    if not with_ids:  # "Berne" vs "Bern": text differs, but it is the single leftover option
+        fr = rows["fr"]
+        assert fr["option_ids"][fr["options"].index("Berne")] == rows["en"]["option_ids"][3]
+
+
+def test_alignment_leaves_ambiguous_options_unknown():
+    from polyfact.sources.released import align_options
+
+    ids = align_options("f", {"en": ["Paris", "Lyon", "Rome", "Bern"], "ja": ["パリ", "リヨン", "ローマ", "ベルン"]},
+                        {"en": 0, "ja": 0})
+    assert ids["en"] == ["f#0", "f#1", "f#2", "f#3"] and ids["ja"] == ["f#0", None, None, None]

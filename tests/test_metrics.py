@@ -118,3 +118,18 @@ def test_vectorized_paired_changes_match_the_generic_bootstrap():
     assert fast["total_consistency"]["difference"] == pytest.approx(slow_tc["difference"])
     assert fast["mean_accuracy"]["ci"] == pytest.approx(slow_acc["ci"], abs=1e-9)
     assert fast["total_consistency"]["ci"] == pytest.approx(slow_tc["ci"], abs=1e-9)
+
+
+def test_total_consistency_counts_only_facts_in_every_language():
+    """The study's rule: a fact missing in one evaluated language does not count (n reported)."""
+    recs = [
+        {"fact_id": "a", "lang": "en", "correct": True}, {"fact_id": "a", "lang": "de", "correct": True},
+        {"fact_id": "a", "lang": "fr", "correct": True},
+        {"fact_id": "b", "lang": "en", "correct": True}, {"fact_id": "b", "lang": "de", "correct": False},
+        {"fact_id": "b", "lang": "fr", "correct": True},
+        {"fact_id": "c", "lang": "en", "correct": True}, {"fact_id": "c", "lang": "de", "correct": True},  # no fr
+    ]
+    assert M.total_consistency(recs) == 0.5  # a (all correct) and b (one wrong); c is incomplete
+    s = M.summarize(recs, with_rankc=False)
+    assert s["total_consistency_n"] == 2 and s["n_facts"] == 3
+    assert M.fast_accuracy_ci(recs, n=200, seed=0)["total_consistency"]["value"] == 0.5  # the same rule

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from core.io import file_digest
 
@@ -40,6 +41,41 @@ def test_smoke_study_end_to_end(smoke_study):
     assert [r["checkpoint"] for r in summary["rows"]] == ["base", "cpt", "sft", "grpo", "cpt+grpo"]
     assert (run_dir / "report.html").exists() and (run_dir / "config.yaml").exists()
     assert json.loads((run_dir / "checkpoints" / "cpt+grpo" / "manifest.json").read_text())["parent"] == "cpt"
+
+
+def test_smoke_grpo_updates_the_weights(smoke_study):
+    """CI sees a real GRPO update: the smoke preset's rollouts have mixed rewards."""
+    from safetensors.torch import load_file
+
+    run_dir, _ = smoke_study
+    base = load_file(str(run_dir / "checkpoints" / "base" / "model.safetensors"))
+    grpo = load_file(str(run_dir / "checkpoints" / "grpo" / "model.safetensors"))
+    assert any(not torch.equal(base[k], grpo[k]) for k in base)
+    history = json.loads((run_dir / "checkpoints" / "grpo" / "manifest.json").read_text())["metrics"]["history"]
+    assert any(h.get("frac_reward_zero_std", 1.0) < 1.0 for h in history)
+
+
+def test_paper_preset_pins_the_study_settings(tmp_path):
+    r = run("run", "--preset", "paper", "--run", str(tmp_path / "paper"), "--dry-run", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    cfg = out["config"]
+    for section in ("sft", "grpo"):
+        lora = cfg[section]["lora"]
+        assert (lora["enabled"], lora["r"], lora["alpha"], len(lora["targets"])) == (True, 64, 128, 7)
+        assert cfg[section]["max_facts"] is None
+    assert cfg["sft"]["train"]["learning_rate"] == 1e-5 and cfg["sft"]["train"]["lr_scheduler"] == "cosine"
+    assert cfg["sft"]["train"]["epochs"] == 1.0
+    g = cfg["grpo"]
+    assert (g["steps"], g["epochs"], g["facts_per_step"], g["num_generations"], g["learning_rate"]) == (None, 1.0, 1, 8, 1e-5)
+    assert (g["lr_scheduler"], g["loss_type"], g["scale_rewards"], g["beta"], g["prompt"]) == ("cosine", "grpo", "study", 0.0, "study")
+    assert g["reward"]["kind"] == "study" and g["reward"]["bonus_weight"] == 1.0 and g["reward"]["unresolved"] == -0.5
+    assert cfg["eval"]["prompt"] == "study"
+    a = cfg["analysis"]
+    assert (a["max_tokens"], a["seq_len"], a["head_method"], a["head_max_samples"], a["head_seq_len"]) == (
+        2_000_000, 1024, "lahis", 500, 512)
+    assert a["texts"].startswith("multiway:")
+    assert not (tmp_path / "paper").exists()
 
 
 def test_rerun_skips_every_step(smoke_study):

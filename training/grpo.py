@@ -1,17 +1,27 @@
-"""The study's fact-grouped GRPO.
+"""The study's fact-grouped GRPO, and its matched control.
 
 One prompt group per fact; each of G rollouts answers the fact once in every training
 language; the rollout's reward (per-language rewards + consistency bonus) is z-scored over the
-G rollouts and that advantage is applied to every language's answer tokens. Clipped
-policy-gradient loss with DAPO / GRPO / Dr.GRPO normalization and an optional k3 KL to the
-reference. TRL's ``GRPOTrainer`` groups samples of one prompt, so translations of a fact never
-share a group there: this trainer subclasses ``transformers.Trainer`` (periodic saves, resume,
-accelerate) and does its own rollouts. :func:`grpo_trl` runs TRL's per-prompt GRPO for comparison.
+G rollouts and that advantage is applied to every language's answer tokens. The study's objective
+(:meth:`GrpoConfig.study`): the study reward (:meth:`RewardConfig.study`), z-scores with the
+population standard deviation + 1e-6, a per-sequence mean of −A · log p (plain policy gradient:
+one update per rollout batch, so the ratio is 1), β = 0. The project's options remain: DAPO /
+GRPO / Dr.GRPO normalization, clipping, an optional k3 KL to the reference.
+
+``grouping="language"`` is the matched control (method ``grpo-perlang``): the same rollouts,
+budget and reward values, but each language's answers form their own group (their own advantage,
+no all-correct bonus), so comparing it with ``grpo`` isolates the consistency signal.
+
+TRL's ``GRPOTrainer`` groups samples of one prompt, so translations of a fact never share a group
+there: this trainer subclasses ``transformers.Trainer`` (periodic saves, resume, accelerate) and
+does its own rollouts. :func:`grpo_trl` runs TRL's per-prompt GRPO for comparison.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +34,12 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, Trai
 from core.errors import PolyFactError
 from training.common import begin, finish, quick_recall, sample_facts
 from training.lm import LMTrainConfig, LoraSettings, last_state, merged, training_args, with_lora
+from polyfact.build import rollout_prompt
 from training.rewards import RewardConfig, rollout_reward
 
 LOSS_TYPES = ("dapo", "grpo", "dr_grpo")
-SCALES = ("group", "none")
+SCALES = ("group", "study", "none")
+GROUPINGS = ("fact", "language")
 
 
 @dataclass
@@ -35,7 +47,8 @@ class GrpoConfig:
     """Fact-grouped GRPO. ``facts_per_step`` prompt groups per optimizer step, ``num_generations``
     rollouts each; ``langs=None`` means the dataset's training languages."""
 
-    steps: int = 50
+    steps: int | None = 50  # None: ``epochs`` passes over the train facts
+    epochs: float = 1.0
     facts_per_step: int = 4
     num_generations: int = 8
     temperature: float = 0.7
@@ -45,9 +58,14 @@ class GrpoConfig:
     clip_eps: float = 0.2
     clip_eps_high: float | None = None
     beta: float = 0.0
-    loss_type: str = "dapo"
-    scale_rewards: str = "group"
-    reward: RewardConfig = field(default_factory=RewardConfig)
+    loss_type: str = "grpo"  # the study's per-sequence mean (dapo, dr_grpo: the project's alternatives)
+    scale_rewards: str = "study"  # study: population std + 1e-6; group: unbiased std + 1e-4; none
+    reward: RewardConfig = field(default_factory=RewardConfig.study)
+    grouping: str = "fact"  # fact: the study's shared advantage; language: the per-language control
+    prompt: str = "cue"  # cue: the row's question and answer cue; study: the study's scaffold with options
+    repetition_penalty: float = 1.0  # the study generates with 1.3
+    lr_scheduler: str = "constant"
+    warmup_ratio: float = 0.0
     langs: list[str] | None = None
     max_facts: int | None = 40  # train facts GRPO learns from (None: all); its train recall is measured on them
     save_steps: int = 20
@@ -65,18 +83,36 @@ class GrpoConfig:
             raise PolyFactError(f"unknown scale_rewards {self.scale_rewards!r}; use one of: {', '.join(SCALES)}")
         if self.num_generations < 2:
             raise PolyFactError("num_generations must be at least 2: advantages compare rollouts of one fact")
+        if self.grouping not in GROUPINGS:
+            raise PolyFactError(f"unknown grouping {self.grouping!r}; use one of: {', '.join(GROUPINGS)}")
         if isinstance(self.reward, dict):
             self.reward = RewardConfig(**self.reward)
+        if self.reward.kind == "study" and self.grouping == "fact" and self.scale_rewards == "none":
+            pass  # allowed: Dr.GRPO-style unscaled advantages on the study reward
         if isinstance(self.lora, dict):
             self.lora = LoraSettings(**self.lora)
 
+    @classmethod
+    def study(cls, **overrides) -> "GrpoConfig":
+        """The study's objective and settings (one fact per step, 8 rollouts, one epoch, LoRA r 64,
+        lr 1e-5 with cosine decay, T 0.7, top-p 0.95, repetition penalty 1.3, 32 new tokens)."""
+        base = dict(steps=None, epochs=1.0, facts_per_step=1, num_generations=8, temperature=0.7, top_p=0.95,
+                    repetition_penalty=1.3, max_new_tokens=32, learning_rate=1e-5, lr_scheduler="cosine",
+                    warmup_ratio=0.03, beta=0.0, loss_type="grpo", scale_rewards="study",
+                    reward=RewardConfig.study(), prompt="study", max_facts=None,
+                    lora=LoraSettings(enabled=True), gradient_checkpointing=True)
+        return cls(**{**base, **overrides})
 
-def group_advantages(rewards: torch.Tensor, scale: str = "group", eps: float = 1e-4) -> torch.Tensor:
-    """Rewards ``[groups, G]`` → advantages: centred on the group mean and, with ``scale="group"``,
-    divided by the group's (unbiased) standard deviation plus ``eps`` (Dr.GRPO: ``"none"``)."""
+
+def group_advantages(rewards: torch.Tensor, scale: str = "group", eps: float | None = None) -> torch.Tensor:
+    """Rewards ``[groups, G]`` → advantages: centred on the group mean and divided by the group's
+    standard deviation plus ``eps``: unbiased + 1e-4 (``group``), population + 1e-6 as the study
+    (``study``), or not at all (``none``, Dr.GRPO)."""
     centred = rewards - rewards.mean(dim=1, keepdim=True)
     if scale == "group":
-        return centred / (rewards.std(dim=1, keepdim=True) + eps)
+        return centred / (rewards.std(dim=1, keepdim=True) + (1e-4 if eps is None else eps))
+    if scale == "study":
+        return centred / (rewards.std(dim=1, keepdim=True, unbiased=False) + (1e-6 if eps is None else eps))
     return centred
 
 
@@ -160,10 +196,12 @@ class FactGroupedGRPOTrainer(Trainer):
         was_training = model.training
         model.eval()
         tok.padding_side = "left"
-        enc = tok([row["prompt"] for _, _, row in items], return_tensors="pt", padding=True).to(model.device)
+        enc = tok([rollout_prompt(row, self.cfg.prompt) for _, _, row in items], return_tensors="pt",
+                  padding=True).to(model.device)
         torch.manual_seed(self.seed * 1_000_003 + self.state.global_step)
         out = model.generate(**enc, do_sample=True, temperature=self.cfg.temperature, top_p=self.cfg.top_p, top_k=0,
                              max_new_tokens=self.cfg.max_new_tokens, num_return_sequences=g,
+                             repetition_penalty=self.cfg.repetition_penalty,
                              pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
         tok.padding_side = "right"
         model.train(was_training)
@@ -185,15 +223,24 @@ class FactGroupedGRPOTrainer(Trainer):
         for s in seqs:
             answers[(s["b"], s["g"])][s["lang"]] = s["text"]
         rewards = torch.zeros(len(facts), g)
+        per_lang: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0.0] * g)
         for b, fact in enumerate(facts):
             for k in range(g):
                 res = rollout_reward(answers[(b, k)], fact, self.cfg.reward)
                 rewards[b, k] = res["total"]
                 for lang, ok in res["correct"].items():
                     self._metrics[f"acc/{lang}"].append(float(ok))
-        adv = group_advantages(rewards, self.cfg.scale_rewards)
+                    per_lang[(b, lang)][k] = res["per_lang"][lang]
+        if self.cfg.grouping == "fact":
+            adv = group_advantages(rewards, self.cfg.scale_rewards)
+            seq_adv_of = lambda s: adv[s["b"], s["g"]].item()  # noqa: E731 - shared by all languages
+        else:  # the control: each (fact, language) is its own group over its own per-language rewards
+            keys = sorted(per_lang)
+            lang_adv = group_advantages(torch.tensor([per_lang[key] for key in keys]), self.cfg.scale_rewards)
+            index = {key: i for i, key in enumerate(keys)}
+            seq_adv_of = lambda s: lang_adv[index[(s["b"], s["lang"])], s["g"]].item()  # noqa: E731
         tok = self.processing_class
-        prompts = tok([s["row"]["prompt"] for s in seqs], add_special_tokens=True)["input_ids"]
+        prompts = tok([rollout_prompt(s["row"], self.cfg.prompt) for s in seqs], add_special_tokens=True)["input_ids"]
         width = max(len(p) + len(s["completion"]) for p, s in zip(prompts, seqs))
         ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
         attn = torch.zeros_like(ids)
@@ -205,7 +252,7 @@ class FactGroupedGRPOTrainer(Trainer):
             cmask[i, len(p) : len(full)] = 1
         device = model.device
         ids, attn, cmask = ids.to(device), attn.to(device), cmask.to(device)
-        seq_adv = torch.tensor([adv[s["b"], s["g"]].item() for s in seqs], device=device)
+        seq_adv = torch.tensor([seq_adv_of(s) for s in seqs], device=device)
         logp = completion_logprobs(model, ids, attn, cmask)
         ref = None
         if self.ref_model is not None:
@@ -241,12 +288,20 @@ def fact_groups(rows: list[dict], langs: list[str]) -> list[dict[str, dict]]:
     return [by_fact[f] for f in sorted(by_fact) if len(by_fact[f]) >= 2]
 
 
+def grpo_steps(cfg: GrpoConfig, n_facts: int) -> int:
+    """Optimizer steps: ``cfg.steps``, or ``epochs`` passes over ``n_facts`` at ``facts_per_step``."""
+    import math
+
+    return cfg.steps if cfg.steps is not None else max(1, math.ceil(cfg.epochs * n_facts / cfg.facts_per_step))
+
+
 def grpo_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, groups: list[dict[str, dict]],
                  cfg: GrpoConfig, out: Path, seed: int, **overrides: Any) -> FactGroupedGRPOTrainer:
     """The fact-grouped trainer for ``groups`` (LoRA per ``cfg.lora``; ``overrides`` go to
     ``TrainingArguments``)."""
-    lm = LMTrainConfig(batch_size=cfg.facts_per_step, learning_rate=cfg.learning_rate, max_steps=cfg.steps,
-                       warmup_ratio=0.0, weight_decay=0.0, lr_scheduler="constant", save_steps=cfg.save_steps,
+    lm = LMTrainConfig(batch_size=cfg.facts_per_step, learning_rate=cfg.learning_rate,
+                       max_steps=grpo_steps(cfg, len(groups)), epochs=cfg.epochs, warmup_ratio=cfg.warmup_ratio,
+                       weight_decay=0.0, lr_scheduler=cfg.lr_scheduler, save_steps=cfg.save_steps,
                        logging_steps=cfg.logging_steps, gradient_checkpointing=cfg.gradient_checkpointing)
     args = TrainingArguments(**{**training_args(out, lm, seed, remove_unused_columns=False), **overrides})
     return FactGroupedGRPOTrainer(model=with_lora(model, cfg.lora), args=args, groups=groups, tokenizer=tokenizer,
@@ -254,13 +309,15 @@ def grpo_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, gro
 
 
 def grpo(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id: str = "grpo", seed: int = 0,
-         data_dir: str | Path | None = None) -> dict:
-    """Fact-grouped GRPO from ``parent`` on the train split; the manifest records the reward curve
-    and train/test recall before and after."""
+         data_dir: str | Path | None = None, method: str = "grpo") -> dict:
+    """Fact-grouped GRPO from ``parent`` on the train split (``method="grpo-perlang"``: the
+    per-language control); the manifest records the reward curve and train/test recall."""
     if cfg.use_vllm:
         raise PolyFactError("fact-grouped GRPO samples with transformers' generate; vLLM generation is "
                             "available for 'grpo-trl' (TRL's integration), or set grpo.use_vllm=false")
-    job = begin(run_dir, data_dir, seed, parent, method="grpo", ckpt_id=ckpt_id, cfg=cfg)
+    if method == "grpo-perlang":
+        cfg = dataclasses.replace(cfg, grouping="language")
+    job = begin(run_dir, data_dir, seed, parent, method=method, ckpt_id=ckpt_id, cfg=cfg)
     data, model, tokenizer = job.data, job.model, job.tokenizer
     langs = cfg.langs or data.training_langs
     train_rows = sample_facts(data.require("train", langs), cfg.max_facts, seed)
@@ -301,21 +358,22 @@ def grpo_trl(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id
     data, model, tokenizer = job.data, job.model, job.tokenizer
     langs = cfg.langs or data.training_langs
     rows = data.require("train", langs)
-    ds = datasets.Dataset.from_dict({"prompt": [r["prompt"] for r in rows], "object": [r["object"] for r in rows],
-                                     "aliases": [r["aliases"] for r in rows], "lang": [r["lang"] for r in rows]})
+    ds = datasets.Dataset.from_dict({"prompt": [rollout_prompt(r, cfg.prompt) for r in rows],
+                                     "row": [json.dumps(r, ensure_ascii=False) for r in rows]})
 
-    def reward(prompts, completions, object, aliases, lang, **_):  # noqa: A002 (TRL passes columns by name)
-        return [language_reward(c.split("\n")[0].strip(), o, a, lg, cfg.reward)[0]
-                for c, o, a, lg in zip(completions, object, aliases, lang)]
+    def reward(prompts, completions, row, **_):  # TRL passes dataset columns by name
+        return [language_reward(c.split("\n")[0].strip(), json.loads(r), cfg.reward)[0] for c, r in zip(completions, row)]
 
     out = job.work
     lm = LMTrainConfig(batch_size=cfg.facts_per_step * cfg.num_generations, learning_rate=cfg.learning_rate,
-                       max_steps=cfg.steps, warmup_ratio=0.0, weight_decay=0.0, lr_scheduler="constant",
-                       save_steps=cfg.save_steps, logging_steps=cfg.logging_steps, bf16=False,
+                       max_steps=grpo_steps(cfg, len(rows)), warmup_ratio=cfg.warmup_ratio, weight_decay=0.0,
+                       lr_scheduler=cfg.lr_scheduler, save_steps=cfg.save_steps, logging_steps=cfg.logging_steps,
+                       bf16=False,
                        gradient_checkpointing=cfg.gradient_checkpointing)
     args = TrlGrpoConfig(**training_args(out, lm, seed), num_generations=cfg.num_generations,
                          max_completion_length=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-                         beta=cfg.beta, loss_type=cfg.loss_type, scale_rewards=cfg.scale_rewards,
+                         beta=cfg.beta, loss_type=cfg.loss_type,
+                         scale_rewards="group" if cfg.scale_rewards == "study" else cfg.scale_rewards,
                          **({"use_vllm": True, "vllm_mode": "colocate"} if cfg.use_vllm else {}))
     trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=ds, processing_class=tokenizer,
                           peft_config=cfg.lora.peft_config())

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.errors import PolyFactError
+from functools import partial
+
 from training.grpo import grpo, grpo_trl
 from training.pretrain import cpt, pretrain
 from training.sft import sft
@@ -15,9 +17,11 @@ METHODS: dict[str, Callable[..., dict]] = {
     "cpt": cpt,
     "sft": sft,
     "grpo": grpo,
+    "grpo-perlang": partial(grpo, method="grpo-perlang"),  # the matched control: per-language groups
     "grpo-trl": grpo_trl,
 }
-CONFIG_SECTION = {"pretrain": "pretrain", "cpt": "cpt", "sft": "sft", "grpo": "grpo", "grpo-trl": "grpo"}
+CONFIG_SECTION = {"pretrain": "pretrain", "cpt": "cpt", "sft": "sft", "grpo": "grpo", "grpo-perlang": "grpo",
+                  "grpo-trl": "grpo"}
 
 
 def default_id(method: str, parent: str | None) -> str:

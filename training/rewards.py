@@ -1,28 +1,43 @@
-"""Rewards of the study's fact-grouped GRPO: per-language correctness, consistency bonuses, and a
-label-free cross-language agreement reward."""
+"""Rewards of fact-grouped GRPO. A rollout answers one fact once in every training language.
+
+``study`` (the PolyFact study's, ``train_wikifact_grpo_accelerate.py``): each language's answer is
+resolved to at most one of its options (:func:`resolve_to_option`); per language +1 when it
+resolves to the gold, 0 to another option, −0.5 when it resolves to nothing, −``empty_penalty``
+when empty; the rollout's reward is the **sum** over languages plus ``bonus`` when every language
+is correct (the study's ablations: bonus 0 and 5). :meth:`RewardConfig.study` makes it.
+
+``correctness`` (the project's): per-language +1 correct (lenient match), −0.5 wrong, −1 empty,
+**averaged** over languages, plus a consistency bonus (``all``, ``power``, ``ladder``).
+``agreement`` (label-free): each language is rewarded for naming the entity most languages name.
+
+Hedging earns nothing under any kind: an answer that names two options is unresolved.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
-from polyfact.answers import match
 from core.errors import PolyFactError
+from polyfact.answers import match, normalize
 
 BONUSES = ("none", "all", "power", "ladder")
-KINDS = ("correctness", "agreement")
+KINDS = ("study", "correctness", "agreement")
+_LETTERS = "abcd"
 
 
 @dataclass
 class RewardConfig:
-    """Per-language reward (+1 correct, −0.5 wrong non-empty, −1 empty) and the consistency bonus
-    added to a rollout: ``all`` B if every language is correct, ``power`` B·(k/n)^4, ``ladder``
-    B·⌊steps·k/n⌋/steps."""
+    """Reward values and the consistency bonus (see the module docstring). For ``study``,
+    ``wrong`` is the value of a resolved wrong option (0), ``unresolved`` of an answer that
+    resolves to no option (−0.5), ``empty`` of an empty answer (−empty_penalty), and
+    ``bonus_weight`` the all-correct bonus added to the **sum**."""
 
     kind: str = "correctness"
     correct: float = 1.0
     wrong: float = -0.5
+    unresolved: float = -0.5
     empty: float = -1.0
     bonus: str = "all"
     bonus_weight: float = 1.0
@@ -34,12 +49,66 @@ class RewardConfig:
         if self.bonus not in BONUSES:
             raise PolyFactError(f"unknown consistency bonus {self.bonus!r}; use one of: {', '.join(BONUSES)}")
 
+    @classmethod
+    def study(cls, bonus: float = 1.0, empty_penalty: float = 0.0) -> "RewardConfig":
+        """The study's reward: +1 / 0 / −0.5 / −empty_penalty per language, summed, + ``bonus``
+        when all are correct (its ablations: ``bonus=0`` and ``bonus=5``)."""
+        return cls(kind="study", correct=1.0, wrong=0.0, unresolved=-0.5, empty=-float(empty_penalty),
+                   bonus="all" if bonus else "none", bonus_weight=float(bonus))
 
-def language_reward(answer: str, gold: str, aliases, lang: str, cfg: RewardConfig) -> tuple[float, bool]:
-    """Reward of one language's answer and whether it is correct (lenient match)."""
+
+def _study_text(text: str) -> str:
+    """The study's reward normalization: lowercase, quotes unified, leading/trailing quotes,
+    brackets, colons and dashes (and trailing . , ! ?) stripped, whitespace collapsed."""
+    import re
+
+    t = text.strip().lower().replace("\u2019", "'").replace("`", "'").replace("\u201c", '"').replace("\u201d", '"')
+    t = re.sub(r"^[\"'`\s:;\-\u2013\u2014\(\)\[\]\{\}]+", "", t)
+    t = re.sub(r"[\"'`\s:;\-\u2013\u2014\(\)\[\]\{\}\.,!?]+$", "", t)
+    return re.sub(r"\s+", " ", t)
+
+
+def resolve_to_option(answer: str, options: Sequence[str]) -> int | None:
+    """The option an answer names, as the study resolves it: its first line (an ``Answer:``
+    label stripped), then an exact option text, else the one option contained in it or
+    containing it (at least two characters). A bare letter (``B``, ``b)``) names nothing; an
+    answer that names two options (a hedge) names nothing."""
+    import re
+
+    first = re.sub(r"^\s*(answer|answer text)\s*:\s*", "", answer.strip(), flags=re.I).split("\n")[0]
+    pred = _study_text(first)
+    if not pred or re.fullmatch(r"[abcd][\.\)\]:\-]?", pred):
+        return None
+    opts = [_study_text(o) for o in options]
+    exact = [i for i, o in enumerate(opts) if o and pred == o]
+    if len(exact) == 1:
+        return exact[0]
+    hits = [i for i, o in enumerate(opts) if o and ((len(pred) >= 2 and pred in o) or o in pred)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def language_reward(answer: str, row: Mapping, cfg: RewardConfig) -> tuple[float, bool]:
+    """Reward of one language's answer and whether it is correct.
+
+    ``study``: resolved to the gold option or not (see :func:`resolve_to_option`). Otherwise a
+    lenient match of the gold that does not also match another option (a hedge is wrong)."""
     if not answer.strip():
         return cfg.empty, False
-    ok = match(answer, gold, aliases, lang=lang, mode="lenient")
+    options = list(row.get("options") or [])
+    if cfg.kind == "study":
+        if not options:
+            raise PolyFactError("the study reward resolves answers to options: rows need 'options' and 'answer_index'")
+        idx = resolve_to_option(answer, options)
+        if idx is None:
+            return cfg.unresolved, False
+        ok = idx == int(row["answer_index"])
+        return (cfg.correct if ok else cfg.wrong), ok
+    lang = row.get("lang", "en")
+    ok = match(answer, row["object"], row.get("aliases", []), lang=lang, mode="lenient")
+    if ok and options:
+        gold = normalize(row["object"], lang)
+        others = [o for o in options if normalize(o, lang) != gold]
+        ok = not any(match(answer, o, lang=lang, mode="lenient") for o in others)  # a hedge names several
     return (cfg.correct if ok else cfg.wrong), ok
 
 
@@ -64,20 +133,13 @@ def _entity(answer: str, row: Mapping) -> str | None:
 def rollout_reward(answers: Mapping[str, str], rows: Mapping[str, Mapping], cfg: RewardConfig) -> dict:
     """Reward of one rollout: the fact answered once in every language of ``rows``.
 
-    ``correctness``: mean per-language reward against the gold, plus the consistency bonus.
-    ``agreement`` (label-free): each language is rewarded for naming the entity most languages
-    name (resolved through the options), plus the bonus on the count that agree.
-    Returns ``total``, ``per_lang`` rewards, ``correct`` flags (against the gold, for logging)."""
+    Returns ``total``, ``per_lang`` rewards, ``correct`` flags (against the gold) and ``k``, the
+    number of languages the bonus counts."""
     langs = list(rows)
-    correct = {}
-    per_lang = {}
+    correct, per_lang = {}, {}
     for lang in langs:
-        r = rows[lang]
-        per_lang[lang], correct[lang] = language_reward(answers.get(lang, ""), r["object"], r.get("aliases", []),
-                                                        lang, cfg)
-    if cfg.kind == "correctness":
-        k = sum(correct.values())
-    else:
+        per_lang[lang], correct[lang] = language_reward(answers.get(lang, ""), rows[lang], cfg)
+    if cfg.kind == "agreement":
         entities = {lang: _entity(answers.get(lang, ""), rows[lang]) if answers.get(lang, "").strip() else None
                     for lang in langs}
         votes = Counter(e for e in entities.values() if e is not None)
@@ -88,5 +150,7 @@ def rollout_reward(answers: Mapping[str, str], rows: Mapping[str, Mapping], cfg:
             else:
                 per_lang[lang] = cfg.correct if majority is not None and entities[lang] == majority else cfg.wrong
         k = sum(1 for lang in langs if majority is not None and entities[lang] == majority)
-    total = sum(per_lang.values()) / max(len(langs), 1) + consistency_bonus(k, len(langs), cfg)
-    return {"total": total, "per_lang": per_lang, "correct": correct, "k": k}
+    else:
+        k = sum(correct.values())
+    pooled = sum(per_lang.values()) if cfg.kind == "study" else sum(per_lang.values()) / max(len(langs), 1)
+    return {"total": pooled + consistency_bonus(k, len(langs), cfg), "per_lang": per_lang, "correct": correct, "k": k}

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from polyfact.answers import match
-from polyfact.build import continuation
+from polyfact.build import continuation, mcq_prompt, option_continuation
 
 NORMALIZATIONS = ("token", "byte", "sum")
 
@@ -56,15 +56,17 @@ def score_options(
     langs: Sequence[str],
     batch_size: int = 32,
     progress: bool = False,
+    style: str = "cue",
 ) -> list[OptionScores]:
-    """Log-likelihood of every option after its prompt.
+    """Log-likelihood of every option after its prompt (``style``: how an option follows it, see
+    ``polyfact.build.option_continuation``).
 
     Per batch of questions: one forward over the left-padded prompts fills the KV cache; the
     cache is repeated once per option and one forward over all options' tokens scores them.
     """
     device = _device(model)
     p_ids = _prompt_ids(tokenizer, prompts)
-    conts = [[continuation(p, o, lang) for o in opts] for p, opts, lang in zip(prompts, options, langs)]
+    conts = [[option_continuation(p, o, lang, style) for o in opts] for p, opts, lang in zip(prompts, options, langs)]
     c_ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in conts]
     order = sorted(range(len(prompts)), key=lambda i: (len(p_ids[i]), len(c_ids[i])))
     results: list[OptionScores | None] = [None] * len(prompts)
@@ -122,6 +124,7 @@ def score_options_naive(
     prompts: Sequence[str],
     options: Sequence[Sequence[str]],
     langs: Sequence[str],
+    style: str = "cue",
 ) -> list[OptionScores]:
     """Reference scorer: one forward per (prompt + option), no batching or cache. Used by the
     tests and the benchmark as the independent baseline of :func:`score_options`."""
@@ -131,7 +134,7 @@ def score_options_naive(
         p = _prompt_ids(tokenizer, [prompt])[0]
         lps, nts = [], []
         for o in opts:
-            c = tokenizer(continuation(prompt, o, lang), add_special_tokens=False)["input_ids"]
+            c = tokenizer(option_continuation(prompt, o, lang, style), add_special_tokens=False)["input_ids"]
             ids = torch.tensor([p + c], device=device)
             logits = model(input_ids=ids).logits[0].float().log_softmax(-1)
             lps.append(sum(logits[len(p) - 1 + j, t].item() for j, t in enumerate(c)))
@@ -186,12 +189,14 @@ def mcq_records(
     normalization: str = "byte",
     batch_size: int = 32,
     progress: bool = False,
+    prompt: str = "cue",
 ) -> list[dict]:
     """One record per dataset row: ``fact_id, lang, relation, option_scores, pred_index, correct``
-    plus the raw log-likelihoods and lengths, so every normalization can be recomputed."""
+    plus the raw log-likelihoods and lengths, so every normalization can be recomputed.
+    ``prompt``: the row's own question and answer cue (``cue``) or the study's scaffold (``study``)."""
     rows = list(rows)
-    scores = score_options(model, tokenizer, [r["prompt"] for r in rows], [r["options"] for r in rows],
-                           [r["lang"] for r in rows], batch_size=batch_size, progress=progress)
+    scores = score_options(model, tokenizer, [mcq_prompt(r, prompt) for r in rows], [r["options"] for r in rows],
+                           [r["lang"] for r in rows], batch_size=batch_size, progress=progress, style=prompt)
     out = []
     for r, s in zip(rows, scores):
         pred = s.best(normalization)
@@ -213,9 +218,10 @@ def generation_records(
     few_shot: Sequence[dict] = (),
     batch_size: int = 32,
     progress: bool = False,
+    match_mode: str = "study",
 ) -> list[dict]:
-    """Greedy free-form answers scored with ``polyfact.answers.match`` (lenient); ``few_shot``
-    rows (same language) are prepended as solved examples."""
+    """Greedy free-form answers scored with ``polyfact.answers.match`` (``match_mode``: the study's
+    matcher by default); ``few_shot`` rows (same language) are prepended as solved examples."""
     rows = list(rows)
 
     def prompt(r: dict) -> str:
@@ -227,7 +233,7 @@ def generation_records(
                              batch_size=batch_size, progress=progress)
     out = []
     for r, (pred,) in zip(rows, preds):
-        ok = match(pred, r["object"], r.get("aliases", []), lang=r["lang"], mode="lenient")
+        ok = match(pred, r["object"], r.get("aliases", []), lang=r["lang"], mode=match_mode)
         pred_index = next((i for i, o in enumerate(r["options"]) if match(pred, o, lang=r["lang"], mode="exact")), -1)
         out.append({"fact_id": r["fact_id"], "lang": r["lang"], "relation": r["relation"], "split": r.get("split", ""),
                     "option_ids": r.get("option_ids", []), "answer_index": r["answer_index"],
