@@ -228,6 +228,15 @@ def fast_accuracy_ci(records: Records, n: int = 1000, seed: int = 0, alpha: floa
     return out
 
 
+def bootstrap_p(diffs: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of a difference, floored at 2/(B+1) (never 0): twice the
+    smaller share of resampled differences on either side of zero, counting the observed one."""
+    diffs = np.asarray(diffs, dtype=float)
+    b = len(diffs)
+    side = min(int((diffs <= 0).sum()), int((diffs >= 0).sum()))
+    return float(min(1.0, 2 * (1 + side) / (b + 1)))
+
+
 def paired_changes(a: Records, b: Records, n: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict[str, dict]:
     """Mean accuracy and Total Consistency of ``a`` minus ``b`` on their shared facts and
     languages, with a paired fact-bootstrap interval and two-sided p (vectorized
@@ -244,8 +253,7 @@ def paired_changes(a: Records, b: Records, n: int = 1000, seed: int = 0, alpha: 
         diff = float(_accuracy_and_tc(ca, whole)[k][0] - _accuracy_and_tc(cb, whole)[k][0])
         arr = _accuracy_and_tc(ca, samples)[k] - _accuracy_and_tc(cb, samples)[k]
         lo, hi = np.percentile(arr, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-        p = float(min(1.0, 2 * min((arr <= 0).mean(), (arr >= 0).mean())))
-        out[name] = {"difference": diff, "ci": [float(lo), float(hi)], "p_value": p, "n_facts": len(ids)}
+        out[name] = {"difference": diff, "ci": [float(lo), float(hi)], "p_value": bootstrap_p(arr), "n_facts": len(ids)}
     return out
 
 
@@ -274,5 +282,5 @@ def paired_bootstrap(a: Records, b: Records, metric: Callable[[Records], float],
         diffs.append(metric(ra) - metric(rb))
     arr = np.array(diffs)
     lo, hi = np.nanpercentile(arr, [100 * alpha / 2, 100 * (1 - alpha / 2)]) if n else (np.nan, np.nan)
-    p = float(min(1.0, 2 * min((arr <= 0).mean(), (arr >= 0).mean()))) if n else float("nan")
+    p = bootstrap_p(arr) if n else float("nan")
     return {"difference": float(diff), "ci": [float(lo), float(hi)], "p_value": p, "n_facts": len(ids)}

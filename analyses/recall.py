@@ -163,6 +163,9 @@ def evaluate_checkpoint(
     roles = {"training": set(data.training_langs), "heldout": set(data.meta.get("heldout_langs", []))}
     payload["consistency_subsets"] = {name: M.total_consistency([r for r in records if r["lang"] in langs])
                                       for name, langs in roles.items() if len(langs) >= 2}
+    payload["consistency_subsets_ci"] = {
+        name: M.fast_accuracy_ci([r for r in records if r["lang"] in roles[name]], bootstrap, seed)["total_consistency"]["ci"]
+        for name in payload["consistency_subsets"]} if bootstrap else {}
     atomic_write_text(records_path,
                       "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return write_result(path, payload, prov)

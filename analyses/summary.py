@@ -25,8 +25,17 @@ def summary_table(run_dir: str | Path, ids: list[str]) -> dict[str, Any]:
                "total_consistency_training": res.get("consistency_subsets", {}).get("training"),
                "accuracy_by_group": m["accuracy_by_group"]}
         if c in by_ckpt:
-            row["delta_neuron_entropy"] = by_ckpt[c]["neuron_entropy"]
-            row["delta_head_entropy"] = by_ckpt[c]["head_entropy"]
-            row["delta_neurons"] = by_ckpt[c]["neuron_count"]
+            rr = by_ckpt[c]
+            row.update({"delta_neuron_entropy": rr["neuron_entropy"], "delta_head_entropy": rr["head_entropy"],
+                        "delta_neurons": rr["neuron_count"], "delta_neuron_contrast": rr.get("neuron_contrast"),
+                        "delta_head_contrast": rr.get("head_contrast"), "differential_p": rr.get("differential_p"),
+                        "study_neuron_counts": rr.get("study_neuron_counts"),
+                        "study_head_overlap_change": rr.get("study_head_overlap_change")})
         rows.append(row)
-    return {"rows": rows}
+    seeds = read_cached(layout(run_dir).seeds_summary)
+    out: dict[str, Any] = {"rows": rows}
+    if isinstance(seeds, dict):
+        out["seeds"] = {"n_seeds": seeds.get("n_seeds"), "note": seeds.get("note"),
+                        "headline": {m: seeds["measures"].get(m, {}) for m in seeds.get("headline", [])},
+                        "labels": seeds.get("labels", {})}
+    return out

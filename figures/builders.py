@@ -53,7 +53,10 @@ def total_consistency(recall: Mapping[str, Result]) -> go.Figure:
                              arrayminus=[v - c[0] for c, v in zip(ci, tc)]))
     train = [recall[c].get("consistency_subsets", {}).get("training") for c in ckpts]
     if any(v is not None for v in train):
-        fig.add_bar(name="training languages", x=ckpts, y=train, marker_color=method_color(1))
+        tci = [recall[c].get("consistency_subsets_ci", {}).get("training", [v, v]) for c, v in zip(ckpts, train)]
+        fig.add_bar(name="training languages", x=ckpts, y=train, marker_color=method_color(1),
+                    error_y=dict(type="data", array=[(c[1] - v) if v is not None else 0 for c, v in zip(tci, train)],
+                                 arrayminus=[(v - c[0]) if v is not None else 0 for c, v in zip(tci, train)]))
     fig.update_layout(barmode="group")
     return style(fig, "Total Consistency (fact correct in every language)", "checkpoint", "share of facts")
 
@@ -208,18 +211,21 @@ def logit_lens_curves(reps: Result, langs: Sequence[str] | None = None) -> go.Fi
 
 
 def routing_summary(summary: Result) -> go.Figure:
-    """Δ neuron and head entropy against base (with intervals) beside Δ Total Consistency."""
+    """Neuron and head contrast change κ against the base (text-shard intervals: measurement
+    error) beside Δ Total Consistency."""
     rows = summary["rows"]
     names = [r["checkpoint"] for r in rows]
-    fig = make_subplots(rows=1, cols=3, subplot_titles=["Δ neuron entropy", "Δ head entropy", "Δ Total Consistency"])
-    for col, key in enumerate(("neuron_entropy", "head_entropy"), 1):
+    fig = make_subplots(rows=1, cols=3, subplot_titles=["neuron contrast change κ", "head contrast change κ",
+                                                        "Δ Total Consistency"])
+    for col, key in enumerate(("neuron_contrast", "head_contrast"), 1):
         vals = [r[key]["delta"] for r in rows]
         fig.add_bar(x=names, y=vals, marker_color=method_color(col), showlegend=False, row=1, col=col,
                     error_y=dict(type="data", array=[r[key]["ci"][1] - r[key]["delta"] for r in rows],
                                  arrayminus=[r[key]["delta"] - r[key]["ci"][0] for r in rows]))
     tc = [r["total_consistency"]["difference"] if r.get("total_consistency") else None for r in rows]
     fig.add_bar(x=names, y=tc, marker_color=method_color(3), showlegend=False, row=1, col=3)
-    return style(fig, "Change against the base model (negative entropy change = more language-specific)", None, None)
+    return style(fig, "Change against the base (one model per method; intervals: measurement error; κ < 0 = the "
+                      "base's language differences shrank)", None, None)
 
 
 def study_head_layers(heads: Result) -> go.Figure:
@@ -265,3 +271,31 @@ def study_head_layer_change(change: Result, names: Sequence[str]) -> go.Figure:
                                colorscale=DIVERGING, zmid=0, zmin=-bound, zmax=bound, colorbar=dict(title="Δ points")))
     fig.update_yaxes(autorange="reversed")
     return style(fig, f"Change in where top heads sit, {names[1]} − {names[0]}", "layer (0-based)", "language")
+
+
+def seed_forest(seeds: Result, measures: Sequence[str] = ("neuron_count", "study_head_overlap", "total_consistency")
+                ) -> go.Figure:
+    """Each method's change against the base per training seed (dots), with the mean and its t
+    interval over seeds (diamond and bar), one panel per measure."""
+    present = [m for m in measures if m in seeds["measures"]]
+    labels = seeds.get("labels", {})
+    fig = make_subplots(rows=1, cols=max(len(present), 1), subplot_titles=[labels.get(m, m) for m in present],
+                        horizontal_spacing=0.08)
+    for col, m in enumerate(present, 1):
+        table = seeds["measures"][m]
+        methods = list(table)
+        for i, method in enumerate(methods):
+            row = table[method]
+            fig.add_scatter(x=row["seeds"], y=[method] * len(row["seeds"]), mode="markers", showlegend=False,
+                            marker=dict(color=method_color(i + 1), size=8, opacity=0.6), row=1, col=col,
+                            name=f"{method} seeds")
+            lo, hi = row["ci"]
+            has_ci = lo == lo and hi == hi  # not NaN
+            fig.add_scatter(x=[row["mean"]], y=[method], mode="markers", showlegend=False, row=1, col=col,
+                            marker=dict(color=method_color(i + 1), size=13, symbol="diamond",
+                                        line=dict(color="black", width=1)), name=f"{method} mean",
+                            error_x=dict(type="data", array=[hi - row["mean"]], arrayminus=[row["mean"] - lo],
+                                         thickness=2) if has_ci else None)
+        fig.add_vline(x=0, line=dict(color="grey", dash="dot"), row=1, col=col)
+    return style(fig, f"Change against the base per training seed (n = {seeds.get('n_seeds')}; mean and 95 % t "
+                      "interval over seeds)", None, None)

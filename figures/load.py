@@ -36,3 +36,8 @@ def results(run_dir: str | Path, analysis: str, ids: list[str] | None = None) ->
 def routing_summary(run_dir: str | Path) -> dict[str, Any] | None:
     doc = read_cached(layout(run_dir).routing_summary)
     return doc if isinstance(doc, dict) else None
+
+
+def seeds_summary(run_dir: str | Path) -> dict[str, Any] | None:
+    doc = read_cached(layout(run_dir).seeds_summary)
+    return doc if isinstance(doc, dict) else None

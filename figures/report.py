@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from figures import builders as B
 from figures.export import figure_div, write_html, write_static
-from figures.load import checkpoint_order, results, routing_summary
+from figures.load import checkpoint_order, results, routing_summary, seeds_summary
 from core.errors import PolyFactError
 from core.io import atomic_write_text, read_cached
 from core.layout import layout
@@ -57,6 +57,13 @@ def run_figures(run_dir: str | Path) -> list[tuple[str, str, go.Figure]]:
         add("Attention heads", f"head_entropy_{c}", lambda c=c: B.head_importance_heatmap(heads[c]))
         add("Attention heads", f"top_heads_{c}", lambda c=c: B.top_heads_by_layer(heads[c]))
         add("Attention heads", f"head_overlap_{c}", lambda c=c: B.head_overlap(heads[c]))
+        if "study" in heads[c]:
+            study = {**heads[c]["study"], "name": c, "n_layers": heads[c]["n_layers"]}
+            add("Attention heads", f"study_head_layers_{c}", lambda s=study: B.study_head_layers(s))
+            add("Attention heads", f"study_head_overlap_{c}", lambda s=study: B.study_head_overlap(s))
+    seeds = seeds_summary(run_dir)
+    if seeds and seeds.get("measures"):
+        add("Method effects across seeds", "seed_forest", lambda: B.seed_forest(seeds))
     summary = routing_summary(run_dir)
     if summary and summary.get("rows"):
         add("Routing before/after", "routing_summary", lambda: B.routing_summary(summary))
@@ -84,10 +91,47 @@ def _fmt(x: Any, digits: int = 3) -> str:
     if x is None:
         return "-"
     if isinstance(x, dict) and "delta" in x:
-        return f"{x['delta']:+.3g} [{x['ci'][0]:+.3g}, {x['ci'][1]:+.3g}] p={x['p_value']:.3f}"
+        return f"{x['delta']:+.3g} [{x['ci'][0]:+.3g}, {x['ci'][1]:+.3g}]"
     if isinstance(x, float):
-        return f"{x:.{digits}f}"
+        return "-" if x != x else f"{x:.{digits}f}"
     return str(x)
+
+
+def _seed_section(seeds: dict[str, Any]) -> str:
+    """The report's opening: the seed-level table of the headline measures and a reading of it."""
+    labels = seeds.get("labels", {})
+    rows = []
+    for m in seeds.get("headline", []):
+        for method, r in seeds.get("measures", {}).get(m, {}).items():
+            versus = "; ".join(f"vs {k}: {v['difference']:+.3g} (Welch p {_fmt(v['welch_p'])}, permutation p "
+                               f"{_fmt(v['permutation_p'])})" for k, v in r.get("versus", {}).items())
+            rows.append({"method": method, "measure": labels.get(m, m), "seeds": " ".join(f"{v:+.3g}" for v in r["seeds"]),
+                         "mean": _fmt(r["mean"], 4), "interval": f"[{_fmt(r['ci'][0], 4)}, {_fmt(r['ci'][1], 4)}]",
+                         "same sign": f"{r['same_sign']}/{r['n']}", "versus": versus or "-", "verdict": r["verdict"]})
+    table = _table(rows, [(k, lambda r, k=k: r[k]) for k in ("method", "measure", "seeds", "mean", "interval",
+                                                               "same sign", "versus", "verdict")]) if rows else ""
+    return (f"<section id='seed-summary'><h2>Method effects across training seeds</h2><p>{html.escape(_reading(seeds))}</p>"
+            f"{table}<p class='note'>Each row: the change of a method's checkpoints against the base, per training "
+            "seed; the interval is a t interval over seeds (training noise). Intervals elsewhere in this report resample "
+            "text shards of one model: they measure measurement error only.</p></section>")
+
+
+def _reading(seeds: dict[str, Any]) -> str:
+    """One paragraph reading the seed table (written from its verdicts, never from a model)."""
+    n = seeds.get("n_seeds", 0)
+    if n < 2:
+        return (f"This run trained each method with one seed. One seed cannot separate a method's effect from "
+                f"training noise, so no row below is evidence that a method changed specialization; rerun with "
+                f"--seeds 0,1,2 (or --preset replicate).")
+    labels = seeds.get("labels", {})
+    parts = []
+    for m in seeds.get("headline", []):
+        table = seeds.get("measures", {}).get(m, {})
+        said = [f"{method} {r['verdict'].replace('no evidence', 'shows no evidence of a change')} "
+                f"({r['mean']:+.3g}, {r['same_sign']}/{r['n']} seeds agree)" for method, r in table.items()]
+        if said:
+            parts.append(f"{labels.get(m, m)}: " + "; ".join(said))
+    return f"Across {n} training seeds per method — " + ". ".join(parts) + "."
 
 
 def _provenance(run_dir: Path) -> list[dict[str, Any]]:
@@ -126,17 +170,29 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
     if isinstance(t, dict) and t:
         parts.append("<p>Stage times: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items())
                      + f" (total {sum(t.values()):.0f} s)</p>")
+    seeds = read_cached(run.seeds_summary)
+    if isinstance(seeds, dict) and seeds.get("measures"):
+        parts.append(_seed_section(seeds))
     summary = read_cached(run.summary)
     if isinstance(summary, dict) and summary.get("rows"):
         rows = summary["rows"]
-        parts.append("<section><h2>Summary</h2>" + _table(rows, [
+        parts.append("<section><h2>Checkpoints</h2>" + _table(rows, [
             ("checkpoint", lambda r: r["checkpoint"]), ("mean accuracy", lambda r: _fmt(r["mean_accuracy"])),
             ("English", lambda r: _fmt(r.get("en"))),
             ("Total Consistency (all)", lambda r: _fmt(r["total_consistency"])),
             ("Total Consistency (training langs)", lambda r: _fmt(r.get("total_consistency_training"))),
-            ("Δ neuron entropy vs base", lambda r: _fmt(r.get("delta_neuron_entropy"))),
-            ("Δ head entropy vs base", lambda r: _fmt(r.get("delta_head_entropy"))),
+            ("neuron contrast change κ (measurement error)", lambda r: _fmt(r.get("delta_neuron_contrast"))),
+            ("Δ head overlap % (study)", lambda r: _fmt(r.get("study_head_overlap_change"), 1)),
+            ("Δ top-1 % neurons per language (study)",
+             lambda r: " ".join(f"{k} {v:+d}" for k, v in (r.get("study_neuron_counts") or {}).items()) or "-"),
         ]) + "</section>")
+    sources = {r.get("text_source") for r in results(run_dir, "neurons", checkpoint_order(run_dir)).values()}
+    sources |= {r.get("text_source") for r in results(run_dir, "heads", checkpoint_order(run_dir)).values()}
+    neurons_res = results(run_dir, "neurons", checkpoint_order(run_dir))
+    if neurons_res:
+        tokens = next(iter(neurons_res.values())).get("tokens", {})
+        parts.append(f"<p>Analyzer text: {html.escape('; '.join(sorted(x for x in sources if x)) or 'unrecorded')}; "
+                     f"tokens per language (neurons): {html.escape(', '.join(f'{k} {v}' for k, v in tokens.items()))}.</p>")
     section = None
     for i, (sec, name, fig) in enumerate(figs):
         if sec != section:

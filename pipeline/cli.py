@@ -449,11 +449,13 @@ def _ablate_with_inputs(ctx):
 
 def _register_all() -> None:
     from pipeline import stages
-    from pipeline.tables import print_ablation, print_representations, print_routing
+    from pipeline.tables import print_ablation, print_representations, print_routing, print_seeds
 
     _register_run_analysis("routing", "Before/after specialization changes against the reference (and each "
-                           "checkpoint's parent), with seed-level and measurement-error intervals.",
+                           "checkpoint's parent), with measurement-error intervals and the differential test.",
                            _routing_with_inputs, print_routing)
+    _register_run_analysis("seeds", "Each method's change against the base across training seeds: mean, t interval, "
+                           "sign agreement, tests against the control, verdicts.", stages.seeds, print_seeds)
     _register_run_analysis("ablate", "Deactivate each language's neurons / top heads: Δloss and Δaccuracy "
                            "matrices with random controls.", _ablate_with_inputs, _show_each(print_ablation))
     _register_run_analysis("representations", "Cross-lingual similarity, CKA, retrieval, language-ID probes "

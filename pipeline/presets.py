@@ -61,7 +61,7 @@ _OVERRIDES: dict[str, dict] = {
         "analysis": {"texts": "multiway:TED2025/multi_way.jsonl", "backend": "torch", "compile": True,
                      "max_tokens": 2_000_000, "seq_len": 1024, "batch_size": 8, "head_method": "lahis",
                      "head_backend": "torch", "head_seq_len": 512, "head_max_samples": 500, "head_max_tokens": None,
-                     "head_lr": 1e-2, "head_top_frac": 0.02, "shards": 1},
+                     "head_lr": 1e-2, "head_top_frac": 0.02, "shards": 2},  # two halves: κ cross-fits
     },
 }
 

@@ -205,6 +205,13 @@ def routing(ctx: Context) -> dict:
     return routing_analysis(ctx.run.root, ids, ctx.cfg.analysis, ctx.cfg.routing, seed=ctx.cfg.seed, force=ctx.force)
 
 
+def seeds(ctx: Context) -> dict:
+    """The seed-level table: each method's change against the base across training seeds."""
+    from analyses.seeds import seed_analysis
+
+    return seed_analysis(ctx.run.root, ctx.ids())
+
+
 def ablate(ctx: Context) -> dict:
     from analyses.ablate import ablation_analysis
 
@@ -245,6 +252,7 @@ def plan(ctx: Context) -> list[Stage]:
         Stage("neurons", f"polyfact analyze neurons --run {r} --checkpoint {ids}", neurons),
         Stage("heads", f"polyfact analyze heads --run {r} --checkpoint {ids}", heads),
         Stage("routing", f"polyfact analyze routing --run {r}", routing),
+        Stage("seeds", f"polyfact analyze seeds --run {r}", seeds),
         Stage("ablate", f"polyfact analyze ablate --run {r} --checkpoints {first}", ablate),
         Stage("representations", f"polyfact analyze representations --run {r} --checkpoints {first}",
               representations),

@@ -113,38 +113,92 @@ def _ci(c: dict) -> str:
     return f"{_signed(c['delta'])} [{_signed(c['ci'][0])}, {_signed(c['ci'][1])}] p={c['p_value']:.3f}"
 
 
+def _me(c: dict | None) -> str:
+    """Δ [measurement-error interval]."""
+    if not c:
+        return "-"
+    return f"{_signed(c['delta'])} [{_signed(c['ci'][0])}, {_signed(c['ci'][1])}]"
+
+
+def _p(p: float | None) -> str:
+    return "-" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.3f}"
+
+
 def print_routing(summary: dict) -> None:
-    """Per method: Δ specialization vs base (interval, p) next to Δ Total Consistency."""
-    t = Table(title=f"change against {summary['base']} (95% CI, permutation p) — consistency over "
-                    f"{', '.join(summary.get('consistency_languages') or ['all languages'])}")
-    for c in ("checkpoint", "Δ specific neurons", "Δ neuron entropy", "Δ head entropy", "Δ Total Consistency",
-              "Δ mean accuracy"):
+    """Per checkpoint: changes against the reference with text-shard (measurement-error) intervals,
+    the differential test, the study's head-overlap change, Δ Total Consistency."""
+    t = Table(title=f"change against {summary['base']} — 95 % intervals over text shards (measurement error of one "
+                    f"model; training noise: polyfact analyze seeds)")
+    for c in ("checkpoint", "Δ neuron contrast κ", "Δ calibrated neurons", "Δ neuron entropy", "head contrast κ",
+              "p differs by language (neurons/heads)", "Δ head overlap % (study)", "Δ Total Consistency"):
         t.add_column(c)
     for r in summary["rows"]:
-        tc, acc = r.get("total_consistency"), r.get("mean_accuracy")
-        t.add_row(r["checkpoint"], _ci(r["neuron_count"]), _ci(r["neuron_entropy"]), _ci(r["head_entropy"]),
-                  f"{tc['difference']:+.3f} [{tc['ci'][0]:+.3f}, {tc['ci'][1]:+.3f}]" if tc else "-",
-                  f"{acc['difference']:+.3f} [{acc['ci'][0]:+.3f}, {acc['ci'][1]:+.3f}]" if acc else "-")
+        tc = r.get("total_consistency")
+        d = r.get("differential_p") or {}
+        t.add_row(r["checkpoint"], _me(r.get("neuron_contrast")), _me(r["neuron_count"]), _me(r["neuron_entropy"]),
+                  _me(r.get("head_contrast")), f"{_p(d.get('neurons'))} / {_p(d.get('heads'))}",
+                  _f(r.get("study_head_overlap_change"), 1),
+                  f"{tc['difference']:+.3f} [{tc['ci'][0]:+.3f}, {tc['ci'][1]:+.3f}]" if tc else "-")
     console.print(t)
-    for name, c in summary.get("correlations", {}).items():
-        console.print(f"correlation {name}: r={_f(c['pearson'])} [{_f(c['ci'][0])}, {_f(c['ci'][1])}], "
-                      f"ρ={_f(c['spearman'])}, n={c['n']}")
+
+
+def seed_rows(seeds: dict, measures: list[str] | None = None) -> list[dict]:
+    """One row per (method, measure) of the seed table, for printing and the report."""
+    out = []
+    labels = seeds.get("labels", {})
+    for m in measures or seeds.get("headline", []):
+        for method, row in seeds.get("measures", {}).get(m, {}).items():
+            versus = "; ".join(f"vs {k}: {v['difference']:+.3g} (Welch p={_p(v['welch_p'])}, "
+                               f"perm. p={_p(v['permutation_p'])})" for k, v in row.get("versus", {}).items())
+            out.append({"method": method, "measure": labels.get(m, m),
+                        "mean": f"{_signed(row['mean'])}" if row["n"] else "-",
+                        "interval": "[{}, {}]".format(*(_signed(x) if not math.isnan(x) else "-" for x in row["ci"])),
+                        "seeds": " ".join(_signed(v) for v in row["seeds"]),
+                        "same sign": f"{row['same_sign']}/{row['n']}", "versus": versus or "-",
+                        "verdict": row["verdict"]})
+    return out
+
+
+def print_seeds(seeds: dict) -> None:
+    """The seed-level table: per method and headline measure, each seed's change against the base,
+    the mean with a t interval over seeds, sign agreement, tests against the controls, a verdict."""
+    t = Table(title=f"method effects across training seeds (n = {seeds.get('n_seeds')}; t interval over seeds)")
+    rows = seed_rows(seeds)
+    for c in ("method", "measure", "mean", "interval", "seeds", "same sign", "versus", "verdict"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[r[c] for c in ("method", "measure", "mean", "interval", "seeds", "same sign", "versus", "verdict")])
+    console.print(t)
+    console.print(seeds.get("note", ""))
+    for name, c in seeds.get("correlations", {}).items():
+        console.print(f"correlation {name} over seed-level points: r={_f(c['pearson'])} [{_f(c['ci'][0])}, "
+                      f"{_f(c['ci'][1])}], ρ={_f(c['spearman'])}, n={c['n']}")
 
 
 def print_compare(res: dict) -> None:
     """Before/after measures of two checkpoints."""
     ch = res["change"]
-    t = Table(title=f"{res['after']} against {res['before']} (95% CI over text shards: measurement error)")
+    t = Table(title=f"{res['after']} against {res['before']} (95 % intervals over text shards: measurement error)")
     for c in ("measure", "change"):
         t.add_column(c)
-    for section, key, label in (("neurons", "count_total", "Δ language-specific neurons (calibrated, Tang)"),
+    for section, key, label in (("neurons", "contrast", "neuron contrast change κ (−: less language-specific)"),
+                                ("neurons", "count_total", "Δ language-specific neurons (calibrated, Tang)"),
                                 ("neurons", "entropy_mean", "Δ mean neuron entropy"),
+                                ("heads", "contrast", "head contrast change κ"),
                                 ("heads", "entropy_mean", "Δ mean head entropy")):
         c = ch[section][key]
-        t.add_row(label, _ci({"delta": c["delta"][0], "ci": [c["ci"][0][0], c["ci"][1][0]], "p_value": c["p_value"][0]}))
-    for name, vals in (("neuron set Jaccard", ch.get("neuron_jaccard")), ("top-head set Jaccard", ch.get("head_topk_jaccard"))):
-        if vals:
-            t.add_row(name, " ".join(f"{k}={_f(v)}" for k, v in vals.items()))
+        t.add_row(label, _me({"delta": c["delta"][0], "ci": [c["ci"][0][0], c["ci"][1][0]]}))
+    for unit, d in ch.get("differential", {}).items():
+        t.add_row(f"change differs by language ({unit})", f"p = {_p(d['p_value'])} (floor {_p(d['p_floor'])})")
+    study = ch.get("study", {})
+    if study.get("neuron_counts"):
+        t.add_row("Δ top-1 % neurons per language (study)",
+                  " ".join(f"{k}={v['change']:+d}" for k, v in study["neuron_counts"].items()))
+    if study.get("mean_pairwise_overlap_pct"):
+        t.add_row("Δ mean pairwise head overlap % (study)", f"{study['mean_pairwise_overlap_pct']['change']:+.1f}")
+    if study.get("head_jaccard"):
+        t.add_row("top-head set Jaccard with before (study)",
+                  " ".join(f"{k}={_f(v)}" for k, v in study["head_jaccard"].items()))
     console.print(t)
 
 
@@ -170,18 +224,26 @@ def print_representations(res: dict) -> None:
 
 
 def print_summary(summary: dict) -> None:
-    """The run's closing table: accuracy and Total Consistency per checkpoint, specialization change."""
-    t = Table(title="PolyFact run summary")
+    """The run's closing tables: recall per checkpoint, then the seed-level verdicts."""
+    t = Table(title="PolyFact run summary (specialization changes: text-shard interval = measurement error)")
     for c in ("checkpoint", "mean acc.", "English", "high", "low", "held-out", "TC (all)", "TC (training)",
-              "Δ neuron entropy vs base", "Δ head entropy vs base"):
+              "neuron contrast κ", "Δ head overlap % (study)"):
         t.add_column(c, justify="right" if c != "checkpoint" else "left")
     for r in summary["rows"]:
         g = r.get("accuracy_by_group", {})
         t.add_row(r["checkpoint"], _f(r["mean_accuracy"]), _f(r.get("en")), _f(g.get("high")), _f(g.get("low")),
                   _f(g.get("heldout")), _f(r["total_consistency"]), _f(r.get("total_consistency_training")),
-                  _ci(r["delta_neuron_entropy"]) if r.get("delta_neuron_entropy") else "-",
-                  _ci(r["delta_head_entropy"]) if r.get("delta_head_entropy") else "-")
+                  _me(r.get("delta_neuron_contrast")), _f(r.get("study_head_overlap_change"), 1))
     console.print(t)
+    seeds = summary.get("seeds")
+    if seeds:
+        t = Table(title=f"method effects across training seeds (n = {seeds['n_seeds']})")
+        for c in ("method", "measure", "mean", "interval", "same sign", "versus", "verdict"):
+            t.add_column(c)
+        for r in seed_rows({**seeds, "measures": seeds["headline"], "headline": list(seeds["headline"])}):
+            t.add_row(*[r[c] for c in ("method", "measure", "mean", "interval", "same sign", "versus", "verdict")])
+        console.print(t)
+        console.print(seeds.get("note", ""))
     timings = summary.get("timings", {})
     if timings:
         console.print("stage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
