@@ -26,7 +26,6 @@ and groups for every checkpoint). Per pair of checkpoints:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -264,25 +263,6 @@ def compare_pair(run_dir: str | Path, after: str, before: str, spec: Specializat
         return done
     return write_result(path, {"before": before, "after": after,
                                "change": compare(run_dir, after, before, spec, rcfg, seed, before)}, prov)
-
-
-def correlation(x: list[float], y: list[float]) -> dict[str, float]:
-    """Pearson r with a Fisher-z 95% interval (n ≥ 4) and Spearman ρ."""
-    from scipy.stats import pearsonr, spearmanr
-
-    xs, ys = np.asarray(x, float), np.asarray(y, float)
-    ok = ~(np.isnan(xs) | np.isnan(ys))
-    xs, ys = xs[ok], ys[ok]
-    n = len(xs)
-    if n < 3 or np.std(xs) == 0 or np.std(ys) == 0:
-        return {"n": n, "pearson": float("nan"), "ci": [float("nan"), float("nan")], "spearman": float("nan")}
-    r = float(pearsonr(xs, ys)[0])
-    if n >= 4 and abs(r) < 1:
-        z, se = math.atanh(r), 1 / math.sqrt(n - 3)
-        ci = [math.tanh(z - 1.96 * se), math.tanh(z + 1.96 * se)]
-    else:
-        ci = [float("nan"), float("nan")]
-    return {"n": n, "pearson": r, "ci": ci, "spearman": float(spearmanr(xs, ys)[0])}
 
 
 def routing_analysis(run_dir: str | Path, checkpoints: list[str] | None = None, spec: SpecializationConfig | None = None,

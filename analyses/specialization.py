@@ -34,12 +34,12 @@ class SpecializationConfig:
     by default), or None."""
 
     backend: str = "nnsight"
-    texts: str | None = None
+    texts: str | None = "statements"  # the toy world's statements and questions (analyses.texts)
     max_tokens: int | None = 20000
     seq_len: int = 128
     batch_size: int = 16
     top_frac: float = 0.01
-    head_method: str = "gradient"
+    head_method: str = "lahis"  # the study's; gradient and ablation are the project's alternatives
     head_backend: str = "torch"
     head_max_tokens: int | None = 4000
     top_k_heads: int = 4

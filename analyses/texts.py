@@ -40,6 +40,12 @@ def text_source(run_dir: str | Path, spec: str | None, langs: list[str] | None =
         from training.common import RunData
         from training.corpus import statement
 
+        from core.layout import layout
+
+        if not (layout(run_dir).data / "dataset_dict.json").exists():
+            raise PolyFactError(f"--texts {spec} reads the run's dataset, and {run_dir} has none; build one "
+                                "(polyfact data build --out RUN/data) or pass --texts files:DIR, hf:PATH:COLUMN or "
+                                "multiway:FILE.jsonl")
         data = RunData(run_dir)
         split = spec.split(":", 1)[1] if spec.startswith("dataset:") else None
         rows = [r for r in data.rows(split) if keep is None or r["lang"] in keep]

@@ -404,6 +404,20 @@ def _unwrap(model):
     return model.unload() if hasattr(model, "unload") else model
 
 
+def _train_once(check: Check, make_trainer):
+    """Train a trainer built by ``make_trainer(out_dir)``: (trainer, step seconds, peak GiB); its
+    LoRA layers are removed afterwards."""
+    timer = _StepTimer(check)
+    with tempfile.TemporaryDirectory() as out:
+        trainer = make_trainer(Path(out))
+        trainer.add_callback(timer)
+        check.reset_peak()
+        trainer.train()
+        peak = check.peak_gib()
+        _unwrap(trainer.model)
+    return trainer, timer.times, peak
+
+
 def section_grpo(check: Check, model, tok) -> dict:
     from training.grpo import GrpoConfig, fact_groups, grpo_trainer
     from training.lm import LoraSettings
@@ -414,16 +428,10 @@ def section_grpo(check: Check, model, tok) -> dict:
     cfg = GrpoConfig(steps=steps, facts_per_step=1, num_generations=8 if not check.a.tiny else 4,
                      max_new_tokens=32 if not check.a.tiny else 8, learning_rate=1e-5,
                      lora=LoraSettings(enabled=True), gradient_checkpointing=True, logging_steps=1, save_steps=10**6)
-    timer = _StepTimer(check)
-    with tempfile.TemporaryDirectory() as out:
-        trainer = grpo_trainer(model, tok, groups, cfg, Path(out), seed=0, save_strategy="no", disable_tqdm=True)
-        trainer.add_callback(timer)
-        check.reset_peak()
-        trainer.train()
-        peak = check.peak_gib()
-        _unwrap(trainer.model)
+    trainer, times, peak = _train_once(check, lambda out: grpo_trainer(model, tok, groups, cfg, out, seed=0,
+                                                                      save_strategy="no", disable_tqdm=True))
     res = {"rollouts": cfg.num_generations, "languages": 12, "new_tokens": cfg.max_new_tokens, "lora_r": 64,
-           "gradient_checkpointing": True, "step_seconds": timer.times, "peak_gib": peak,
+           "gradient_checkpointing": True, "step_seconds": times, "peak_gib": peak,
            "reward": [h.get("reward") for h in getattr(trainer, "history", [])]}
     print(f"  grpo: {res}", flush=True)
     return res
@@ -437,15 +445,9 @@ def section_sft(check: Check, model, tok) -> dict:
     batch = 8
     cfg = SftConfig(train=LMTrainConfig(epochs=1.0, max_steps=3, batch_size=batch, learning_rate=1e-5, seq_len=256,
                                         logging_steps=1, save_steps=10**6), lora=LoraSettings(enabled=True))
-    timer = _StepTimer(check)
-    with tempfile.TemporaryDirectory() as out:
-        trainer = sft_trainer(model, tok, rows, cfg, Path(out), seed=0, save_strategy="no", disable_tqdm=True)
-        trainer.add_callback(timer)
-        check.reset_peak()
-        trainer.train()
-        peak = check.peak_gib()
-        _unwrap(trainer.model)
-    res = {"micro_batch": batch, "seq_len_max": 256, "lora_r": 64, "step_seconds": timer.times, "peak_gib": peak}
+    _, times, peak = _train_once(check, lambda out: sft_trainer(model, tok, rows, cfg, out, seed=0, save_strategy="no",
+                                                                disable_tqdm=True))
+    res = {"micro_batch": batch, "seq_len_max": 256, "lora_r": 64, "step_seconds": times, "peak_gib": peak}
     print(f"  sft: {res}", flush=True)
     return res
 

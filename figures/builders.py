@@ -155,14 +155,19 @@ def top_heads_by_layer(heads: Result) -> go.Figure:
                  "language")
 
 
+def _language_matrix(m: Mapping[str, Mapping[str, float]], title: str, colorbar: str, **heatmap) -> go.Figure:
+    """A language × language heatmap in the project's language order."""
+    langs = language_order(m)
+    fig = go.Figure(go.Heatmap(z=[[m[a][b] for b in langs] for a in langs], x=langs, y=langs,
+                               colorbar=dict(title=colorbar), **heatmap))
+    fig.update_yaxes(autorange="reversed")
+    return style(fig, title, "language", "language")
+
+
 def head_overlap(heads: Result) -> go.Figure:
     """Jaccard overlap of the languages' top-k head sets."""
-    m = heads["overlap"]
-    langs = language_order(m)
-    fig = go.Figure(go.Heatmap(z=[[m[a][b] for b in langs] for a in langs], x=langs, y=langs, zmin=0, zmax=1,
-                               colorscale=SEQUENTIAL, colorbar=dict(title="Jaccard")))
-    fig.update_yaxes(autorange="reversed")
-    return style(fig, f"Overlap of top-{heads['k']} head sets ({heads['checkpoint']})", "language", "language")
+    return _language_matrix(heads["overlap"], f"Overlap of top-{heads['k']} head sets ({heads['checkpoint']})",
+                            "Jaccard", zmin=0, zmax=1, colorscale=SEQUENTIAL)
 
 
 def deactivation_matrix(ablate: Result, unit: str = "neurons") -> go.Figure:
@@ -241,25 +246,18 @@ def study_head_layers(heads: Result) -> go.Figure:
 
 def study_head_overlap(heads: Result) -> go.Figure:
     """The study's overlap of top-head sets: |A ∩ B| / n in percent."""
-    m = heads["overlap_pct"]
-    langs = language_order(m)
-    fig = go.Figure(go.Heatmap(z=[[m[a][b] for b in langs] for a in langs], x=langs, y=langs, zmin=0, zmax=100,
-                               colorscale=SEQUENTIAL, colorbar=dict(title="% shared")))
-    fig.update_yaxes(autorange="reversed")
-    return style(fig, f"Overlap of top-head sets ({heads['name']}; mean off-diagonal "
-                      f"{heads['mean_overlap_pct']:.1f} %)", "language", "language")
+    return _language_matrix(heads["overlap_pct"], f"Overlap of top-head sets ({heads['name']}; mean off-diagonal "
+                                                  f"{heads['mean_overlap_pct']:.1f} %)", "% shared", zmin=0, zmax=100,
+                            colorscale=SEQUENTIAL)
 
 
 def study_head_overlap_change(change: Result, names: Sequence[str]) -> go.Figure:
     """Change in pairwise overlap (percentage points), second checkpoint minus first."""
     m = change["overlap_pct"]
-    langs = language_order(change["languages"])
-    bound = max([abs(m[a][b]) for a in langs for b in langs] + [1.0])
-    fig = go.Figure(go.Heatmap(z=[[m[a][b] for b in langs] for a in langs], x=langs, y=langs, colorscale=DIVERGING,
-                               zmid=0, zmin=-bound, zmax=bound, colorbar=dict(title="Δ points")))
-    fig.update_yaxes(autorange="reversed")
-    return style(fig, f"Change in head overlap, {names[1]} − {names[0]} (mean {change['mean_overlap_pct']:+.1f} "
-                      "points; positive = more shared heads)", "language", "language")
+    bound = max([abs(v) for row in m.values() for v in row.values()] + [1.0])
+    return _language_matrix(m, f"Change in head overlap, {names[1]} − {names[0]} (mean {change['mean_overlap_pct']:+.1f} "
+                               "points; positive = more shared heads)", "Δ points", colorscale=DIVERGING, zmid=0,
+                            zmin=-bound, zmax=bound)
 
 
 def study_head_layer_change(change: Result, names: Sequence[str]) -> go.Figure:

@@ -355,49 +355,40 @@ _TEXTS = typer.Option(None, "--texts", help="dataset | dataset:SPLIT | statement
                       "multiway:FILE.jsonl")
 
 
-@analyze_app.command("neurons")
-def analyze_neurons(
-    run: Path = typer.Option(..., "--run"),
-    checkpoint: Optional[str] = _CKPTS,
-    backend: Optional[str] = typer.Option(None, "--backend", help="nnsight | lens | torch"),
-    texts: Optional[str] = _TEXTS,
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token budget per language."),
-    reference: Optional[str] = _REF,
-    preset: Optional[str] = typer.Option(None, "--preset"),
-    config: Optional[Path] = typer.Option(None, "--config"),
-    sets: Optional[list[str]] = typer.Option(None, "--set"),
-    force: bool = typer.Option(False, "--force"),
-) -> None:
-    """LAPE language-specific neurons; writes results/neurons/<id>.*"""
-    from pipeline import stages
-    from pipeline.tables import print_neurons
+def _register_unit_analysis(name: str, help_text: str, backends: str, with_method: bool) -> None:
+    """``polyfact analyze neurons|heads``: per-checkpoint specialization with analyzer options."""
 
-    ctx = _analysis_ctx(run, checkpoint, preset, config, sets, force, backend, texts, max_tokens, reference)
-    for res in _execute("neurons", ctx, stages.neurons).values():
-        print_neurons(res)
+    def command(
+        run: Path = typer.Option(..., "--run"),
+        checkpoint: Optional[str] = _CKPTS,
+        backend: Optional[str] = typer.Option(None, "--backend", help=backends),
+        method: Optional[str] = typer.Option(None, "--method", help="lahis | gradient | ablation (heads)"),
+        texts: Optional[str] = _TEXTS,
+        max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token budget per language."),
+        reference: Optional[str] = _REF,
+        preset: Optional[str] = typer.Option(None, "--preset"),
+        config: Optional[Path] = typer.Option(None, "--config"),
+        sets: Optional[list[str]] = typer.Option(None, "--set"),
+        force: bool = typer.Option(False, "--force"),
+    ) -> None:
+        from pipeline import stages
+        from pipeline import tables
+
+        if method is not None and not with_method:
+            raise PolyFactError("--method chooses the head-importance method: use it with polyfact analyze heads")
+        ctx = _analysis_ctx(run, checkpoint, preset, config, sets, force, backend, texts, max_tokens, reference, method)
+        printer = getattr(tables, f"print_{name}")
+        for res in _execute(name, ctx, getattr(stages, name)).values():
+            printer(res)
+
+    command.__doc__ = help_text
+    analyze_app.command(name)(command)
 
 
-@analyze_app.command("heads")
-def analyze_heads(
-    run: Path = typer.Option(..., "--run"),
-    checkpoint: Optional[str] = _CKPTS,
-    backend: Optional[str] = typer.Option(None, "--backend", help="torch | nnsight | lens"),
-    method: Optional[str] = typer.Option(None, "--method", help="lahis | gradient | ablation"),
-    texts: Optional[str] = _TEXTS,
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens"),
-    reference: Optional[str] = _REF,
-    preset: Optional[str] = typer.Option(None, "--preset"),
-    config: Optional[Path] = typer.Option(None, "--config"),
-    sets: Optional[list[str]] = typer.Option(None, "--set"),
-    force: bool = typer.Option(False, "--force"),
-) -> None:
-    """Per-language head importance; writes results/heads/<id>.*"""
-    from pipeline import stages
-    from pipeline.tables import print_heads
-
-    ctx = _analysis_ctx(run, checkpoint, preset, config, sets, force, backend, texts, max_tokens, reference, method)
-    for res in _execute("heads", ctx, stages.heads).values():
-        print_heads(res)
+_register_unit_analysis("neurons", "LAPE language-specific neurons; writes results/neurons/<id>.*",
+                        "nnsight | lens | torch", with_method=False)
+_register_unit_analysis("heads", "Per-language head importance (LAHIS by default); writes results/heads/<id>.*",
+                        "torch | nnsight | lens", with_method=True)
 
 
 def _register_run_analysis(name: str, help_text: str, fn, show) -> None:

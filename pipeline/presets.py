@@ -27,6 +27,7 @@ _OVERRIDES: dict[str, dict] = {
         "grpo": {"steps": 2, "facts_per_step": 4, "num_generations": 8, "temperature": 1.0, "max_new_tokens": 1,
                  "eval_max_facts": 8, "save_steps": 1000, "logging_steps": 1},
         "eval": {"bootstrap": 100},
+        "routing": {"bootstrap": 50, "permutations": 50},
     },
     "replicate": {
         "seeds": [0, 1, 2],

@@ -93,16 +93,19 @@ def print_neurons(res: dict) -> None:
 
 
 def print_heads(res: dict) -> None:
-    """Top-k heads per language and the mean normalized entropy of head importance."""
-    t = Table(title=f"top-{res['k']} heads of {res['checkpoint']} ({res['method']}; layer.head)")
+    """The study's top heads per language (raw importance) and the project's top-k by specificity."""
+    study = res.get("study", {})
+    t = Table(title=f"heads of {res['checkpoint']} ({res['method']}; layer.head) — text: {res.get('text_source', '?')}")
     t.add_column("language")
-    t.add_column("heads")
-    t.add_column("per layer")
+    t.add_column(f"top {study.get('top_frac', 0.02):.0%} (study, n = {study.get('n_top', '?')})")
+    t.add_column(f"top-{res['k']} by specificity (project)")
+    t.add_column("per layer (project)")
     for lang in res["languages"]:
-        t.add_row(lang, " ".join(f"{a}.{b}" for a, b in res["top_k"][lang]),
-                  " ".join(map(str, res["layer_distribution"][lang])))
+        t.add_row(lang, " ".join(f"{a}.{b}" for a, b in study.get("top", {}).get(lang, [])),
+                  " ".join(f"{a}.{b}" for a, b in res["top_k"][lang]), " ".join(map(str, res["layer_distribution"][lang])))
     console.print(t)
-    console.print(f"mean normalized entropy of head importance: {_f(res['entropy_mean'])}")
+    console.print(f"mean pairwise overlap of top heads (study): {_f(study.get('mean_overlap_pct'), 1)} %; "
+                  f"mean normalized entropy of head importance: {_f(res['entropy_mean'])}")
 
 
 def _signed(x: float) -> str:

@@ -27,7 +27,7 @@ def test_neurons_and_heads_from_the_cli(smoke_run):
                         "--max-tokens", "300"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     heads = json.loads((run / "results" / "heads" / "base.json").read_text())
-    assert len(heads["top_k"]) == len(heads["languages"]) and heads["method"] == "gradient"
+    assert len(heads["top_k"]) == len(heads["languages"]) and heads["method"] == "lahis"
 
 
 def test_results_are_reused_when_inputs_match(smoke_run):

@@ -1,0 +1,282 @@
+"""Memory plan for the paper preset at 7B, measured on this CPU.
+
+Real-width Qwen2.5-7B and OLMo-2-1124-7B layers (hidden size, MLP width, heads, KV heads as
+published), truncated to 1, 2 and 4 layers with a small vocabulary, in bf16. Each measurement runs
+one step of a stage and records the peak resident memory above the level before the model was
+built (the process's high-water mark is reset between measurements through
+``/proc/self/clear_refs``; large tensors are returned to the system when freed):
+
+``stats``     activation statistics: one forward of a batch (paper: 8 × 1024 tokens), counting hooks;
+``lahis``     head importance by LAHIS: forward + backward to the head mask, one 512-token sample;
+``gradient``  head importance by gradient: the same shape, mask fixed at 1;
+``mcq``       MCQ scoring of one fact in 12 languages (4 options each, the evaluation's scorer);
+``sft``       one LoRA (r 64) SFT step, per 256-token sequence (paper: micro-batch 8);
+``grpo``      one fact-grouped GRPO loss step with LoRA and gradient checkpointing, per rollout of 12
+              languages (prompt + 32 new tokens; paper: 8 rollouts).
+
+Per stage the fit is ``peak = a + b·layers + s·(n − 1) + (V − V₀)·(e + f·n)`` from five points:
+(1 layer, n = 1), (2, 1), (1, 2), (1, 1, vocabulary V₁), and (4, 1) predicted and checked (the
+validation: within 10 %). ``n`` is the stage's batch unit (sequences, facts or rollouts), ``e`` the
+embedding and LM-head weights per vocabulary entry (known), ``f`` the logits per entry and unit.
+Prediction at 28 (Qwen) and 32 (OLMo) layers and the real vocabulary gives the table
+``stage | predicted peak GiB | fits on 80 GB? | the largest batch that fits``, written to
+``pipeline/memory_plan.json`` (``polyfact run --preset paper --dry-run`` prints it).
+
+CPU kernels are not GPU kernels: CPU attention materializes the score matrix (GPU flash attention
+does not), and allocators differ; ``bench/gpu_check.sh`` measures the same stages on a GPU.
+
+    python bench/memory_plan.py [--models qwen2.5-7b,olmo-2-7b] [--stages ...] [--out pipeline/memory_plan.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MODELS = {
+    "qwen2.5-7b": {"family": "qwen2", "hidden_size": 3584, "intermediate_size": 18944, "num_attention_heads": 28,
+                   "num_key_value_heads": 4, "num_hidden_layers": 28, "vocab_size": 152064, "rope_theta": 1e6,
+                   "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "hub": "Qwen/Qwen2.5-7B"},
+    "olmo-2-7b": {"family": "olmo2", "hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32,
+                  "num_key_value_heads": 32, "num_hidden_layers": 32, "vocab_size": 100352, "rope_theta": 5e5,
+                  "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "hub": "allenai/OLMo-2-1124-7B"},
+}
+V0, V1 = 1024, 9216
+GPU_GIB = 80 * 1e9 / 2**30  # an "80 GB" card: 74.5 GiB
+HEADROOM_GIB = 4.0  # CUDA context, allocator fragmentation
+# stage: (unit, paper batch in units, tokens per unit, description)
+STAGES = {
+    "stats": ("sequence of 1024 tokens", 8, 1024, "activation statistics (8 × 1024 tokens, inference)"),
+    "lahis": ("sample of 512 tokens", 1, 512, "head importance, LAHIS (1 × 512, backward to the mask)"),
+    "gradient": ("sample of 512 tokens", 1, 512, "head importance, gradient (1 × 512, backward to the mask)"),
+    "mcq": ("fact in 12 languages", 1, 12 * 4 * 24, "MCQ scoring, one fact × 12 languages × 4 options"),
+    "sft": ("sequence of 256 tokens", 8, 256, "LoRA SFT step (micro-batch 8 × 256 tokens)"),
+    "grpo": ("rollout of 12 languages", 8, 12 * (96 + 32), "GRPO step, LoRA + checkpointing (8 rollouts × 12 × 128 tokens)"),
+}
+
+
+def _status_kib(field: str) -> int:
+    import re
+
+    with open("/proc/self/status") as fh:
+        return int(re.search(rf"{field}:\s+(\d+)", fh.read()).group(1))
+
+
+def reset_peak() -> float:
+    """Reset the process's peak resident memory to its current level; returns that level in GiB."""
+    import gc
+
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    return _status_kib("VmRSS") / 2**20
+
+
+def peak_gib() -> float:
+    return _status_kib("VmHWM") / 2**20
+
+
+def build(model: str, layers: int, vocab: int):
+    """A real-width model of ``layers`` layers and ``vocab`` entries, bf16, random weights."""
+    import torch
+    from transformers import Olmo2Config, Olmo2ForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    spec = dict(MODELS[model])
+    family = spec.pop("family")
+    spec.pop("hub")
+    spec.update(num_hidden_layers=layers, vocab_size=vocab, max_position_embeddings=4096)
+    cfg_cls, model_cls = (Qwen2Config, Qwen2ForCausalLM) if family == "qwen2" else (Olmo2Config, Olmo2ForCausalLM)
+    torch.manual_seed(0)
+    return model_cls._from_config(cfg_cls(**spec), dtype=torch.bfloat16).eval()
+
+
+class _Tok:
+    """The few tokenizer attributes the scorer and trainers read (ids are synthetic)."""
+
+    pad_token_id = eos_token_id = 0
+    padding_side = "right"
+
+
+def measure(model: str, stage: str, layers: int, units: int, vocab: int) -> float:
+    """One stage step; returns the peak GiB above the level before the model was built."""
+    import torch
+
+    from interp.backends import TorchHooks
+    from interp.batching import CollectConfig
+    from interp.heads import head_importance
+    from interp.sites import adapter_for, model_shape
+    from interp.stats import ActivationStats, SiteReducer
+
+    base = reset_peak()
+    m = build(model, layers, vocab)
+    g = torch.Generator().manual_seed(1)
+    if stage == "stats":
+        ids = torch.randint(1, vocab, (units, 1024), generator=g)
+        shape = model_shape(m)
+        st = ActivationStats.zeros(["x"], shape.n_layers, shape.d_mlp, shape.n_heads)
+        red = SiteReducer(st, shape.n_heads, moments=False)
+        backend = TorchHooks(m, adapter_for(m), shape)
+        red.begin(0, torch.ones_like(ids))
+        backend.collect(ids, torch.ones_like(ids), red)
+        red.finish()
+    elif stage in ("lahis", "gradient"):
+        texts = {"x": [torch.randint(1, vocab, (512,), generator=g).tolist() for _ in range(units)]}
+        head_importance(m, _Tok(), texts, stage, CollectConfig(backend="torch", seq_len=512, batch_size=1, pack=False,
+                                                               progress=False), max_samples=units)
+    elif stage == "mcq":
+        _mcq(m, units, vocab, g)
+    elif stage == "sft":
+        _lora_step(m, torch.randint(1, vocab, (units, 256), generator=g), checkpointing=False)
+    elif stage == "grpo":
+        _grpo_step(m, units, vocab, g)
+    else:
+        raise SystemExit(f"unknown stage {stage}")
+    return peak_gib() - base
+
+
+def _mcq(m, facts: int, vocab: int, g) -> None:
+    """The evaluation scorer's two forwards: prompts (with cache), then every option's tokens."""
+    import torch
+
+    from training.scoring import score_options
+
+    class Tok(_Tok):
+        def __call__(self, texts, add_special_tokens=True):
+            return {"input_ids": [[int(x) for x in t.split()] for t in texts]}
+
+    rand = lambda n: " ".join(str(int(x)) for x in torch.randint(1, vocab, (n,), generator=g))  # noqa: E731
+    prompts = [rand(20) for _ in range(12 * facts)]
+    options = [[rand(4) for _ in range(4)] for _ in prompts]
+    score_options(m, Tok(), prompts, options, ["de"] * len(prompts), batch_size=32, style="study")
+
+
+def _lora_step(m, ids, checkpointing: bool):
+    """Forward, backward and AdamW step of LoRA r 64 on the seven projections (bf16 autocast)."""
+    import torch
+
+    from training.lm import LoraSettings, with_lora
+
+    pm = with_lora(m, LoraSettings(enabled=True))
+    if checkpointing:
+        pm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        pm.enable_input_require_grads()
+    pm.train()
+    opt = torch.optim.AdamW([p for p in pm.parameters() if p.requires_grad], lr=1e-5)
+    out = pm(input_ids=ids, labels=ids)
+    out.loss.backward()
+    opt.step()
+    return pm
+
+
+def _grpo_step(m, rollouts: int, vocab: int, g) -> None:
+    """The fact-grouped loss step: 12 languages × ``rollouts`` sequences of 96 prompt + 32 new
+    tokens, per-token log-probabilities of the completions, policy loss, backward, AdamW."""
+    import torch
+
+    from training.grpo import completion_logprobs, policy_loss
+    from training.lm import LoraSettings, with_lora
+
+    n = 12 * rollouts
+    ids = torch.randint(1, vocab, (n, 128), generator=g)
+    cmask = torch.zeros_like(ids)
+    cmask[:, 96:] = 1
+    pm = with_lora(m, LoraSettings(enabled=True))
+    pm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    pm.enable_input_require_grads()
+    pm.train()
+    opt = torch.optim.AdamW([p for p in pm.parameters() if p.requires_grad], lr=1e-5)
+    logp = completion_logprobs(pm, ids, torch.ones_like(ids), cmask)
+    loss, _ = policy_loss(logp, logp.detach(), torch.randn(n), cmask, loss_type="grpo")
+    loss.backward()
+    opt.step()
+
+
+def run_point(model: str, stage: str, layers: int, units: int, vocab: int) -> float:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    return measure(model, stage, layers, units, vocab)
+
+
+def fit_stage(model: str, stage: str) -> dict:
+    spec = MODELS[model]
+    unit, paper_n, _, desc = STAGES[stage]
+    p11, p21, p12 = run_point(model, stage, 1, 1, V0), run_point(model, stage, 2, 1, V0), run_point(model, stage, 1, 2, V0)
+    pv = run_point(model, stage, 1, 1, V1)
+    p41 = run_point(model, stage, 4, 1, V0)
+    b = p21 - p11
+    a = p11 - b
+    s = p12 - p11
+    ev = (pv - p11) / (V1 - V0)  # e + f at n = 1
+    heads = 1 if spec["tie_word_embeddings"] else 2
+    e = heads * spec["hidden_size"] * 2 / 2**30  # bf16 embedding + LM head weights per vocabulary entry
+    f = max(ev - e, 0.0)
+
+    def predict(layers: int, n: int, vocab: int) -> float:
+        return a + b * layers + s * (n - 1) + (vocab - V0) * (e + f * n)
+
+    pred4 = predict(4, 1, V0)
+    real_l, real_v = spec["num_hidden_layers"], spec["vocab_size"]
+    peak = predict(real_l, paper_n, real_v)
+    budget = GPU_GIB - HEADROOM_GIB
+    per_unit = s + real_v * f
+    sequential = stage in ("lahis", "gradient")  # one sample per step by design: no batch to grow
+    largest = None if sequential or per_unit <= 0 else math.floor((budget - predict(real_l, 1, real_v)) / per_unit) + 1
+    return {"stage": stage, "description": desc, "unit": unit, "paper_units": paper_n,
+            "points_gib": {"L1": p11, "L2": p21, "L1_n2": p12, f"L1_V{V1}": pv, "L4": p41},
+            "fit": {"a": a, "b_per_layer": b, "s_per_unit": s, "e_per_vocab": e, "f_per_vocab_unit": f},
+            "validation": {"L4_measured": p41, "L4_predicted": pred4, "error": abs(pred4 - p41) / p41},
+            "predicted_gib": peak, "fits_80gb": peak <= budget, "largest_units_that_fit": largest}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--point", nargs=5, metavar=("MODEL", "STAGE", "LAYERS", "UNITS", "VOCAB"))
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--stages", default=",".join(STAGES))
+    ap.add_argument("--out", default=str(ROOT / "pipeline" / "memory_plan.json"))
+    a = ap.parse_args()
+    import torch
+    import peft  # noqa: F401  (every library loaded before the first baseline)
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if a.point:
+        model, stage, layers, units, vocab = a.point
+        print(measure(model, stage, int(layers), int(units), int(vocab)))
+        return
+    t0 = time.time()
+    plan = {"measured_on": f"{os.cpu_count()}-core CPU, bf16, real-width layers, vocabulary {V0}/{V1}",
+            "gpu_gib": GPU_GIB, "headroom_gib": HEADROOM_GIB, "models": {}}
+    for model in a.models.split(","):
+        stages = {}
+        for stage in a.stages.split(","):
+            stages[stage] = fit_stage(model, stage)
+            r = stages[stage]
+            print(f"{model:11s} {stage:9s} {r['predicted_gib']:7.1f} GiB  fits: {'yes' if r['fits_80gb'] else 'NO ':3s}  "
+                  f"largest batch: {r['largest_units_that_fit'] or 'n/a (one sample per step)'} × {r['unit']}  (4-layer check "
+                  f"{r['validation']['L4_predicted']:.2f} vs {r['validation']['L4_measured']:.2f} GiB, "
+                  f"{100 * r['validation']['error']:.1f} %)", flush=True)
+        plan["models"][MODELS[model]["hub"]] = {"layers": MODELS[model]["num_hidden_layers"],
+                                                "vocab": MODELS[model]["vocab_size"], "stages": stages}
+    plan["seconds"] = round(time.time() - t0)
+    Path(a.out).write_text(json.dumps(plan, indent=1) + "\n")
+    print(f"\n{'stage':46s} | " + " | ".join(f"{m} GiB" for m in plan["models"]) + " | fits on 80 GB? | largest batch")
+    for stage in a.stages.split(","):
+        cells = [plan["models"][m]["stages"][stage] for m in plan["models"]]
+        print(f"{STAGES[stage][3]:46s} | " + " | ".join(f"{c['predicted_gib']:.1f}" for c in cells) + " | "
+              + " / ".join("yes" if c["fits_80gb"] else "no" for c in cells) + " | "
+              + (" / ".join(f"{c['largest_units_that_fit']}" for c in cells) + f" × {STAGES[stage][0]}"
+                 if cells[0]["largest_units_that_fit"] else "n/a (one sample per step)"))
+    print(f"wrote {a.out} in {plan['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
