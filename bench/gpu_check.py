@@ -295,10 +295,23 @@ def section_heads(check: Check, model, tok) -> dict:
     return out
 
 
+def _mask_grad(runner, edit, ids: list[int], dev):
+    """(loss, logits, ∂loss/∂mask) of one sample with the head mask at 1."""
+    from interp.heads import _loss
+
+    x = torch.tensor([ids], device=dev)
+    edit.mask = torch.ones_like(edit.mask).requires_grad_(True)
+    with torch.enable_grad():
+        logits = runner.logits(x, torch.ones_like(x), edit)
+        loss, _ = _loss(logits, x, torch.ones_like(x))
+        (g,) = torch.autograd.grad(loss, edit.mask)
+    return loss.detach(), logits.detach(), g
+
+
 def _per_sample(model, samples: list[list[int]]) -> list[dict]:
     """Loss and mask-gradient finiteness of every sample separately (sdpa)."""
     from interp.backends import TorchHooks
-    from interp.heads import _HeadEdit, _loss
+    from interp.heads import _HeadEdit
     from interp.sites import adapter_for, model_shape
 
     shape, dev = model_shape(model), next(model.parameters()).device
@@ -307,12 +320,7 @@ def _per_sample(model, samples: list[list[int]]) -> list[dict]:
     out = []
     try:
         for ids in samples:
-            x = torch.tensor([ids], device=dev)
-            edit.mask = torch.ones_like(edit.mask).requires_grad_(True)
-            with torch.enable_grad():
-                logits = runner.logits(x, torch.ones_like(x), edit)
-                loss, _ = _loss(logits, x, torch.ones_like(x))
-                (g,) = torch.autograd.grad(loss, edit.mask)
+            loss, logits, g = _mask_grad(runner, edit, ids, dev)
             out.append({"loss": round(float(loss.detach()), 3), "grad_nonfinite": int((~torch.isfinite(g)).sum()),
                         "logits_nonfinite": int((~torch.isfinite(logits.detach())).sum()),
                         "n_special": sum(1 for t in ids if t < 2)})
@@ -325,7 +333,7 @@ def _per_sample(model, samples: list[list[int]]) -> list[dict]:
 def _grad_diagnosis(model, tok, ids: list[int]) -> dict:
     """Loss and head-mask gradient of one sample under sdpa and eager attention (finite or not)."""
     from interp.backends import TorchHooks
-    from interp.heads import _HeadEdit, _loss
+    from interp.heads import _HeadEdit
     from interp.sites import adapter_for, model_shape
 
     shape, dev = model_shape(model), next(model.parameters()).device
@@ -337,12 +345,7 @@ def _grad_diagnosis(model, tok, ids: list[int]) -> dict:
         try:
             for p in model.parameters():
                 p.requires_grad_(False)
-            x = torch.tensor([ids], device=dev)
-            edit.mask = torch.ones_like(edit.mask).requires_grad_(True)
-            with torch.enable_grad():
-                logits = runner.logits(x, torch.ones_like(x), edit)
-                loss, _ = _loss(logits, x, torch.ones_like(x))
-                (g,) = torch.autograd.grad(loss, edit.mask)
+            loss, logits, g = _mask_grad(runner, edit, ids, dev)
             out[impl] = {"loss": float(loss), "logits_finite": bool(torch.isfinite(logits).all()),
                          "grad_nonfinite": int((~torch.isfinite(g)).sum()),
                          "grad_abs_max": float(g[torch.isfinite(g)].abs().max()) if torch.isfinite(g).any() else None,
@@ -452,6 +455,30 @@ def section_sft(check: Check, model, tok) -> dict:
     return res
 
 
+def plan_units(name: str, a: argparse.Namespace) -> dict[str, float]:
+    """The CPU memory plan's stage and batch units matching what section ``name`` measured."""
+    if name == "stats":
+        return {"stats": a.batch * a.seq / 1024}  # the plan's unit: a sequence of 1024 tokens
+    if name == "heads":
+        return {"lahis": 1, "gradient": 1}
+    if name == "mcq":
+        return {"mcq": 32 / 12}  # the scorer's batch: 32 rows of the 12 languages' prompts
+    return {name: 8}  # SFT micro-batch 8; GRPO 8 rollouts (the plan's loss step, no generation)
+
+
+def attach_plan(name: str, res: dict, a: argparse.Namespace, tiny: bool) -> None:
+    """Put the CPU plan's predicted peak (pipeline/memory_plan.json, full Qwen2.5-7B) beside the
+    measured one, for the same stage and batch."""
+    from pipeline.memory import stage_prediction
+
+    if tiny or "error" in res or "skipped" in res:
+        return
+    for stage, units in plan_units(name, a).items():
+        pred = stage_prediction("Qwen/Qwen2.5-7B", stage, units)
+        if pred is not None:
+            res.setdefault("plan_gib", {})[stage] = {"units": units, "predicted": round(pred, 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tiny", action="store_true")
@@ -467,7 +494,15 @@ def main() -> None:
                     help="+compile: torch.compile the reductions; +counts: count only (no act sums)")
     ap.add_argument("--budget-s", type=float, default=330.0, help="Skip what would start after this many seconds.")
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "bench/out"), "gpu_check.json"))
+    ap.add_argument("--attach-plan", metavar="JSON", help="Only add the CPU plan's predictions (pipeline/memory_plan.json) "
+                                                          "to an existing gpu_check.json, in place.")
     a = ap.parse_args()
+    if a.attach_plan:
+        report = json.loads(Path(a.attach_plan).read_text())
+        for name, res in report["sections"].items():
+            attach_plan(name, res, argparse.Namespace(**report["args"]), tiny=report["model"]["shape"] == "tiny")
+        Path(a.attach_plan).write_text(json.dumps(report, indent=2, default=str))
+        return
     if a.tiny:
         a.head_samples, a.repeats = min(a.head_samples, 4), min(a.repeats, 2)
     check = Check(a)
@@ -489,6 +524,7 @@ def main() -> None:
             res = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()[-3000:]}
             print(res["traceback"], flush=True)
         res["section_s"] = round(time.time() - t, 1)
+        attach_plan(name, res, a, a.tiny)
         check.report["sections"][name] = res
         check.save()
     print(json.dumps({k: v for k, v in check.report.items() if k != "sections"}, default=str))

@@ -118,15 +118,16 @@ def read_cached(path: str | os.PathLike) -> Any | None:
         return None
 
 
-def read_json(path: str | os.PathLike, what: str = "file") -> Any:
-    """Read a user's JSON input with a one-line error naming the file when it is missing or corrupt."""
+def read_json(path: str | os.PathLike, what: str = "file", fix: str = "regenerate it") -> Any:
+    """Read a user's JSON input with a one-line error naming the file (and ``fix``) when it is
+    missing or corrupt."""
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     except FileNotFoundError:
         raise PolyFactError(f"{what} not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise PolyFactError(f"{what} {path} is not valid JSON ({err}); regenerate it") from None
+        raise PolyFactError(f"{what} {path} is not valid JSON ({err}); {fix}") from None
 
 
 @contextlib.contextmanager

@@ -34,7 +34,7 @@ from interp.batching import CollectConfig, batches, languages_with_text, next_to
 from interp.sites import ArchitectureAdapter, adapter_for, model_shape
 from interp.stats import _with
 from core.errors import PolyFactError
-from core.io import atomic_write_bytes, atomic_write_json
+from core.io import atomic_write_bytes, atomic_write_json, read_json
 
 METHODS = ("lahis", "gradient", "ablation")
 LAHIS_SCALE = 1000.0  # the study multiplies |∂L/∂m · m| by 1000 before averaging (a constant factor)
@@ -158,10 +158,7 @@ class HeadImportance:
         meta_path = folder / "meta.json"
         meta: dict[str, Any] = {}
         if meta_path.exists():
-            try:
-                meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                raise PolyFactError(f"{meta_path} is not valid JSON ({err}); re-download the release") from None
+            meta = read_json(meta_path, "LAHIS metadata", "re-download the release")
             if not isinstance(meta, dict):
                 raise PolyFactError(f"{meta_path} must hold a JSON object (model, langs, num_layers, num_heads)")
         files = {p.stem[len("lahis_"):]: p for p in folder.glob("lahis_*.pth")}

@@ -3,19 +3,10 @@ nnsight on tiny random models of each family, and head importance through its o_
 
 import pytest
 import torch
-from transformers import (Gemma2Config, Gemma2ForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig,
-                          MistralForCausalLM)
 
 from interp import ADAPTERS, CollectConfig, collect_stats, head_importance
+from tests.families import FAMILIES, tiny_model
 from training.models import train_tokenizer
-
-SHAPE = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-             max_position_embeddings=64)
-FAMILIES = {
-    "llama": (LlamaConfig, LlamaForCausalLM, {}),
-    "mistral": (MistralConfig, MistralForCausalLM, {}),
-    "gemma2": (Gemma2Config, Gemma2ForCausalLM, {"head_dim": 8, "attn_implementation": "eager"}),
-}
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +17,7 @@ def tok():
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_adapter_sites_exist_and_backends_agree(family, tok):
     assert family in ADAPTERS
-    cfg_cls, model_cls, extra = FAMILIES[family]
-    torch.manual_seed(0)
-    model = model_cls(cfg_cls(vocab_size=len(tok), pad_token_id=tok.pad_token_id, **SHAPE, **extra)).eval()
+    model = tiny_model(family, tok, max_positions=64)
     model.set_attn_implementation("eager")
     texts = {"en": ["the capital of france is paris"], "de": ["die hauptstadt ist berlin"]}
     ref = collect_stats(model, tok, texts, CollectConfig(backend="torch", seq_len=16, progress=False))

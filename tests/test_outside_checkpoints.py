@@ -10,20 +10,11 @@ import sys
 
 import pytest
 import torch
-from transformers import (Gemma2Config, Gemma2ForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig,
-                          MistralForCausalLM)
 
 from core.checkpoints import checkpoint_problem, read_manifest, register_external
 from core.errors import PolyFactError
+from tests.families import FAMILIES, tiny_model
 from training.models import train_tokenizer
-
-SHAPE = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-             max_position_embeddings=128)
-FAMILIES = {
-    "llama": (LlamaConfig, LlamaForCausalLM, {}),
-    "mistral": (MistralConfig, MistralForCausalLM, {}),
-    "gemma2": (Gemma2Config, Gemma2ForCausalLM, {"head_dim": 8}),
-}
 TEXTS = {"en": ["the capital of france is paris", "the capital of italy is rome"] * 6,
          "de": ["die hauptstadt von frankreich ist paris", "die hauptstadt von italien ist rom"] * 6}
 FAST = ["--set", "analysis.shards=2", "--set", "analysis.max_tokens=400", "--set", "analysis.head_max_tokens=200",
@@ -41,9 +32,8 @@ def outside(tmp_path_factory):
     root = tmp_path_factory.mktemp("outside")
     tok = train_tokenizer([t for v in TEXTS.values() for t in v] * 4, vocab_size=300)
     dirs = {}
-    for family, (cfg_cls, model_cls, extra) in FAMILIES.items():
-        torch.manual_seed(0)
-        model = model_cls(cfg_cls(vocab_size=len(tok), pad_token_id=tok.pad_token_id, **SHAPE, **extra)).eval()
+    for family in FAMILIES:
+        model = tiny_model(family, tok)
         for name in ("before", "after"):
             if name == "after":
                 with torch.no_grad():

@@ -370,7 +370,8 @@ def grpo_trl(run_dir: str | Path, cfg: GrpoConfig, parent: str = "base", ckpt_id
                        lr_scheduler=cfg.lr_scheduler, save_steps=cfg.save_steps, logging_steps=cfg.logging_steps,
                        bf16=False,
                        gradient_checkpointing=cfg.gradient_checkpointing)
-    args = TrlGrpoConfig(**training_args(out, lm, seed), num_generations=cfg.num_generations,
+    args = TrlGrpoConfig(**{"gradient_checkpointing": cfg.gradient_checkpointing, **training_args(out, lm, seed)},
+                         num_generations=cfg.num_generations,
                          max_completion_length=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
                          beta=cfg.beta, loss_type=cfg.loss_type,
                          scale_rewards="group" if cfg.scale_rewards == "study" else cfg.scale_rewards,

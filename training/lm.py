@@ -122,10 +122,12 @@ def training_args(out: Path, cfg: LMTrainConfig, seed: int, **extra) -> dict:
         data_seed=seed,
         use_cpu=not torch.cuda.is_available(),
         bf16=cfg.bf16 and bf16_available(),
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
         dataloader_num_workers=0,
         disable_tqdm=os.environ.get("POLYFACT_QUIET") == "1",
+        # transformers 5 names it activation_checkpointing (gradient_checkpointing is a deprecated
+        # alias TRL's configs still define): passed only when on
+        **({"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}
+           if cfg.gradient_checkpointing else {}),
         **extra,
     )
 

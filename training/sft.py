@@ -38,8 +38,10 @@ def sft_trainer(model, tokenizer, rows: list[dict], cfg: SftConfig, out: Path, s
     """TRL's ``SFTTrainer`` for ``rows`` (LoRA per ``cfg.lora``); ``overrides`` go to ``SFTConfig``."""
     from trl import SFTConfig, SFTTrainer
 
-    args = SFTConfig(**{**training_args(out, cfg.train, seed), **overrides}, max_length=cfg.train.seq_len,
-                     packing=False, completion_only_loss=True, dataset_num_proc=None)
+    kwargs = {"gradient_checkpointing": cfg.train.gradient_checkpointing,  # TRL's default is on: say it
+              **training_args(out, cfg.train, seed), **overrides}
+    args = SFTConfig(**kwargs, max_length=cfg.train.seq_len, packing=False, completion_only_loss=True,
+                     dataset_num_proc=None)
     return SFTTrainer(model=model, args=args, train_dataset=sft_dataset(rows), processing_class=tokenizer,
                       peft_config=cfg.lora.peft_config())
 

@@ -8,12 +8,12 @@ language with the seed); the first template is the prompt, all five are kept as 
 
 from __future__ import annotations
 
-import json
 import random
 from collections import defaultdict
 from pathlib import Path
 
 from core.errors import PolyFactError
+from core.io import read_json
 from polyfact.facts import Fact
 
 LICENSE = "KLAR (Wang et al., ACL 2025), as released by its authors"
@@ -36,10 +36,7 @@ def _prefix(template: str, subject: str) -> str:
 
 def _read_file(path: Path) -> tuple[list[str], list[dict]]:
     """A KLAR file's templates and samples, each checked (one-line errors naming the file and sample)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise PolyFactError(f"corrupt KLAR file {path}: {err.__class__.__name__} {err}; re-download it") from None
+    data = read_json(path, "KLAR file", "re-download it")
     if not isinstance(data, dict):
         raise PolyFactError(f"KLAR file {path} must hold an object with 'prompt_templates' and 'samples'")
     templates, samples = data.get("prompt_templates"), data.get("samples")
