@@ -21,7 +21,7 @@ MODES = ("mcq", "generate")
 
 def analysis_name(run_dir: str | Path, data_dir: str | Path | None) -> str:
     """``recall`` for the run's own dataset, ``recall-<name>`` for another one (e.g. KLAR)."""
-    if data_dir is None or Path(data_dir).resolve() == (Path(run_dir) / "data").resolve():
+    if data_dir is None or Path(data_dir).resolve() == layout(run_dir).data.resolve():
         return "recall"
     return f"recall-{Path(data_dir).name}"
 

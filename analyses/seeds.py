@@ -3,8 +3,9 @@
 A method's effect on a measure is the change against the base of each of its seed checkpoints
 (``<method>@s<seed>``, all trained from the same base). Per method and measure: each seed's change,
 their mean, a t interval over seeds (95 %), how many seeds share the mean's sign, and a verdict —
-"reduces" / "increases" (specialization; for accuracy and Total Consistency the direction of the
-change) when the interval excludes zero *and* every seed agrees, else "no evidence at n seeds".
+"reduces specialization" / "increases specialization" (for accuracy and Total Consistency the
+direction of the change: "increases" / "decreases") when the interval excludes zero *and* every
+seed agrees, else "no evidence at n seeds".
 Methods are compared with the matched control ``grpo-perlang`` and with ``sft``: the difference of
 mean changes, Welch's t test and an exact permutation test of the seed labels (both stated).
 
@@ -86,7 +87,9 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def verdict(values: Sequence[float], direction: int | None) -> str:
-    """"reduces" / "increases" when the seed interval excludes 0 and every seed agrees in sign."""
+    """When the seed interval excludes 0 and every seed agrees in sign: "reduces specialization" /
+    "increases specialization" for a specialization measure (``direction``: the sign of the change
+    that means less specialization, e.g. +1 for head overlap), else "increases" / "decreases"."""
     n = len(values)
     if n < 2:
         return f"no evidence at {n} seed" + ("s" if n != 1 else "")
@@ -97,7 +100,7 @@ def verdict(values: Sequence[float], direction: int | None) -> str:
         return f"no evidence at {n} seeds"
     if direction is None:
         return "increases" if mean > 0 else "decreases"
-    return "reduces" if np.sign(mean) == direction else "increases"
+    return "reduces specialization" if np.sign(mean) == direction else "increases specialization"
 
 
 def infer(changes: Mapping[str, Sequence[float]], direction: int | None,

@@ -49,7 +49,7 @@ def main() -> None:
         def bare() -> None:
             with torch.inference_mode():
                 for b in x:
-                    model(input_ids=b, attention_mask=torch.ones_like(b), use_cache=False)
+                    model(input_ids=b, attention_mask=torch.ones_like(b), use_cache=False, logits_to_keep=1)
 
         def backend(name: str):
             cfg = CollectConfig(backend=name, seq_len=a.seq, batch_size=a.batch, progress=False)

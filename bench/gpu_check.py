@@ -180,10 +180,10 @@ def section_stats(check: Check, model, tok) -> dict:
     batches = [torch.randint(0, len(tok), (batch, seq), generator=g).to(check.dev) for _ in range(a.batches)]
     adapter, shape = adapter_for(model), model_shape(model)
 
-    def bare() -> None:
+    def bare() -> None:  # what the statistics run: the model with logits for the last position only
         with torch.inference_mode():
             for b in batches:
-                model(input_ids=b, use_cache=False)
+                model(input_ids=b, use_cache=False, logits_to_keep=1)
 
     ref = reference_stats(model, batches, shape.n_heads)
     model.set_attn_implementation("eager")  # the bridge runs eager attention: its reference must too

@@ -3,8 +3,9 @@
 Real-width Qwen2.5-7B and OLMo-2-1124-7B layers (hidden size, MLP width, heads, KV heads as
 published), truncated to 1, 2 and 4 layers with a small vocabulary, in bf16. Each measurement runs
 one step of a stage and records the peak resident memory above the level before the model was
-built, each in a fresh process (the high-water mark is reset after the imports through
-``/proc/self/clear_refs``):
+built, each in a fresh single-threaded process, one per core at a time, with glibc's mmap
+threshold fixed so that freed tensors leave the resident set (the high-water mark is reset after
+the imports through ``/proc/self/clear_refs``; two runs of a point agree within 1 MiB):
 
 ``stats``     activation statistics: one forward of a batch (paper: 8 × 1024 tokens), counting hooks;
 ``lahis``     head importance by LAHIS: forward + backward to the head mask, one 512-token sample;
@@ -15,8 +16,9 @@ built, each in a fresh process (the high-water mark is reset after the imports t
               languages (prompt + 32 new tokens; paper: 8 rollouts).
 
 Per stage the fit is ``peak = a + b·layers + s·(n − 1) + (V − V₀)·(e + f·n)`` from five points:
-(1 layer, n = 1), (2, 1), (1, 2), (1, 1, vocabulary V₁), and (4, 1) predicted and checked (the
-validation: within 10 %). ``n`` is the stage's batch unit (sequences, facts or rollouts), ``e`` the
+(1 layer, n = 1), (2, 1), (1, 2), (1, 1, vocabulary V₁) and (4, 1). The validation predicts the
+4-layer point from the 1- and 2-layer ones alone (within 10 %); the prediction then takes its
+slope b from the 1- and 4-layer points (three layers apart: a third of the noise). ``n`` is the stage's batch unit (sequences, facts or rollouts), ``e`` the
 embedding and LM-head weights per vocabulary entry (known), ``f`` the logits per entry and unit.
 Prediction at 28 (Qwen) and 32 (OLMo) layers and the real vocabulary gives the table
 ``stage | predicted peak GiB | fits on 80 GB? | the largest batch that fits``, written to
@@ -90,14 +92,27 @@ def build(model: str, layers: int, vocab: int):
     """A real-width model of ``layers`` layers and ``vocab`` entries, bf16, random weights."""
     import torch
     from transformers import Olmo2Config, Olmo2ForCausalLM, Qwen2Config, Qwen2ForCausalLM
+    from transformers.initialization import no_init_weights
 
     spec = dict(MODELS[model])
     family = spec.pop("family")
     spec.pop("hub")
     spec.update(num_hidden_layers=layers, vocab_size=vocab, max_position_embeddings=4096)
     cfg_cls, model_cls = (Qwen2Config, Qwen2ForCausalLM) if family == "qwen2" else (Olmo2Config, Olmo2ForCausalLM)
-    torch.manual_seed(0)
-    return model_cls._from_config(cfg_cls(**spec), dtype=torch.bfloat16).eval()
+    with no_init_weights():
+        m = model_cls._from_config(cfg_cls(**spec), dtype=torch.bfloat16)
+    # Memory is what is measured: every matrix gets one random block tiled (as fast as a copy; the
+    # normal initialization of 7B-width layers took most of the plan's time), norms 1, biases 0.
+    block = 0.02 * torch.randn(1 << 20, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if p.dim() == 1:
+                p.fill_(1.0 if "norm" in name else 0.0)
+                continue
+            flat = p.view(-1)
+            for i in range(0, flat.numel(), block.numel()):
+                flat[i:i + block.numel()].copy_(block[:flat.numel() - i])
+    return m.eval()
 
 
 class _Tok:
@@ -202,25 +217,31 @@ def _grpo_step(m, rollouts: int, vocab: int, g) -> None:
     opt.step()
 
 
+POINTS = ((1, 1, V0), (2, 1, V0), (1, 2, V0), (1, 1, V1), (4, 1, V0))  # (layers, units, vocabulary)
+
+
 def run_point(model: str, stage: str, layers: int, units: int, vocab: int) -> float:
-    """One measurement in a fresh process: memory the allocator kept from an earlier measurement
-    would otherwise be reused without raising the peak (measured: 13.4 vs 15.5 GiB predicted)."""
+    """One measurement in a fresh single-threaded process: memory the allocator kept from an
+    earlier measurement would otherwise be reused without raising the peak (it hid 2 GiB)."""
     import subprocess
 
+    # a fixed mmap threshold returns every freed tensor to the system: without it glibc's heap
+    # kept up to 0.4 GiB of freed memory and a point varied by 0.1-0.4 GiB between runs
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "65536"}
     proc = subprocess.run([sys.executable, __file__, "--point", model, stage, str(layers), str(units), str(vocab)],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"{model} {stage} L{layers} n{units} V{vocab} failed:\n{proc.stderr[-2000:]}")
     return float(proc.stdout.strip().splitlines()[-1])
 
 
-def fit_stage(model: str, stage: str) -> dict:
+def fit_stage(model: str, stage: str, points: dict[tuple[int, int, int], float]) -> dict:
+    """Fit one stage from its five measured ``points`` ({(layers, units, vocab): GiB})."""
     spec = MODELS[model]
     unit, paper_n, _, desc = STAGES[stage]
-    p11, p21, p12 = run_point(model, stage, 1, 1, V0), run_point(model, stage, 2, 1, V0), run_point(model, stage, 1, 2, V0)
-    pv = run_point(model, stage, 1, 1, V1)
-    p41 = run_point(model, stage, 4, 1, V0)
-    b = p21 - p11
+    p11, p21, p12, pv, p41 = (points[p] for p in POINTS)
+    pred4 = p11 + 3 * (p21 - p11)  # the validation: 4 layers from the 1- and 2-layer points alone
+    b = (p41 - p11) / 3  # the prediction's slope: over three layers, a third of the measurement noise
     a = p11 - b
     s = p12 - p11
     ev = (pv - p11) / (V1 - V0)  # e + f at n = 1
@@ -233,7 +254,6 @@ def fit_stage(model: str, stage: str) -> dict:
     def predict(layers: int, n: int, vocab: int) -> float:
         return memory.predict(fit, layers, n, vocab, V0)
 
-    pred4 = predict(4, 1, V0)
     real_l, real_v = spec["num_hidden_layers"], spec["vocab_size"]
     peak = predict(real_l, paper_n, real_v)
     budget = GPU_GIB - HEADROOM_GIB
@@ -254,10 +274,8 @@ def main() -> None:
     ap.add_argument("--stages", default=",".join(STAGES))
     ap.add_argument("--out", default=str(ROOT / "pipeline" / "memory_plan.json"))
     a = ap.parse_args()
-    import torch
     import peft  # noqa: F401  (every library loaded before the first baseline)
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
     if a.point:
         import warnings
 
@@ -268,10 +286,15 @@ def main() -> None:
     t0 = time.time()
     plan = {"measured_on": f"{os.cpu_count()}-core CPU, bf16, real-width layers, vocabulary {V0}/{V1}",
             "vocab_base": V0, "gpu_gib": GPU_GIB, "headroom_gib": HEADROOM_GIB, "models": {}}
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(m, st) for m in a.models.split(",") for st in a.stages.split(",")]
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)  # one single-threaded measurement per core
+    futures = {(m, st, p): pool.submit(run_point, m, st, *p) for m, st in jobs for p in POINTS}
     for model in a.models.split(","):
         stages = {}
         for stage in a.stages.split(","):
-            stages[stage] = fit_stage(model, stage)
+            stages[stage] = fit_stage(model, stage, {p: futures[(model, stage, p)].result() for p in POINTS})
             r = stages[stage]
             print(f"{model:11s} {stage:9s} {r['predicted_gib']:7.1f} GiB  fits: {'yes' if r['fits_80gb'] else 'NO ':3s}  "
                   f"largest batch: {r['largest_units_that_fit'] or 'n/a (one sample per step)'} × {r['unit']}  (4-layer check "

@@ -61,7 +61,9 @@ class TorchHooks:
         self.reducer = reducer
         dev = _device(self.model)
         with torch.inference_mode():
-            self.model(input_ids=input_ids.to(dev), attention_mask=attention_mask.to(dev), use_cache=False)
+            # statistics need no logits: the LM head runs for the last position only
+            self.model(input_ids=input_ids.to(dev), attention_mask=attention_mask.to(dev), use_cache=False,
+                       logits_to_keep=1)
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, edit: HeadEdit) -> torch.Tensor:
         if not self._edit_hooks:
@@ -93,7 +95,8 @@ class NnsightHooks:
         full, n_heads = reducer.full, self.shape.n_heads
         heads, gates = [], []
         with torch.inference_mode():
-            with self.lm.trace({"input_ids": input_ids.to(dev), "attention_mask": attention_mask.to(dev)}):
+            with self.lm.trace({"input_ids": input_ids.to(dev), "attention_mask": attention_mask.to(dev)},
+                               logits_to_keep=1):
                 for layer in range(self.shape.n_layers):  # execution order: attention, then MLP
                     z = self.adapter.module(self.lm, "attn.head_out", layer).input
                     z = z.reshape(-1, z.shape[-1]) if full else z[mask]

@@ -575,11 +575,13 @@ def _out_dir(out: Path) -> Path:
 
 def _log_dir(argv: list[str]) -> Path:
     """Where a traceback goes: ``RUN/logs`` of the command's ``--run``, else the user cache."""
+    from core.layout import layout
+
     for i, a in enumerate(argv):
         if a == "--run" and i + 1 < len(argv):
-            return Path(argv[i + 1]) / "logs"
+            return layout(argv[i + 1]).logs
         if a.startswith("--run="):
-            return Path(a.split("=", 1)[1]) / "logs"
+            return layout(a.split("=", 1)[1]).logs
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polyfact" / "logs"
 
 

@@ -28,8 +28,26 @@ def stage_prediction(model: str, stage: str, units: float) -> float | None:
     return predict(entry["stages"][stage]["fit"], entry["layers"], units, entry["vocab"], plan["vocab_base"])
 
 
+def budget_gib() -> float:
+    """GiB one "80 GB" GPU offers a stage: its capacity less the plan's headroom (CUDA context,
+    fragmentation)."""
+    plan = read_cached(PLAN) or {}
+    return float(plan.get("gpu_gib", 80e9 / 2**30)) - float(plan.get("headroom_gib", 4.0))
+
+
+def stage_units(cfg: Any) -> dict[str, float]:
+    """Each planned stage's batch in the plan's units, from the run's settings: statistics in
+    1024-token sequences, head samples in 512 tokens, SFT in 256-token sequences, GRPO in
+    rollouts of all training languages, MCQ in facts."""
+    head_len = cfg.analysis.head_seq_len or cfg.analysis.seq_len
+    return {"stats": cfg.analysis.batch_size * cfg.analysis.seq_len / 1024, "lahis": head_len / 512,
+            "gradient": head_len / 512, "mcq": 1.0, "sft": cfg.sft.train.batch_size * cfg.sft.train.seq_len / 256,
+            "grpo": float(cfg.grpo.num_generations * cfg.grpo.facts_per_step)}
+
+
 def predicted_peaks(cfg: Any) -> dict[str, float]:
-    """``{stage: GiB}`` for the run's model when the plan covers it (empty for the toy world)."""
+    """``{stage: GiB}`` predicted for the run's model at the run's batch settings, when the plan
+    covers the model (empty for the toy world and models the plan did not measure)."""
     plan = read_cached(PLAN)
     if not isinstance(plan, dict) or not cfg.model:
         return {}
@@ -37,4 +55,5 @@ def predicted_peaks(cfg: Any) -> dict[str, float]:
     model = next((m for m in plan.get("models", {}) if m.lower() in name or name.endswith(m.lower())), None)
     if model is None:
         return {}
-    return {stage: float(v["predicted_gib"]) for stage, v in plan["models"][model]["stages"].items()}
+    units = stage_units(cfg)
+    return {stage: float(stage_prediction(model, stage, units[stage])) for stage in plan["models"][model]["stages"]}

@@ -261,10 +261,9 @@ def plan(ctx: Context) -> list[Stage]:
     return steps
 
 
-def _snapshot(root: Path) -> dict[str, int]:
+def _snapshot(run: RunLayout) -> dict[str, int]:
     out = {}
-    for folder in ("results", "checkpoints", "data", "figures"):
-        base_dir = root / folder
+    for base_dir in (run.results, run.checkpoints, run.data, run.figures):
         if base_dir.exists():
             for dirpath, _, files in os.walk(base_dir):
                 for f in files:
@@ -273,19 +272,18 @@ def _snapshot(root: Path) -> dict[str, int]:
                         out[p] = os.stat(p).st_mtime_ns
                     except OSError:
                         pass
-    report = root / "report.html"
-    if report.exists():
-        out[str(report)] = report.stat().st_mtime_ns
+    if run.report.exists():
+        out[str(run.report)] = run.report.stat().st_mtime_ns
     return out
 
 
 def execute(stage: Stage, ctx: Context) -> StageResult:
     """Run one stage and report what it wrote (nothing written: everything was current)."""
-    before = _snapshot(ctx.run.root)
+    before = _snapshot(ctx.run)
     n_notes = len(ctx.notes)
     t = time.perf_counter()
     value = stage.fn(ctx)
     seconds = time.perf_counter() - t
-    after = _snapshot(ctx.run.root)
+    after = _snapshot(ctx.run)
     changed = sorted(ctx.run.relative(p) for p, m in after.items() if before.get(p) != m)
     return StageResult(stage.name, "done" if changed else "up to date", seconds, changed, ctx.notes[n_notes:], value)

@@ -95,7 +95,7 @@ def test_import_errors(tmp_path):
     bad = tmp_path / "bad" / "en"
     bad.mkdir(parents=True)
     (bad / "capital.json").write_text("{not json")
-    with pytest.raises(PolyFactError, match="corrupt KLAR file"):
+    with pytest.raises(PolyFactError, match="KLAR file .* is not valid JSON"):
         import_dataset("klar", tmp_path / "bad", tmp_path / "o")
     with pytest.raises(PolyFactError, match="unknown import format"):
         import_dataset("mlama", tmp_path, tmp_path / "o")

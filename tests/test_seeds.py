@@ -50,15 +50,16 @@ def test_seed_statistics_by_hand():
     assert permutation_p([1, 2, 3], [4, 5, 6]) == pytest.approx(2 / 20)  # the two extreme splits of C(6, 3)
     assert permutation_p([1, 5, 3], [4, 2, 6]) > 0.5
     assert welch_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.02131, abs=1e-4)  # t = 3/√(2/3), df = 4
-    assert verdict([-0.3, -0.2, -0.25], direction=-1) == "reduces"
+    assert verdict([-0.3, -0.2, -0.25], direction=-1) == "reduces specialization"
     assert verdict([-0.3, 0.2, -0.25], direction=-1) == "no evidence at 3 seeds"
-    assert verdict([0.3, 0.2, 0.25], direction=-1) == "increases"
+    assert verdict([0.3, 0.2, 0.25], direction=-1) == "increases specialization"
+    assert verdict([-2.0, -1.5, -2.5], direction=+1) == "increases specialization"  # less head overlap
     assert verdict([0.2, 0.25, 0.3], direction=None) == "increases"
     assert verdict([0.1, 0.2, 0.3], direction=None) == "no evidence at 3 seeds"  # t interval [−0.05, 0.45]
     assert verdict([-0.3], direction=-1) == "no evidence at 1 seed"
     row = infer({"grpo": [-0.3, -0.2, -0.25], "grpo-perlang": [0.0, 0.05, -0.04], "sft": [0.01, 0.0, 0.02]}, -1)
     g = row["grpo"]
-    assert g["same_sign"] == 3 and g["verdict"] == "reduces" and g["mean"] == pytest.approx(-0.25)
+    assert g["same_sign"] == 3 and g["verdict"] == "reduces specialization" and g["mean"] == pytest.approx(-0.25)
     assert set(g["versus"]) == {"grpo-perlang", "sft"}
     assert g["versus"]["grpo-perlang"]["difference"] == pytest.approx(-0.25 - np.mean([0.0, 0.05, -0.04]))
     assert "grpo-perlang" not in row["grpo-perlang"]["versus"]
@@ -112,7 +113,7 @@ def test_planted_method_effect_against_seed_noise():
         kappa["A"].append(_kappa(_stats(np.clip(centre + 0.7 * (p - centre) + noise_a, 0, 1), rng), before))
         kappa["B"].append(_kappa(_stats(np.clip(p + noise_b, 0, 1), rng), before))
     table = infer(kappa, direction=-1, controls=("B",))
-    assert table["A"]["verdict"] == "reduces" and table["A"]["mean"] == pytest.approx(-0.3, abs=0.06)
+    assert table["A"]["verdict"] == "reduces specialization" and table["A"]["mean"] == pytest.approx(-0.3, abs=0.06)
     assert table["B"]["verdict"] == "no evidence at 3 seeds"
     assert table["A"]["versus"]["B"]["welch_p"] < 0.01
     assert table["A"]["versus"]["B"]["permutation_p"] == pytest.approx(0.1)  # the smallest possible with 3 + 3

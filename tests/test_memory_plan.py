@@ -1,0 +1,65 @@
+"""The 7B memory plan: its formula by hand, the committed fit (validated, every paper stage fits one
+80 GB GPU), the paper preset's dry run printing it at the run's own batch settings, and one real
+measurement of the plan script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.config import resolve
+from pipeline.memory import PLAN, budget_gib, predict, predicted_peaks, stage_units
+from tests.conftest import ROOT
+
+STAGES = {"stats", "lahis", "gradient", "mcq", "sft", "grpo"}
+
+
+def test_prediction_formula_by_hand():
+    fit = {"a": 1.0, "b_per_layer": 0.5, "s_per_unit": 0.25, "e_per_vocab": 1e-5, "f_per_vocab_unit": 2e-6}
+    # 1 + 0.5·28 + 0.25·7 + (2024 − 1024)·(1e-5 + 2e-6·8)
+    assert predict(fit, layers=28, units=8, vocab=2024, vocab_base=1024) == pytest.approx(16.776)
+
+
+def test_committed_plan_is_validated_and_every_paper_stage_fits():
+    plan = json.loads(PLAN.read_text())
+    assert set(plan["models"]) == {"Qwen/Qwen2.5-7B", "allenai/OLMo-2-1124-7B"}
+    for model, entry in plan["models"].items():
+        assert set(entry["stages"]) == STAGES
+        for stage, res in entry["stages"].items():
+            assert res["validation"]["error"] <= 0.10, (model, stage, res["validation"])
+            # bf16 weights alone: 7.6B (Qwen) / 7.3B (OLMo) parameters, 14.2 / 13.6 GiB
+            assert 13.0 < res["predicted_gib"] <= budget_gib(), (model, stage, res["predicted_gib"])
+            assert res["fits_80gb"]
+
+
+def test_paper_dry_run_prints_each_stage_peak_at_the_runs_settings(tmp_path):
+    cfg = resolve("paper")
+    units = stage_units(cfg)
+    assert units == {"stats": 8.0, "lahis": 1.0, "gradient": 1.0, "mcq": 1.0, "sft": 8.0, "grpo": 8.0}
+    peaks = predicted_peaks(cfg)
+    plan = json.loads(PLAN.read_text())["models"]["Qwen/Qwen2.5-7B"]["stages"]
+    assert peaks == pytest.approx({s: plan[s]["predicted_gib"] for s in STAGES})
+    run = lambda *a: subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--preset", "paper", "--run",  # noqa: E731
+                                     str(tmp_path / "p"), "--dry-run", *a], capture_output=True, text=True, cwd=ROOT)
+    r = run()
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stdout.splitlines() if " GiB  " in line]
+    assert {line.split()[0] for line in lines} == STAGES and all(line.rstrip().endswith("fits") for line in lines)
+    r = run("--set", "analysis.batch_size=400")  # 400 × 1024 tokens at once: more than one GPU holds
+    assert r.returncode == 0, r.stderr
+    assert any(line.split()[0] == "stats" and "does NOT fit" in line for line in r.stdout.splitlines())
+
+
+def test_one_real_measurement_of_a_7b_width_layer():
+    """One Qwen2.5-7B-width layer (0.43 GiB of bf16 weights) plus a 1,024-entry embedding and head,
+    scoring one fact in 12 languages: the peak holds the weights and stays well below 1 GiB."""
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "memory_plan.py"), "--point", "qwen2.5-7b", "mcq", "1", "1",
+                        "1024"], capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "65536"})
+    assert r.returncode == 0, r.stderr[-1000:]
+    gib = float(r.stdout.strip().splitlines()[-1])
+    assert 0.44 < gib < 1.0
