@@ -87,10 +87,11 @@ def cross_fitted_contrast(values: Callable[[object, np.ndarray], torch.Tensor], 
     """κ cross-fitted over the two halves of the shards (even and odd columns of ``assign``): the
     change measured on one half, the reference's contrasts on the other, averaged both ways."""
     if assign.shape[1] < 2:  # one shard: no independent reference (biased towards "reduces")
-        return contrast_change(values(a, assign), values(b, assign), values(b, assign))
+        before = values(b, assign)
+        return contrast_change(values(a, assign), before, before)
     h1, h2 = assign[:, 0::2], assign[:, 1::2]
-    return 0.5 * (contrast_change(values(a, h2), values(b, h2), values(b, h1))
-                  + contrast_change(values(a, h1), values(b, h1), values(b, h2)))
+    a1, a2, b1, b2 = values(a, h1), values(a, h2), values(b, h1), values(b, h2)
+    return 0.5 * (contrast_change(a2, b2, b1) + contrast_change(a1, b1, b2))
 
 
 def neuron_metrics(stats: ActivationStats, assign: np.ndarray, langs: list[str], th: LapeThresholds,
@@ -212,9 +213,7 @@ def compare(run_dir: str | Path, ckpt: str, reference: str, spec: Specialization
     langs, assign = _layout(sa.languages)
     if sr.languages != sa.languages:
         raise PolyFactError(f"{ckpt} and {reference} were analyzed on different texts; rerun with the same --texts")
-    base_pos = sb.act_pos[torch.as_tensor(assign)].sum(1).double()
-    base_tok = sb.tokens[torch.as_tensor(assign)].sum(1).double().clamp(min=1)
-    th = calibrate((base_pos / base_tok[:, None, None]).permute(1, 2, 0), spec.top_frac, "tang")
+    th = calibrate(_language_probs(sb, assign), spec.top_frac, "tang")
     neurons = measurement_error(lambda s, asg: neuron_metrics(s, asg, langs, th, spec.top_frac), sa, sr, assign,
                                 rcfg, seed)
     ha, hr = collect_heads(run_dir, ckpt, spec, seed)[0], collect_heads(run_dir, reference, spec, seed)[0]

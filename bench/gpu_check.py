@@ -42,6 +42,7 @@ TINY = dict(vocab_size=4096, hidden_size=256, intermediate_size=1024, num_hidden
             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=False)
 LANGS12 = ["en", "de", "id", "pt", "ar", "bn", "sw", "es", "ru", "fr", "ja", "zh"]
 SECTIONS = ("stats", "heads", "mcq", "grpo", "sft")
+MCQ_BATCH = 32  # rows per scorer batch
 
 
 class Check:
@@ -321,8 +322,8 @@ def _per_sample(model, samples: list[list[int]]) -> list[dict]:
     try:
         for ids in samples:
             loss, logits, g = _mask_grad(runner, edit, ids, dev)
-            out.append({"loss": round(float(loss.detach()), 3), "grad_nonfinite": int((~torch.isfinite(g)).sum()),
-                        "logits_nonfinite": int((~torch.isfinite(logits.detach())).sum()),
+            out.append({"loss": round(float(loss), 3), "grad_nonfinite": int((~torch.isfinite(g)).sum()),
+                        "logits_nonfinite": int((~torch.isfinite(logits)).sum()),
                         "n_special": sum(1 for t in ids if t < 2)})
     finally:
         runner.close()
@@ -365,11 +366,11 @@ def section_mcq(check: Check, model, tok) -> dict:
 
     facts = 8 if check.a.tiny else check.a.mcq_facts
     rows = synthetic_rows(facts, LANGS12)
-    mcq_records(model, tok, rows[:24], batch_size=32)  # warm-up
+    mcq_records(model, tok, rows[:24], batch_size=MCQ_BATCH)  # warm-up
     check.reset_peak()
     check.sync()
     t = time.perf_counter()
-    recs = mcq_records(model, tok, rows, batch_size=32)
+    recs = mcq_records(model, tok, rows, batch_size=MCQ_BATCH)
     check.sync()
     secs = time.perf_counter() - t
     out = {"facts": facts, "languages": 12, "rows": len(recs), "seconds": secs, "rows_per_s": len(recs) / secs,
@@ -462,7 +463,7 @@ def plan_units(name: str, a: argparse.Namespace) -> dict[str, float]:
     if name == "heads":
         return {"lahis": 1, "gradient": 1}
     if name == "mcq":
-        return {"mcq": 32 / 12}  # the scorer's batch: 32 rows of the 12 languages' prompts
+        return {"mcq": MCQ_BATCH / 12}  # the scorer's batch of rows, in facts of 12 languages
     return {name: 8}  # SFT micro-batch 8; GRPO 8 rollouts (the plan's loss step, no generation)
 
 

@@ -54,8 +54,6 @@ MODELS = {
                   "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "hub": "allenai/OLMo-2-1124-7B"},
 }
 V0, V1 = 1024, 9216
-GPU_GIB = 80 * 1e9 / 2**30  # an "80 GB" card: 74.5 GiB
-HEADROOM_GIB = 4.0  # CUDA context, allocator fragmentation
 # stage: (unit, paper batch in units, tokens per unit, description)
 STAGES = {
     "stats": ("sequence of 1024 tokens", 8, 1024, "activation statistics (8 × 1024 tokens, inference)"),
@@ -256,7 +254,7 @@ def fit_stage(model: str, stage: str, points: dict[tuple[int, int, int], float])
 
     real_l, real_v = spec["num_hidden_layers"], spec["vocab_size"]
     peak = predict(real_l, paper_n, real_v)
-    budget = GPU_GIB - HEADROOM_GIB
+    budget = memory.BUDGET_GIB
     per_unit = s + real_v * f
     sequential = stage in ("lahis", "gradient")  # one sample per step by design: no batch to grow
     largest = None if sequential or per_unit <= 0 else math.floor((budget - predict(real_l, 1, real_v)) / per_unit) + 1
@@ -285,7 +283,7 @@ def main() -> None:
         return
     t0 = time.time()
     plan = {"measured_on": f"{os.cpu_count()}-core CPU, bf16, real-width layers, vocabulary {V0}/{V1}",
-            "vocab_base": V0, "gpu_gib": GPU_GIB, "headroom_gib": HEADROOM_GIB, "models": {}}
+            "vocab_base": V0, "gpu_gib": memory.GPU_GIB, "headroom_gib": memory.HEADROOM_GIB, "models": {}}
     from concurrent.futures import ThreadPoolExecutor
 
     jobs = [(m, st) for m in a.models.split(",") for st in a.stages.split(",")]

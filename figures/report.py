@@ -170,8 +170,8 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
     if isinstance(t, dict) and t:
         parts.append("<p>Stage times: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items())
                      + f" (total {sum(t.values()):.0f} s)</p>")
-    seeds = read_cached(run.seeds_summary)
-    if isinstance(seeds, dict) and seeds.get("measures"):
+    seeds = seeds_summary(run_dir)
+    if seeds and seeds.get("measures"):
         parts.append(_seed_section(seeds))
     summary = read_cached(run.summary)
     if isinstance(summary, dict) and summary.get("rows"):
@@ -186,9 +186,9 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
             ("Δ top-1 % neurons per language (study)",
              lambda r: " ".join(f"{k} {v:+d}" for k, v in (r.get("study_neuron_counts") or {}).items()) or "-"),
         ]) + "</section>")
-    sources = {r.get("text_source") for r in results(run_dir, "neurons", checkpoint_order(run_dir)).values()}
-    sources |= {r.get("text_source") for r in results(run_dir, "heads", checkpoint_order(run_dir)).values()}
-    neurons_res = results(run_dir, "neurons", checkpoint_order(run_dir))
+    ids = checkpoint_order(run_dir)
+    neurons_res = results(run_dir, "neurons", ids)
+    sources = {r.get("text_source") for r in (*neurons_res.values(), *results(run_dir, "heads", ids).values())}
     if neurons_res:
         tokens = next(iter(neurons_res.values())).get("tokens", {})
         parts.append(f"<p>Analyzer text: {html.escape('; '.join(sorted(x for x in sources if x)) or 'unrecorded')}; "

@@ -240,6 +240,11 @@ def _csv(spec: str) -> list[str]:
     return items
 
 
+
+_PRESET = typer.Option(None, "--preset", help="smoke | default | replicate | paper (default: the run's saved config)")
+_CONFIG = typer.Option(None, "--config", help="A YAML file of settings.")
+_SETS = typer.Option(None, "--set", help="key=value overrides, e.g. --set grpo.steps=10 (repeatable).")
+
 @eval_app.command("checkpoints")
 def eval_checkpoints(
     run: Path = typer.Option(..., "--run"),
@@ -252,9 +257,9 @@ def eval_checkpoints(
     match_mode: Optional[str] = typer.Option(None, "--match", help="Free-form answers: study | lenient | exact"),
     max_facts: Optional[int] = typer.Option(None, "--max-facts"),
     bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Bootstrap resamples for intervals (0: none)."),
-    preset: Optional[str] = typer.Option(None, "--preset"),
-    config: Optional[Path] = typer.Option(None, "--config"),
-    sets: Optional[list[str]] = typer.Option(None, "--set"),
+    preset: Optional[str] = _PRESET,
+    config: Optional[Path] = _CONFIG,
+    sets: Optional[list[str]] = _SETS,
     force: bool = typer.Option(False, "--force", help="Recompute even when a matching result exists."),
 ) -> None:
     """Evaluate checkpoints; writes results/recall/<id>.json and records; prints the tables."""
@@ -366,9 +371,9 @@ def _register_unit_analysis(name: str, help_text: str, backends: str, with_metho
         texts: Optional[str] = _TEXTS,
         max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token budget per language."),
         reference: Optional[str] = _REF,
-        preset: Optional[str] = typer.Option(None, "--preset"),
-        config: Optional[Path] = typer.Option(None, "--config"),
-        sets: Optional[list[str]] = typer.Option(None, "--set"),
+        preset: Optional[str] = _PRESET,
+        config: Optional[Path] = _CONFIG,
+        sets: Optional[list[str]] = _SETS,
         force: bool = typer.Option(False, "--force"),
     ) -> None:
         from pipeline import stages
@@ -398,9 +403,9 @@ def _register_run_analysis(name: str, help_text: str, fn, show) -> None:
         run: Path = typer.Option(..., "--run"),
         checkpoints: Optional[str] = _CKPTS,
         reference: Optional[str] = _REF,
-        preset: Optional[str] = typer.Option(None, "--preset"),
-        config: Optional[Path] = typer.Option(None, "--config"),
-        sets: Optional[list[str]] = typer.Option(None, "--set"),
+        preset: Optional[str] = _PRESET,
+        config: Optional[Path] = _CONFIG,
+        sets: Optional[list[str]] = _SETS,
         force: bool = typer.Option(False, "--force", help="Recompute even when matching results exist."),
     ) -> None:
         ctx = _analysis_ctx(run, checkpoints, preset, config, sets, force, reference=reference)
@@ -462,9 +467,9 @@ def compare_cmd(
     before: str = typer.Option(..., "--before", help="Checkpoint id, directory or hub id (the reference)."),
     after: str = typer.Option(..., "--after", help="Checkpoint id, directory or hub id."),
     texts: Optional[str] = _TEXTS,
-    preset: Optional[str] = typer.Option(None, "--preset"),
-    config: Optional[Path] = typer.Option(None, "--config"),
-    sets: Optional[list[str]] = typer.Option(None, "--set"),
+    preset: Optional[str] = _PRESET,
+    config: Optional[Path] = _CONFIG,
+    sets: Optional[list[str]] = _SETS,
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """Before/after analyses of any two checkpoints (e.g. a base model and its GRPO fine-tune)."""

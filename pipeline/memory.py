@@ -10,6 +10,9 @@ from typing import Any
 from core.io import read_cached
 
 PLAN = Path(__file__).with_name("memory_plan.json")
+GPU_GIB = 80e9 / 2**30  # an "80 GB" card: 74.5 GiB
+HEADROOM_GIB = 4.0  # CUDA context, allocator fragmentation
+BUDGET_GIB = GPU_GIB - HEADROOM_GIB  # what one stage may use
 
 
 def predict(fit: dict[str, float], layers: int, units: float, vocab: int, vocab_base: int) -> float:
@@ -18,21 +21,15 @@ def predict(fit: dict[str, float], layers: int, units: float, vocab: int, vocab_
             + (vocab - vocab_base) * (fit["e_per_vocab"] + fit["f_per_vocab_unit"] * units))
 
 
-def stage_prediction(model: str, stage: str, units: float) -> float | None:
+def stage_prediction(model: str, stage: str, units: float, plan: dict | None = None) -> float | None:
     """Predicted peak GiB of ``stage`` at ``units`` batch units for plan model ``model`` (its hub
-    id, e.g. ``Qwen/Qwen2.5-7B``) at full depth and vocabulary; None without a plan entry."""
-    plan = read_cached(PLAN)
+    id, e.g. ``Qwen/Qwen2.5-7B``) at full depth and vocabulary; None without a plan entry.
+    ``plan``: the plan already read (default: ``pipeline/memory_plan.json``)."""
+    plan = read_cached(PLAN) if plan is None else plan
     entry = plan.get("models", {}).get(model) if isinstance(plan, dict) else None
     if entry is None or stage not in entry["stages"]:
         return None
     return predict(entry["stages"][stage]["fit"], entry["layers"], units, entry["vocab"], plan["vocab_base"])
-
-
-def budget_gib() -> float:
-    """GiB one "80 GB" GPU offers a stage: its capacity less the plan's headroom (CUDA context,
-    fragmentation)."""
-    plan = read_cached(PLAN) or {}
-    return float(plan.get("gpu_gib", 80e9 / 2**30)) - float(plan.get("headroom_gib", 4.0))
 
 
 def stage_units(cfg: Any) -> dict[str, float]:
@@ -56,4 +53,5 @@ def predicted_peaks(cfg: Any) -> dict[str, float]:
     if model is None:
         return {}
     units = stage_units(cfg)
-    return {stage: float(stage_prediction(model, stage, units[stage])) for stage in plan["models"][model]["stages"]}
+    return {stage: float(stage_prediction(model, stage, units[stage], plan))
+            for stage in plan["models"][model]["stages"]}

@@ -79,7 +79,7 @@ def run(preset: str | None = None, run_dir: str | Path | None = None, config_fil
     ctx = Context(run_l, cfg, force=force)
     steps = plan(ctx)
     if dry_run:
-        from pipeline.memory import budget_gib, predicted_peaks
+        from pipeline.memory import BUDGET_GIB, predicted_peaks
 
         echo(f"plan for {run_l.root} (preset {cfg.preset}, seeds {cfg.seeds or [cfg.seed]}, "
              f"model {cfg.model or 'toy ' + cfg.pretrain.model.family}):")
@@ -88,9 +88,9 @@ def run(preset: str | None = None, run_dir: str | Path | None = None, config_fil
         peaks = predicted_peaks(cfg)
         if peaks:
             echo(f"predicted peak GPU memory per stage at these settings (bench/memory_plan.py; one 80 GB GPU "
-                 f"leaves {budget_gib():.1f} GiB):")
+                 f"leaves {BUDGET_GIB:.1f} GiB):")
             for stage, gib in peaks.items():
-                echo(f"    {stage:<10s} {gib:6.1f} GiB  {'fits' if gib <= budget_gib() else 'does NOT fit: lower its batch'}")
+                echo(f"    {stage:<10s} {gib:6.1f} GiB  {'fits' if gib <= BUDGET_GIB else 'does NOT fit: lower its batch'}")
         if cfg.model:
             echo(f"accelerate configs: {ACCELERATE_DIR / 'zero3.yaml'} (DeepSpeed ZeRO-3), "
                  f"{ACCELERATE_DIR / 'fsdp.yaml'} (FSDP); LoRA: sft {cfg.sft.lora.enabled}, grpo {cfg.grpo.lora.enabled}")

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from pipeline.config import resolve
-from pipeline.memory import PLAN, budget_gib, predict, predicted_peaks, stage_units
+from pipeline.memory import BUDGET_GIB, PLAN, predict, predicted_peaks, stage_units
 from tests.conftest import ROOT
 
 STAGES = {"stats", "lahis", "gradient", "mcq", "sft", "grpo"}
@@ -32,7 +32,7 @@ def test_committed_plan_is_validated_and_every_paper_stage_fits():
         for stage, res in entry["stages"].items():
             assert res["validation"]["error"] <= 0.10, (model, stage, res["validation"])
             # bf16 weights alone: 7.6B (Qwen) / 7.3B (OLMo) parameters, 14.2 / 13.6 GiB
-            assert 13.0 < res["predicted_gib"] <= budget_gib(), (model, stage, res["predicted_gib"])
+            assert 13.0 < res["predicted_gib"] <= BUDGET_GIB, (model, stage, res["predicted_gib"])
             assert res["fits_80gb"]
 
 

@@ -87,8 +87,6 @@ class GrpoConfig:
             raise PolyFactError(f"unknown grouping {self.grouping!r}; use one of: {', '.join(GROUPINGS)}")
         if isinstance(self.reward, dict):
             self.reward = RewardConfig(**self.reward)
-        if self.reward.kind == "study" and self.grouping == "fact" and self.scale_rewards == "none":
-            pass  # allowed: Dr.GRPO-style unscaled advantages on the study reward
         if isinstance(self.lora, dict):
             self.lora = LoraSettings(**self.lora)
 

@@ -24,7 +24,6 @@ from polyfact.answers import match, normalize
 
 BONUSES = ("none", "all", "power", "ladder")
 KINDS = ("study", "correctness", "agreement")
-_LETTERS = "abcd"
 
 
 @dataclass
