@@ -6,7 +6,7 @@ zeroes random units of the same count in the same layers."""
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -14,6 +14,7 @@ import numpy as np
 
 from core.layout import layout
 from core.provenance import fresh, provenance, write_result
+from analyses.config import AblationConfig
 from analyses.specialization import load_heads, load_lape
 from interp import CollectConfig, LapeResult
 from interp.interventions import deactivate, lm_loss
@@ -21,21 +22,6 @@ from polyfact.build import continuation
 from training.common import RunData, accuracy_by_lang, sample_facts
 from core.checkpoints import load_checkpoint
 from training.scoring import mcq_records
-
-
-@dataclass
-class AblationConfig:
-    """Which units, on which text, how many facts for the accuracy matrix."""
-
-    variant: str = "tang"
-    k_heads: int = 4
-    max_facts: int | None = 12
-    max_tokens: int | None = 3000
-    seq_len: int = 128
-    accuracy: bool = True  # Δaccuracy matrix for neurons (heads: Δloss only, unless head_accuracy)
-    head_accuracy: bool = False
-    head_languages: str = "training"  # whose top heads are deactivated: "training" languages or "all"
-    seed: int = 0
 
 
 def diagonal_dominance(matrix: Mapping[str, Mapping[str, float]]) -> dict[str, float]:

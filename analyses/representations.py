@@ -4,13 +4,14 @@ probes, and the logit lens (answer's first token in the question's language vs i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from analyses.config import RepresentationConfig
 from core.layout import layout
 from core.provenance import fresh, provenance, write_result
 from interp.representations import cosine, layer_states, linear_cka, logit_lens, probe_accuracy, retrieval_p1
@@ -18,14 +19,6 @@ from polyfact.build import continuation
 from core.errors import PolyFactError
 from training.common import RunData, sample_facts
 from core.checkpoints import load_checkpoint
-
-
-@dataclass
-class RepresentationConfig:
-    max_facts: int = 40
-    split: str = "test"
-    probe_folds: int = 5
-    seed: int = 0
 
 
 def parallel_rows(data: RunData, split: str, max_facts: int, seed: int) -> tuple[list[str], list[str], dict[str, list[dict]]]:

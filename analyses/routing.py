@@ -26,7 +26,6 @@ and groups for every checkpoint). Per pair of checkpoints:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,22 +35,16 @@ import torch
 from core.checkpoints import checkpoint_fingerprint
 from core.layout import layout
 from core.provenance import fresh, provenance, write_result
-from analyses.specialization import (SpecializationConfig, collect, collect_heads, effective_reference,
+from analyses.config import RoutingConfig, SpecializationConfig
+from analyses.specialization import (collect, collect_heads, effective_reference,
                                      language_groups, load_heads, load_lape)
-from interp import ActivationStats, HeadImportance, calibrate, lape
+from interp import ActivationStats, HeadImportance
+from interp.lape import calibrate, lape
 from interp.heads import importance_entropy
 from interp.lape import LapeThresholds, normalized_entropy
 from core.errors import PolyFactError
 from core.io import atomic_write_json
 from core.checkpoints import list_checkpoints, read_manifest
-
-
-@dataclass
-class RoutingConfig:
-    """Uncertainty settings of the before/after comparison (shards: ``SpecializationConfig.shards``)."""
-
-    bootstrap: int = 200
-    permutations: int = 200
 
 
 def _layout(keys: list[str]) -> tuple[list[str], np.ndarray]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from core.checkpoints import list_checkpoints, read_manifest
 from core.io import atomic_write_json, read_cached
-from core.layout import layout
+from core.layout import layout, split_seed
 
 # name → (label, which sign of the change means *less* language specialization; None: not a
 # specialization measure, the verdict names the direction of the change)
@@ -40,15 +40,6 @@ MEASURES: dict[str, tuple[str, int | None]] = {
 }
 HEADLINE = ("neuron_contrast", "head_contrast", "neuron_count", "study_head_overlap", "total_consistency")
 CONTROLS = ("grpo-perlang", "sft")
-
-
-def split_seed(ckpt: str) -> tuple[str, int | None]:
-    """``"grpo@s2"`` → (``"grpo"``, 2); an id without a seed → (id, None)."""
-    if "@s" in ckpt:
-        name, _, seed = ckpt.rpartition("@s")
-        if seed.isdigit():
-            return name, int(seed)
-    return ckpt, None
 
 
 def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:

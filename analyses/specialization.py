@@ -8,7 +8,7 @@ the measurement-error bootstrap in :mod:`analyses.routing`) and merged per langu
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -19,49 +19,11 @@ from core.checkpoints import list_checkpoints, load_checkpoint, resolve_checkpoi
 from core.errors import PolyFactError
 from core.layout import layout
 from core.provenance import current, fresh, provenance, write_result
-from interp import (ActivationStats, CollectConfig, HeadImportance, LapeResult, calibrate, collect_stats,
-                    entropy_summary, head_importance, lape)
-from interp.batching import BACKENDS
-from interp.heads import METHODS as HEAD_METHODS
+from interp import ActivationStats, CollectConfig, HeadImportance, LapeResult, collect_stats, head_importance
+from interp.lape import calibrate, entropy_summary, lape
+from analyses.config import SpecializationConfig
 
 T = TypeVar("T")
-
-
-@dataclass
-class SpecializationConfig:
-    """Analyzer settings shared by neurons and heads. ``reference`` calibrates thresholds and is
-    the "before" of before/after comparisons: a checkpoint id, used when the run has it (``base``
-    by default), or None."""
-
-    backend: str = "nnsight"
-    texts: str | None = "statements"  # the toy world's statements and questions (analyses.texts)
-    max_tokens: int | None = 20000
-    seq_len: int = 128
-    batch_size: int = 16
-    top_frac: float = 0.01
-    head_method: str = "lahis"  # the study's; gradient and ablation are the project's alternatives
-    head_backend: str = "torch"
-    head_max_tokens: int | None = 4000
-    top_k_heads: int = 4
-    reference: str | None = "base"
-    shards: int = 8  # interleaved text groups per language: the units of the measurement-error bootstrap
-    head_seq_len: int | None = None  # LAHIS sample length (the study: 512); None: seq_len
-    head_max_samples: int | None = None  # LAHIS samples per language (the study: 500); None: all
-    head_lr: float = 1e-2  # LAHIS mask learning rate (the study's)
-    head_top_frac: float = 0.02  # the study's top-2 % heads per language
-    head_join: int = 5  # multi-way text: segments joined per head sample (the study's)
-    compile: bool = False  # torch.compile the statistics' reductions (GPU: ~1.03x bare forward)
-
-    def validate(self) -> "SpecializationConfig":
-        if self.backend not in BACKENDS or self.head_backend not in BACKENDS:
-            raise PolyFactError(f"analysis backend must be one of {', '.join(BACKENDS)}; got "
-                                f"{self.backend!r} / {self.head_backend!r}")
-        if self.head_method not in HEAD_METHODS:
-            raise PolyFactError(f"analysis.head_method must be one of {', '.join(HEAD_METHODS)}; got {self.head_method!r}")
-        return self
-
-    def __post_init__(self) -> None:
-        self.validate()
 
 
 def effective_reference(run_dir: str | Path, cfg: SpecializationConfig, ckpt_id: str | None = None) -> str | None:

@@ -1,4 +1,5 @@
-"""Text the analyzers run on, per language, named by a spec (``--texts``):
+"""Text the analyzers run on, per language, named by a spec (``--texts KIND[:ARGS]``); every kind
+is one function registered in :data:`TEXT_SOURCES`:
 
 ``dataset`` / ``dataset:SPLIT``  the run dataset's questions (all splits, or one);
 ``statements``                   the toy world's natural-language statements of the run's facts,
@@ -19,8 +20,18 @@ from pathlib import Path
 
 from core.errors import PolyFactError
 from core.io import fingerprint
+from core.registry import Registry
 
-SOURCES = ("dataset", "dataset:SPLIT", "statements", "files:DIR", "hf:PATH:COLUMN[:LANG]", "multiway:FILE.jsonl")
+TEXT_SOURCES: Registry = Registry("text source")
+TEXT_SOURCES.add("dataset", "the run dataset's questions (dataset:SPLIT for one split)", "analyses.texts:_dataset",
+                 usage="dataset[:SPLIT]")
+TEXT_SOURCES.add("statements", "the toy world's statements of the run's facts, then its questions",
+                 "analyses.texts:_dataset", usage="statements")
+TEXT_SOURCES.add("files", "DIR/<lang>.txt, one text per line", "analyses.texts:_files", usage="files:DIR")
+TEXT_SOURCES.add("hf", "a dataset saved with save_to_disk, grouped by its language column", "analyses.texts:_hf",
+                 usage="hf:PATH:COLUMN[:LANG_COLUMN]")
+TEXT_SOURCES.add("multiway", "TED2025-style multi-way parallel text (the study's)", "analyses.texts:_multiway",
+                 usage="multiway:FILE.jsonl")
 
 
 @dataclass
@@ -30,77 +41,97 @@ class TextSource:
     description: str
 
 
+def spec_kind(spec: str) -> str:
+    """The registered kind of a ``--texts`` spec (a one-line error listing the kinds otherwise)."""
+    kind = spec.split(":", 1)[0]
+    if kind not in TEXT_SOURCES:
+        usages = ", ".join(e["usage"] for e in TEXT_SOURCES.entries())
+        raise PolyFactError(f"unknown text source {spec!r}; use one of: {usages}")
+    return kind
+
+
 def text_source(run_dir: str | Path, spec: str | None, langs: list[str] | None = None, *, join: int = 1,
                 max_chars: int | None = None) -> TextSource:
     """The texts of ``spec`` (default ``dataset``) for ``langs`` (default: all the source has).
     ``join`` and ``max_chars`` apply to multi-way text (segments per text, characters per language)."""
     spec = spec or "dataset"
+    fn = TEXT_SOURCES.load(spec_kind(spec))
+    return fn(run_dir, spec, langs or None, join=join, max_chars=max_chars)
+
+
+def _dataset(run_dir: str | Path, spec: str, langs: list[str] | None, **_: object) -> TextSource:
     keep = set(langs) if langs else None
-    if spec == "dataset" or spec.startswith("dataset:") or spec == "statements":
-        from training.common import RunData
-        from training.corpus import statement
+    from core.layout import layout
+    from training.common import RunData
+    from training.corpus import statement
 
-        from core.layout import layout
-
-        if not (layout(run_dir).data / "dataset_dict.json").exists():
-            raise PolyFactError(f"--texts {spec} reads the run's dataset, and {run_dir} has none; build one "
-                                "(polyfact data build --out RUN/data) or pass --texts files:DIR, hf:PATH:COLUMN or "
-                                "multiway:FILE.jsonl")
-        data = RunData(run_dir)
-        split = spec.split(":", 1)[1] if spec.startswith("dataset:") else None
-        rows = [r for r in data.rows(split) if keep is None or r["lang"] in keep]
-        out: dict[str, list[str]] = {}
-        if spec == "statements":
-            for r in rows:
-                out.setdefault(r["lang"], []).append(statement(r))
+    if not (layout(run_dir).data / "dataset_dict.json").exists():
+        raise PolyFactError(f"--texts {spec} reads the run's dataset, and {run_dir} has none; build one "
+                            "(polyfact data build --out RUN/data) or pass --texts files:DIR, hf:PATH:COLUMN or "
+                            "multiway:FILE.jsonl")
+    data = RunData(run_dir)
+    split = spec.split(":", 1)[1] if spec.startswith("dataset:") else None
+    rows = [r for r in data.rows(split) if keep is None or r["lang"] in keep]
+    out: dict[str, list[str]] = {}
+    if spec == "statements":
         for r in rows:
-            out.setdefault(r["lang"], []).append(r["question"])
-        what = "statements and questions" if spec == "statements" else f"questions ({split or 'all splits'})"
-        return TextSource(out, data.fingerprint if spec != "statements" else fingerprint([data.fingerprint, spec]),
-                          f"the run dataset's {what}")
-    if spec.startswith("files:"):
-        folder = Path(spec[6:])
-        files = sorted(folder.glob("*.txt"))
-        if not files:
-            raise PolyFactError(f"no <lang>.txt files in {folder}; write one file per language")
-        texts = {}
-        for f in files:
-            try:
-                texts[f.stem] = [line for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
-            except UnicodeDecodeError:
-                raise PolyFactError(f"{f} is not UTF-8 text") from None
-        texts = {k: v for k, v in texts.items() if keep is None or k in keep}
-        return TextSource(texts, fingerprint(texts), f"text files in {folder}")
-    if spec.startswith("hf:"):
-        parts = spec[3:].split(":")
-        if len(parts) < 2:
-            raise PolyFactError("--texts hf:PATH:COLUMN[:LANG_COLUMN] needs a path and a text column")
-        import datasets
+            out.setdefault(r["lang"], []).append(statement(r))
+    for r in rows:
+        out.setdefault(r["lang"], []).append(r["question"])
+    what = "statements and questions" if spec == "statements" else f"questions ({split or 'all splits'})"
+    return TextSource(out, data.fingerprint if spec != "statements" else fingerprint([data.fingerprint, spec]),
+                      f"the run dataset's {what}")
 
-        path, column = parts[0], parts[1]
-        lang_col = parts[2] if len(parts) > 2 else "lang"
+
+def _files(run_dir: str | Path, spec: str, langs: list[str] | None, **_: object) -> TextSource:
+    keep = set(langs) if langs else None
+    folder = Path(spec[len("files:"):])
+    files = sorted(folder.glob("*.txt"))
+    if not files:
+        raise PolyFactError(f"no <lang>.txt files in {folder}; write one file per language")
+    texts = {}
+    for f in files:
         try:
-            ds = datasets.load_from_disk(path)
-        except FileNotFoundError:
-            raise PolyFactError(f"no dataset saved at {path} (datasets.save_to_disk)") from None
-        if isinstance(ds, datasets.DatasetDict):
-            ds = datasets.concatenate_datasets(list(ds.values()))
-        for col in (column, lang_col):
-            if col not in ds.column_names:
-                raise PolyFactError(f"dataset {path} has no column {col!r}; it has {', '.join(ds.column_names)}")
-        out = {}
-        for text, lang in zip(ds[column], ds[lang_col]):
-            if keep is None or lang in keep:
-                out.setdefault(lang, []).append(text)
-        return TextSource(out, ds._fingerprint, f"column {column!r} of the dataset at {path}")
-    if spec.startswith("multiway:"):
-        from polyfact.sources.multiway import multiway_texts
+            texts[f.stem] = [line for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except UnicodeDecodeError:
+            raise PolyFactError(f"{f} is not UTF-8 text") from None
+    texts = {k: v for k, v in texts.items() if keep is None or k in keep}
+    return TextSource(texts, fingerprint(texts), f"text files in {folder}")
 
-        path = Path(spec[len("multiway:"):])
-        texts = multiway_texts(path, langs, join=join, max_chars=max_chars)
-        st = path.stat()
-        fp = fingerprint({"file": str(path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns, "join": join,
-                          "max_chars": max_chars, "langs": sorted(texts)})
-        return TextSource(texts, fp, f"multi-way parallel text {path.name}" + (f", {join} segments per text"
-                                                                              if join > 1 else ""))
-    raise PolyFactError(f"unknown text source {spec!r}; use one of: {', '.join(SOURCES)}")
+
+def _hf(run_dir: str | Path, spec: str, langs: list[str] | None, **_: object) -> TextSource:
+    keep = set(langs) if langs else None
+    parts = spec[len("hf:"):].split(":")
+    if len(parts) < 2:
+        raise PolyFactError("--texts hf:PATH:COLUMN[:LANG_COLUMN] needs a path and a text column")
+    import datasets
+
+    path, column = parts[0], parts[1]
+    lang_col = parts[2] if len(parts) > 2 else "lang"
+    try:
+        ds = datasets.load_from_disk(path)
+    except FileNotFoundError:
+        raise PolyFactError(f"no dataset saved at {path} (datasets.save_to_disk)") from None
+    if isinstance(ds, datasets.DatasetDict):
+        ds = datasets.concatenate_datasets(list(ds.values()))
+    for col in (column, lang_col):
+        if col not in ds.column_names:
+            raise PolyFactError(f"dataset {path} has no column {col!r}; it has {', '.join(ds.column_names)}")
+    out: dict[str, list[str]] = {}
+    for text, lang in zip(ds[column], ds[lang_col]):
+        if keep is None or lang in keep:
+            out.setdefault(lang, []).append(text)
+    return TextSource(out, ds._fingerprint, f"column {column!r} of the dataset at {path}")
+
+
+def _multiway(run_dir: str | Path, spec: str, langs: list[str] | None, *, join: int = 1,
+              max_chars: int | None = None) -> TextSource:
+    from polyfact.sources.multiway import multiway_texts
+
+    path = Path(spec[len("multiway:"):])
+    texts = multiway_texts(path, langs, join=join, max_chars=max_chars)
+    st = path.stat()
+    fp = fingerprint({"file": str(path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns, "join": join,
+                      "max_chars": max_chars, "langs": sorted(texts)})
+    return TextSource(texts, fp, f"multi-way parallel text {path.name}" + (f", {join} segments per text"
+                                                                          if join > 1 else ""))

@@ -18,7 +18,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from interp import BACKENDS, CollectConfig, collect_stats  # noqa: E402
-from training.models import TinyModelConfig, make_tiny_model, train_tokenizer  # noqa: E402
+from training.config import TinyModelConfig  # noqa: E402
+from training.models import make_tiny_model, train_tokenizer  # noqa: E402
 
 
 def main() -> None:

@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from polyfact.dataset import load_dataset_dir  # noqa: E402
 from polyfact.make import build_dataset  # noqa: E402
 from core.checkpoints import load_checkpoint  # noqa: E402
-from training.models import TinyModelConfig, make_tiny_model, train_tokenizer  # noqa: E402
+from training.config import TinyModelConfig  # noqa: E402
+from training.models import make_tiny_model, train_tokenizer  # noqa: E402
 from training.scoring import score_options, score_options_naive  # noqa: E402
 
 

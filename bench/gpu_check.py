@@ -423,8 +423,8 @@ def _train_once(check: Check, make_trainer):
 
 
 def section_grpo(check: Check, model, tok) -> dict:
-    from training.grpo import GrpoConfig, fact_groups, grpo_trainer
-    from training.lm import LoraSettings
+    from training.config import GrpoConfig, LoraSettings
+    from training.grpo import fact_groups, grpo_trainer
 
     steps = 2
     rows = synthetic_rows(steps, LANGS12)
@@ -442,8 +442,8 @@ def section_grpo(check: Check, model, tok) -> dict:
 
 
 def section_sft(check: Check, model, tok) -> dict:
-    from training.lm import LMTrainConfig, LoraSettings
-    from training.sft import SftConfig, sft_trainer
+    from training.config import LMTrainConfig, LoraSettings, SftConfig
+    from training.sft import sft_trainer
 
     rows = synthetic_rows(40, LANGS12)
     batch = 8

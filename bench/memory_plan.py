@@ -178,7 +178,8 @@ def _lora_step(m, ids, checkpointing: bool):
     """Forward, backward and AdamW step of LoRA r 64 on the seven projections (bf16 autocast)."""
     import torch
 
-    from training.lm import LoraSettings, with_lora
+    from training.config import LoraSettings
+    from training.lm import with_lora
 
     pm = with_lora(m, LoraSettings(enabled=True))
     if checkpointing:
@@ -198,7 +199,8 @@ def _grpo_step(m, rollouts: int, vocab: int, g) -> None:
     import torch
 
     from training.grpo import completion_logprobs, policy_loss
-    from training.lm import LoraSettings, with_lora
+    from training.config import LoraSettings
+    from training.lm import with_lora
 
     n = 12 * rollouts
     ids = torch.randint(1, vocab, (n, 128), generator=g)

@@ -34,6 +34,23 @@ def check_id(name: str, what: str = "checkpoint id") -> str:
     return name
 
 
+def seeded_id(name: str, seed: int | None) -> str:
+    """The id of a method's checkpoint for one training seed: ``sft`` + 1 → ``sft@s1``; without a
+    seed (a one-seed run) and for the shared ``base``, the name itself."""
+    return name if seed is None or name == "base" else f"{name}@s{seed}"
+
+
+def split_seed(ckpt: str) -> tuple[str, int | None]:
+    """``"grpo@s2"`` → (``"grpo"``, 2); an id without a seed → (id, None)."""
+    name, sep, seed = ckpt.rpartition("@s")
+    return (name, int(seed)) if sep and seed.isdigit() else (ckpt, None)
+
+
+def planned_ids(methods: list[str], seeds: list[int] | None) -> list[str]:
+    """Checkpoint ids a run plans, in order: ``base``, then every method, seed by seed."""
+    return ["base", *[seeded_id(m, s) for s in (seeds or [None]) for m in methods]]
+
+
 @dataclass(frozen=True)
 class RunLayout:
     """Paths of one run directory."""

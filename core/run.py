@@ -18,7 +18,7 @@ from typing import Any
 from core.checkpoints import list_checkpoints, load_checkpoint, read_manifest
 from core.errors import PolyFactError
 from core.io import read_cached
-from core.layout import RunLayout, layout
+from core.layout import RunLayout, layout, planned_ids
 
 
 class Run:
@@ -46,8 +46,7 @@ class Run:
         """Checkpoint ids in the run's order (base and the configured methods first)."""
         have = list_checkpoints(self.layout.root)
         cfg = self.config
-        seeds, methods = cfg.get("seeds") or [], cfg.get("methods", [])
-        planned = ["base", *([f"{m}@s{s}" for s in seeds for m in methods] if seeds else methods)]
+        planned = planned_ids(cfg.get("methods", []), cfg.get("seeds"))
         return [c for c in planned if c in have] + [c for c in have if c not in planned]
 
     def manifest(self, ckpt_id: str) -> dict[str, Any]:

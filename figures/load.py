@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from core.io import read_cached
-from core.layout import layout
+from core.layout import layout, planned_ids
 
 
 def checkpoint_order(run_dir: Path) -> list[str]:
@@ -15,9 +15,7 @@ def checkpoint_order(run_dir: Path) -> list[str]:
     run = layout(run_dir)
     cfg = read_cached(run.config)
     if isinstance(cfg, dict):
-        seeds = cfg.get("seeds") or []
-        methods = cfg.get("methods", [])
-        ids = ["base", *([f"{m}@s{s}" for s in seeds for m in methods] if seeds else methods)]
+        ids = planned_ids(cfg.get("methods", []), cfg.get("seeds"))
         return [c for c in ids if run.result("recall", c).exists()]
     return sorted(p.stem for p in run.result_dir("recall").glob("*.json") if not p.stem.startswith("paired"))
 

@@ -8,7 +8,7 @@ the head outputs replaced by ``edit(layer, z)``), through the architecture adapt
 ``lens``    TransformerLens' ``TransformerBridge`` booted from a local checkpoint directory, with
             ``run_with_hooks`` on the canonical hook names (it runs eager attention).
 
-Adding a hook library is one class here plus one line in :data:`BACKEND_CLASSES`.
+Adding a hook library is one class here plus one line in ``interp.registry.BACKENDS``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Callable, Protocol
 import torch
 
 from core.errors import PolyFactError
-from interp.batching import BACKENDS
+from interp.registry import BACKENDS
 from interp.sites import ArchitectureAdapter, ModelShape
 from interp.stats import SiteReducer
 
@@ -42,6 +42,11 @@ def _device(model: torch.nn.Module) -> torch.device:
 
 class TorchHooks:
     """Plain forward hooks, registered on first use of each mode and removed by :meth:`close`."""
+
+    @classmethod
+    def open(cls, model: torch.nn.Module, tokenizer, adapter: ArchitectureAdapter, shape: ModelShape,
+             model_dir: str | os.PathLike | None = None) -> "TorchHooks":
+        return cls(model, adapter, shape)
 
     def __init__(self, model: torch.nn.Module, adapter: ArchitectureAdapter, shape: ModelShape) -> None:
         self.model, self.adapter, self.shape = model, adapter, shape
@@ -83,6 +88,11 @@ class NnsightHooks:
     """nnsight ``TransformersModel`` traces (0.8 deprecates ``LanguageModel``); statistics are
     reduced inside the trace, only sums leave it."""
 
+    @classmethod
+    def open(cls, model: torch.nn.Module, tokenizer, adapter: ArchitectureAdapter, shape: ModelShape,
+             model_dir: str | os.PathLike | None = None) -> "NnsightHooks":
+        return cls(model, tokenizer, adapter, shape)
+
     def __init__(self, model: torch.nn.Module, tokenizer, adapter: ArchitectureAdapter, shape: ModelShape) -> None:
         from nnsight import TransformersModel
 
@@ -123,6 +133,13 @@ class NnsightHooks:
 class LensHooks:
     """TransformerLens ``TransformerBridge`` booted from a local checkpoint directory."""
 
+    @classmethod
+    def open(cls, model: torch.nn.Module, tokenizer, adapter: ArchitectureAdapter, shape: ModelShape,
+             model_dir: str | os.PathLike | None = None) -> "LensHooks":
+        if model_dir is None:
+            raise PolyFactError("the lens backend boots TransformerBridge from a checkpoint directory; pass model_dir")
+        return cls(model_dir, adapter, shape, device=_device(model), dtype=next(model.parameters()).dtype)
+
     def __init__(self, model_dir: str | os.PathLike, adapter: ArchitectureAdapter, shape: ModelShape,
                  device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> None:
         from transformer_lens.model_bridge import TransformerBridge
@@ -152,19 +169,8 @@ class LensHooks:
         pass
 
 
-BACKEND_CLASSES = {"torch": TorchHooks, "nnsight": NnsightHooks, "lens": LensHooks}
-assert tuple(sorted(BACKEND_CLASSES)) == tuple(sorted(BACKENDS))
-
 
 def make_backend(name: str, model: torch.nn.Module, tokenizer, adapter: ArchitectureAdapter, shape: ModelShape,
                  model_dir: str | os.PathLike | None = None) -> HookBackend:
-    """The backend ``name`` on ``model`` (``lens`` boots its own bridge from ``model_dir``)."""
-    if name == "torch":
-        return TorchHooks(model, adapter, shape)
-    if name == "nnsight":
-        return NnsightHooks(model, tokenizer, adapter, shape)
-    if name == "lens":
-        if model_dir is None:
-            raise PolyFactError("the lens backend boots TransformerBridge from a checkpoint directory; pass model_dir")
-        return LensHooks(model_dir, adapter, shape, device=_device(model), dtype=next(model.parameters()).dtype)
-    raise PolyFactError(f"unknown backend {name!r}; use one of: {', '.join(BACKENDS)}")
+    """The registered backend ``name`` on ``model`` (``lens`` boots its own bridge from ``model_dir``)."""
+    return BACKENDS.load(name, "backend").open(model, tokenizer, adapter, shape, model_dir)

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import PolyFactError
+from interp.registry import BACKENDS
 
-BACKENDS = ("nnsight", "lens", "torch")
 Texts = Mapping[str, Sequence[str] | Sequence[Sequence[int]]]
 
 
@@ -31,8 +31,7 @@ class CollectConfig:
     moments: bool = True  # also sum act and act² per neuron (means/variances); LAPE needs only counts
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise PolyFactError(f"unknown backend {self.backend!r}; use one of: {', '.join(BACKENDS)}")
+        BACKENDS.check(self.backend, "backend")
         if self.seq_len < 2 or self.batch_size < 1:
             raise PolyFactError("seq_len must be at least 2 and batch_size at least 1")
 

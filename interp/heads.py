@@ -20,7 +20,6 @@ language, pairwise overlap of the top-k sets, and their distribution over layers
 from __future__ import annotations
 
 import io
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +31,11 @@ from tqdm.auto import tqdm
 from interp.backends import make_backend
 from interp.batching import CollectConfig, batches, languages_with_text, next_token_loss, pad_id, token_chunks
 from interp.sites import ArchitectureAdapter, adapter_for, model_shape
-from interp.stats import _with
 from core.errors import PolyFactError
+from interp.registry import HEAD_METHODS
+from core.arrays import load_arrays, save_arrays
 from core.io import atomic_write_bytes, atomic_write_json, read_json
 
-METHODS = ("lahis", "gradient", "ablation")
 LAHIS_SCALE = 1000.0  # the study multiplies |∂L/∂m · m| by 1000 before averaging (a constant factor)
 
 
@@ -186,32 +185,21 @@ class HeadImportance:
         return cls(order, torch.stack(mats), "lahis", meta={"released": str(folder), **meta})
 
     def save(self, path: str | Path) -> Path:
-        from safetensors.torch import save as save_bytes
-
-        path = Path(path)
-        tensors = {"scores": self.scores.contiguous().double()}
+        tensors = {"scores": self.scores.double()}
         if self.delta is not None:
-            tensors["delta"] = self.delta.contiguous().double()
-        tensors.update({f"part.{k}": v.contiguous().double() for k, v in self.parts.items()})
-        atomic_write_bytes(_with(path, ".safetensors"), save_bytes(tensors))
-        atomic_write_json(_with(path, ".json"), {"languages": self.languages, "method": self.method,
-                                                      "meta": self.meta})
-        return _with(path, ".safetensors")
+            tensors["delta"] = self.delta.double()
+        tensors.update({f"part.{k}": v.double() for k, v in self.parts.items()})
+        return save_arrays(path, tensors, {"languages": self.languages, "method": self.method, "meta": self.meta})
 
     @classmethod
     def load(cls, path: str | Path) -> "HeadImportance":
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        if not _with(path, ".safetensors").exists():
-            raise PolyFactError(f"no head importance at {path}; compute it first")
+        t, info = load_arrays(path, "head importance")
+        parts = {k[len("part."):]: v for k, v in t.items() if k.startswith("part.")}
         try:
-            t = load_file(str(_with(path, ".safetensors")))
-            info = json.loads(_with(path, ".json").read_text(encoding="utf-8"))
-            parts = {k[len("part."):]: v for k, v in t.items() if k.startswith("part.")}
-            return cls(info["languages"], t["scores"], info["method"], t.get("delta"), info.get("meta", {}), parts)
-        except Exception as err:  # noqa: BLE001 - truncated or foreign files: one line naming them
-            raise PolyFactError(f"cannot read head importance at {path} ({type(err).__name__}); recompute it") from None
+            return cls(list(info["languages"]), t["scores"], info["method"], t.get("delta"), dict(info.get("meta", {})),
+                       parts)
+        except (KeyError, TypeError) as err:
+            raise PolyFactError(f"cannot read head importance at {path} (missing {err}); recompute it") from None
 
 
 class _HeadEdit:
@@ -275,8 +263,7 @@ def head_importance(
 
     ``lahis`` runs each chunk of ``cfg.seq_len`` tokens as one sample (batch size 1, at most
     ``max_samples`` per language) and updates the mask with AdamW at ``lr`` after each."""
-    if method not in METHODS:
-        raise PolyFactError(f"unknown head-importance method {method!r}; use one of: {', '.join(METHODS)}")
+    HEAD_METHODS.check(method, "method")
     cfg = cfg or CollectConfig(backend="torch")
     adapter = adapter or adapter_for(model)
     shape = model_shape(model)

@@ -27,9 +27,9 @@ from typing import Any
 import torch
 
 from core.errors import PolyFactError
+from interp.registry import LAPE_VARIANTS
 from core.io import atomic_write_json
 
-VARIANTS = ("tang", "polyfact")
 
 
 @dataclass(frozen=True)
@@ -168,8 +168,7 @@ def lape(
 
     With ``thresholds`` (from :func:`calibrate` on a reference model) every eligible neuron whose
     entropy is at most the reference cut is selected, and the reference bars are used."""
-    if variant not in VARIANTS:
-        raise PolyFactError(f"unknown LAPE variant {variant!r}; use one of: {', '.join(VARIANTS)}")
+    LAPE_VARIANTS.check(variant, "variant")
     if act_prob.dim() != 3 or act_prob.shape[-1] != len(languages):
         raise PolyFactError(f"act_prob must be [layers, d_mlp, {len(languages)} languages], got {tuple(act_prob.shape)}")
     n_layers, d_mlp, _ = act_prob.shape

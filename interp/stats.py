@@ -8,21 +8,14 @@ all-reduce across processes with :func:`all_reduce`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 
+from core.arrays import load_arrays, save_arrays
 from core.errors import PolyFactError
-from core.io import atomic_write_bytes, atomic_write_json
-
-def _with(path: Path, suffix: str) -> Path:
-    """``path`` + ``suffix`` (``stats`` → ``stats.safetensors``; dots in the name are kept)."""
-    return path.with_name(path.name + suffix)
-
 
 FIELDS = ("tokens", "act_pos", "act_sum", "act_sumsq", "head_norm")
 
@@ -94,26 +87,16 @@ class ActivationStats:
 
     def save(self, path: str | Path) -> Path:
         """``<path>.safetensors`` (tensors) + ``<path>.json`` (languages and meta), atomically."""
-        path = Path(path)
-        tensors = {f: getattr(self, f).contiguous() for f in FIELDS}
-        from safetensors.torch import save as save_bytes
-
-        atomic_write_bytes(_with(path, ".safetensors"), save_bytes(tensors))
-        atomic_write_json(_with(path, ".json"), {"languages": self.languages, "meta": self.meta})
-        return _with(path, ".safetensors")
+        return save_arrays(path, {f: getattr(self, f) for f in FIELDS},
+                           {"languages": self.languages, "meta": self.meta})
 
     @classmethod
     def load(cls, path: str | Path) -> "ActivationStats":
-        path = Path(path)
-        tensors_path, meta_path = _with(path, ".safetensors"), _with(path, ".json")
-        if not tensors_path.exists() or not meta_path.exists():
-            raise PolyFactError(f"no statistics at {path} (.safetensors + .json); collect them first")
+        tensors, info = load_arrays(path, "statistics")
         try:
-            tensors = load_file(str(tensors_path))
-            info = json.loads(meta_path.read_text(encoding="utf-8"))
-            return cls(info["languages"], *[tensors[f] for f in FIELDS], meta=info.get("meta", {}))
-        except Exception as err:  # noqa: BLE001 - truncated or foreign files: one line naming them
-            raise PolyFactError(f"cannot read statistics at {path} ({type(err).__name__}); recompute them") from None
+            return cls(list(info["languages"]), *[tensors[f] for f in FIELDS], meta=dict(info.get("meta", {})))
+        except (KeyError, TypeError) as err:
+            raise PolyFactError(f"cannot read statistics at {path} (missing {err}); recompute them") from None
 
 
 def all_reduce(stats: ActivationStats) -> ActivationStats:

@@ -1,26 +1,25 @@
 """The run's typed configuration: dataclasses, YAML files, ``--set key=value`` overrides and
-presets. Unknown keys and values of the wrong type are rejected with the key's dotted name."""
+presets. Unknown keys and values of the wrong type are rejected with the key's dotted name; every
+setting's rule and help text sit next to its field (``core.settings``), so ``polyfact run
+--dry-run --json`` prints each value with what it means."""
 
 from __future__ import annotations
 
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from analyses.config import AblationConfig, EvalConfig, RepresentationConfig, RoutingConfig, SpecializationConfig
 from core.errors import PolyFactError
 from core.io import atomic_write_text
-from analyses.ablate import AblationConfig
-from analyses.representations import RepresentationConfig
-from analyses.routing import RoutingConfig
-from analyses.specialization import SpecializationConfig
-from training.grpo import GrpoConfig
-from training.pretrain import CptConfig, PretrainConfig
-from training.sft import SftConfig
+from core.settings import SettingError, check, check_tree, describe, setting
+from polyfact.make import IMPORTS, SOURCES
+from training.config import CptConfig, GrpoConfig, PretrainConfig, SftConfig
 
 CONFIG_VERSION = 1
 
@@ -29,28 +28,18 @@ CONFIG_VERSION = 1
 class DataConfig:
     """How the run's dataset is made: a source (or an import of a local release) and filters."""
 
-    source: str = "cldr"
-    langs: str | None = None
-    relations: str | None = None
-    max_per_relation: int | None = 100
-    split_fracs: list[float] | None = None
-    dump: str | None = None
-    import_kind: str | None = None
-    import_path: str | None = None
+    source: str = setting("cldr", help="where facts come from", choices=SOURCES)
+    langs: str | None = setting(None, help="language codes or groups (all, polyfact, heldout); None: all 22")
+    relations: str | None = setting(None, help="Wikidata property ids, e.g. P36,P38; None: all of the source's")
+    max_per_relation: int | None = setting(100, help="cap on facts per relation (None: no cap)", ge=1)
+    split_fracs: list[float] | None = setting(None, help="train, validation, test shares of facts (None: the "
+                                                         "source's default)", ge=0, le=1)
+    dump: str | None = setting(None, help="wikidata-dump: the local dump file")
+    import_kind: str | None = setting(None, help="import a local release instead of building", choices=IMPORTS)
+    import_path: str | None = setting(None, help="the release's local directory (with import_kind)")
 
-
-@dataclass
-class EvalConfig:
-    """Behavioral evaluation of every checkpoint."""
-
-    split: str = "test"
-    mode: str = "mcq"
-    normalization: str = "byte"
-    prompt: str = "cue"  # MCQ prompt: the row's question and answer cue, or the study's "Question: …\nAnswer:"
-    match: str = "study"  # free-form answers: the study's matcher (or lenient, exact)
-    max_facts: int | None = None
-    bootstrap: int = 1000
-    klar_path: str | None = None
+    def __post_init__(self) -> None:
+        check(self)
 
 
 @dataclass
@@ -58,22 +47,25 @@ class RunConfig:
     """Everything a run does. ``model`` names a Hugging Face model (hub id or directory) to start
     from instead of pretraining the toy world's tiny model."""
 
-    version: int = CONFIG_VERSION
-    preset: str = "default"
-    seed: int = 0
-    seeds: list[int] | None = None  # several training seeds: every method once per seed (ids <method>@s<seed>)
-    model: str | None = None
-    methods: list[str] = field(default_factory=lambda: ["cpt", "sft", "grpo", "cpt+grpo"])
-    data: DataConfig = field(default_factory=DataConfig)
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    cpt: CptConfig = field(default_factory=CptConfig)
-    sft: SftConfig = field(default_factory=SftConfig)
-    grpo: GrpoConfig = field(default_factory=GrpoConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    analysis: SpecializationConfig = field(default_factory=SpecializationConfig)
-    routing: RoutingConfig = field(default_factory=RoutingConfig)
-    ablate: AblationConfig = field(default_factory=AblationConfig)
-    representations: RepresentationConfig = field(default_factory=RepresentationConfig)
+    version: int = setting(CONFIG_VERSION, help="config format version")
+    preset: str = setting("default", help="the preset these settings started from")
+    seed: int = setting(0, help="seed of the data, the base and the analyses (and training, with one seed)", ge=0)
+    seeds: list[int] | None = setting(None, help="several training seeds: every method once per seed (ids "
+                                                 "<method>@s<seed>)", ge=0)
+    model: str | None = setting(None, help="a Hugging Face model (hub id or directory) as the base; None: the toy "
+                                           "world's tiny model")
+    methods: list[str] = setting(help="fine-tuning arms, in order (chain with +, e.g. cpt+grpo)",
+                                 factory=lambda: ["cpt", "sft", "grpo", "cpt+grpo"])
+    data: DataConfig = setting(help="the dataset", factory=DataConfig)
+    pretrain: PretrainConfig = setting(help="pretraining the toy base", factory=PretrainConfig)
+    cpt: CptConfig = setting(help="continual pretraining", factory=CptConfig)
+    sft: SftConfig = setting(help="supervised fine-tuning", factory=SftConfig)
+    grpo: GrpoConfig = setting(help="fact-grouped GRPO (and its control grpo-perlang)", factory=GrpoConfig)
+    eval: EvalConfig = setting(help="behavioral evaluation", factory=EvalConfig)
+    analysis: SpecializationConfig = setting(help="neuron and head specialization", factory=SpecializationConfig)
+    routing: RoutingConfig = setting(help="before/after comparisons", factory=RoutingConfig)
+    ablate: AblationConfig = setting(help="causal deactivation", factory=AblationConfig)
+    representations: RepresentationConfig = setting(help="shared representations", factory=RepresentationConfig)
 
 
 def _type_name(tp: Any) -> str:
@@ -143,8 +135,11 @@ def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
     kwargs = {k: _convert(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()}
     try:
         return cls(**kwargs)
+    except SettingError as err:
+        raise err.under(prefix) from None
     except PolyFactError as err:
-        raise PolyFactError(f"{prefix or 'config'}: {err}") from None
+        raise PolyFactError(f"{prefix}.{err}" if prefix and str(err)[:1].islower() and ":" in str(err)[:60]
+                            else f"{prefix or 'config'}: {err}") from None
 
 
 def to_dict(cfg: Any) -> Any:
@@ -202,8 +197,9 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def resolve(preset: str | None = None, config_file: str | Path | None = None, sets: list[str] | None = None,
-            base: dict | None = None) -> RunConfig:
-    """Preset (or ``base``, e.g. a run's saved config) < config file < ``--set`` overrides."""
+            base: dict | None = None, overrides: dict | None = None) -> RunConfig:
+    """Preset (or ``base``, e.g. a run's saved config) < config file < ``--set`` < a command's flag
+    ``overrides`` (nested, typed)."""
     from pipeline.presets import preset_dict
 
     data = base if base is not None else preset_dict(preset or "default")
@@ -213,6 +209,8 @@ def resolve(preset: str | None = None, config_file: str | Path | None = None, se
         data = merge(data, load_yaml(config_file))
     if sets:
         data = merge(data, parse_set(sets))
+    if overrides:
+        data = merge(data, overrides)
     version = data.get("version", CONFIG_VERSION)
     if version != CONFIG_VERSION:
         raise PolyFactError(f"config version {version} is not supported by this polyfact (expects {CONFIG_VERSION}); "
@@ -226,91 +224,31 @@ def save(cfg: RunConfig, path: str | Path) -> None:
 
 
 # ------------------------------------------------------------------------------------ validation
-_POSITIVE_INT = {"facts_per_step", "batch_size", "max_new_tokens", "save_steps", "logging_steps", "shards",
-                 "top_k_heads", "k_heads", "num_layers", "num_heads", "hidden_size", "intermediate_size",
-                 "vocab_size", "max_position_embeddings", "gradient_accumulation", "r", "alpha", "probe_folds",
-                 "ladder_steps", "cpt_pairs_per_fact", "head_samples"}
-_OPTIONAL_POSITIVE_INT = {"steps", "max_tokens", "head_max_samples", "head_seq_len", "head_max_tokens", "max_facts", "eval_max_facts", "max_per_relation"}
-_NON_NEGATIVE_INT = {"bootstrap", "permutations", "seed"}
-_UNIT_OPEN = {"top_frac", "head_top_frac", "learning_rate", "lr"}  # (0, 1)
-_UNIT_HALF_OPEN = {"top_p"}  # (0, 1]
-_UNIT_CLOSED = {"warmup_ratio", "replay", "dropout", "weight_decay"}  # [0, 1]
-_POSITIVE_FLOAT = {"temperature", "epochs", "clip_eps", "bonus_weight"}
-_NON_NEGATIVE_FLOAT = {"beta", "empty_penalty", "bonus"}
-
-
-def _check_value(key: str, name: str, value: Any) -> None:
-    def bad(rule: str) -> PolyFactError:
-        return PolyFactError(f"{key} must be {rule}, got {value!r}; fix it with --set {key}=...")
-
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        if value is None and (name in _POSITIVE_INT or name in _NON_NEGATIVE_INT):
-            raise bad("a number")
-        return
-    if name in _POSITIVE_INT and value <= 0:
-        raise bad("a positive integer")
-    if name in _OPTIONAL_POSITIVE_INT and value <= 0:
-        raise bad("a positive integer (or null for no limit)")
-    if name in _NON_NEGATIVE_INT and value < 0:
-        raise bad("zero or more")
-    if name in _UNIT_OPEN and not 0 < value < 1:
-        raise bad("between 0 and 1 (exclusive)")
-    if name in _UNIT_HALF_OPEN and not 0 < value <= 1:
-        raise bad("in (0, 1]")
-    if name in _UNIT_CLOSED and not 0 <= value <= 1:
-        raise bad("in [0, 1]")
-    if name in _POSITIVE_FLOAT and value <= 0:
-        raise bad("positive")
-    if name in _NON_NEGATIVE_FLOAT and value < 0:
-        raise bad("zero or more")
-    if name == "max_steps" and value != -1 and value <= 0:
-        raise bad("positive (or -1: as many as the epochs give)")
-    if name == "num_generations" and value < 2:
-        raise bad("at least 2 (advantages compare rollouts)")
-    if name == "seq_len" and value < 2:
-        raise bad("at least 2")
-
-
-def _walk(obj: Any, prefix: str = "") -> None:
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        key = f"{prefix}{f.name}"
-        if is_dataclass(value):
-            _walk(value, key + ".")
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                _check_value(f"{key}.{k}", f.name, v) if not isinstance(v, dict) else None
-        else:
-            _check_value(key, f.name, value)
-
-
 def validate(cfg: RunConfig) -> RunConfig:
-    """Every count positive, every rate in range, every method and option name known: checked
-    before anything runs (``--dry-run`` included), with the key's dotted name in the error."""
-    from training.methods import METHODS
+    """Every setting's rule (ranges, choices, finite numbers; next to its field), and the run's
+    method list: checked before anything runs (``--dry-run`` included), errors naming the dotted key."""
+    from training.methods import METHODS, fine_tuning_methods
 
-    from polyfact.make import SOURCES
-
-    _walk(cfg)
-    if cfg.data.source not in SOURCES:
-        raise PolyFactError(f"unknown data source {cfg.data.source!r}; use one of: {', '.join(SOURCES)}")
-    if cfg.data.import_kind is not None and cfg.data.import_kind not in ("klar", "polyfact"):
-        raise PolyFactError(f"data.import_kind must be klar or polyfact, got {cfg.data.import_kind!r}")
-    known = [m for m in METHODS if m != "pretrain"]
+    check_tree(cfg)
+    known = fine_tuning_methods()
     seen: list[str] = []
     for spec in cfg.methods:
         parts = spec.split("+")
         for m in parts:
             if m not in known:
-                raise PolyFactError(f"methods: unknown method {m!r} in {spec!r}; use one of: {', '.join(known)} "
-                                    "(chain them with +, e.g. cpt+grpo)")
+                raise PolyFactError(f"methods: unknown {METHODS.kind} {m!r} in {spec!r}; use one of: "
+                                    f"{', '.join(known)} {METHODS.hint}")
         parent = "+".join(parts[:-1])
         if parent and parent not in seen:
             raise PolyFactError(f"methods: {spec!r} starts from {parent!r}, which must be listed before it")
         seen.append(spec)
     if len(set(cfg.methods)) != len(cfg.methods):
         raise PolyFactError(f"methods: {cfg.methods} lists a method twice")
-    if cfg.seeds is not None:
-        if not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds) or any(s < 0 for s in cfg.seeds):
-            raise PolyFactError(f"seeds must be distinct non-negative integers, e.g. --seeds 0,1,2; got {cfg.seeds}")
+    if cfg.seeds is not None and (not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds)):
+        raise PolyFactError(f"seeds must be distinct non-negative integers, e.g. --seeds 0,1,2; got {cfg.seeds}")
     return cfg
+
+
+def settings_table(cfg: RunConfig) -> dict[str, dict[str, Any]]:
+    """Every setting's dotted key with its value and help (``polyfact run --dry-run --json``)."""
+    return describe(cfg)

@@ -5,13 +5,18 @@ the matched control ``grpo-perlang``: method effects against training noise) and
 
 from __future__ import annotations
 
-from core.errors import PolyFactError
+from core.registry import choices
 from pipeline.config import RunConfig, merge, to_dict
+from training.config import GrpoConfig, LoraSettings
 
-PRESETS = ("smoke", "default", "replicate", "paper")
+PRESETS = choices("preset", {
+    "smoke": "CI: the whole study on a 2-layer toy model, in under a minute",
+    "default": "the README's main job: the toy world, one training seed",
+    "replicate": "the toy world with three training seeds and the matched control",
+    "paper": "Qwen2.5-7B on PolyFact, GPUs: what the study trained and measured",
+})
 
-_STUDY_LORA = {"enabled": True, "r": 64, "alpha": 128, "dropout": 0.05,
-               "targets": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
+_STUDY_LORA = to_dict(LoraSettings(enabled=True))
 
 _OVERRIDES: dict[str, dict] = {
     "default": {},
@@ -57,14 +62,7 @@ _OVERRIDES: dict[str, dict] = {
         "sft": {"train": {"epochs": 1.0, "batch_size": 8, "gradient_accumulation": 8, "learning_rate": 1e-5,
                           "lr_scheduler": "cosine", "warmup_ratio": 0.03, "seq_len": 256, "save_steps": 200},
                 "lora": _STUDY_LORA, "max_facts": None, "eval_max_facts": 500},
-        "grpo": {"steps": None, "epochs": 1.0, "facts_per_step": 1, "num_generations": 8, "temperature": 0.7,
-                 "top_p": 0.95, "repetition_penalty": 1.3, "max_new_tokens": 32, "learning_rate": 1e-5,
-                 "lr_scheduler": "cosine", "warmup_ratio": 0.03, "beta": 0.0, "loss_type": "grpo",
-                 "scale_rewards": "study", "prompt": "study", "max_facts": None, "lora": _STUDY_LORA,
-                 "gradient_checkpointing": True, "reward": {"kind": "study", "correct": 1.0, "wrong": 0.0,
-                                                            "unresolved": -0.5, "empty": 0.0, "bonus": "all",
-                                                            "bonus_weight": 1.0},
-                 "save_steps": 500, "eval_max_facts": 500},
+        "grpo": to_dict(GrpoConfig.study(save_steps=500, eval_max_facts=500)),
         "eval": {"prompt": "study", "match": "study"},
         "analysis": {"texts": "multiway:TED2025/multi_way.jsonl", "backend": "torch", "compile": True,
                      "max_tokens": 2_000_000, "seq_len": 1024, "batch_size": 8, "head_method": "lahis",
@@ -76,6 +74,5 @@ _OVERRIDES: dict[str, dict] = {
 
 def preset_dict(name: str) -> dict:
     """The full settings of preset ``name`` as plain data."""
-    if name not in PRESETS:
-        raise PolyFactError(f"unknown preset {name!r}; use one of: {', '.join(PRESETS)}")
+    PRESETS.check(name)
     return merge(to_dict(RunConfig()), {**_OVERRIDES[name], "preset": name})

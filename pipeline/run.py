@@ -17,13 +17,13 @@ from typing import Any, Callable, Iterator
 from core.errors import PolyFactError
 from core.io import atomic_write_json, read_cached
 from core.layout import RunLayout, layout
-from pipeline.config import CONFIG_VERSION, RunConfig, load_yaml, resolve, save, validate
+from pipeline.config import CONFIG_VERSION, RunConfig, resolve, save, settings_table, to_dict, validate
 from pipeline.stages import ACCELERATE_DIR, Context, StageResult, checkpoint_ids, execute, plan
 
 
 def load_run_config(run: RunLayout, preset: str | None = None, config_file: str | Path | None = None,
-                    sets: list[str] | None = None) -> RunConfig:
-    """The run's saved config (or a preset) with file and ``--set`` overrides, checked."""
+                    sets: list[str] | None = None, overrides: dict | None = None) -> RunConfig:
+    """The run's saved config (or a preset) with file, ``--set`` and flag ``overrides``, checked."""
     saved = read_cached(run.config) if run.config.exists() else None
     if run.config.exists() and not isinstance(saved, dict):
         raise PolyFactError(f"{run.config} is damaged (not a YAML mapping); delete it or pass --preset to start over")
@@ -31,7 +31,8 @@ def load_run_config(run: RunLayout, preset: str | None = None, config_file: str 
         raise PolyFactError(f"{run.root} was made by an incompatible polyfact (config version {saved.get('version')}, "
                             f"this one writes {CONFIG_VERSION}); use a new --run directory")
     base = saved if isinstance(saved, dict) and not preset and not config_file else None
-    cfg = resolve(preset=preset or (None if base else "default"), config_file=config_file, sets=sets, base=base)
+    cfg = resolve(preset=preset or (None if base else "default"), config_file=config_file, sets=sets, base=base,
+                  overrides=overrides)
     validate(cfg)
     return cfg
 
@@ -64,8 +65,6 @@ def run_lock(run: RunLayout) -> Iterator[None]:
 def prepare_run_dir(run: RunLayout, cfg: RunConfig) -> None:
     """Save the (already validated) config, unless the run already holds the same one."""
     saved = read_cached(run.config)
-    from pipeline.config import to_dict
-
     if saved != to_dict(cfg):
         save(cfg, run.config)
 
@@ -94,7 +93,8 @@ def run(preset: str | None = None, run_dir: str | Path | None = None, config_fil
         if cfg.model:
             echo(f"accelerate configs: {ACCELERATE_DIR / 'zero3.yaml'} (DeepSpeed ZeRO-3), "
                  f"{ACCELERATE_DIR / 'fsdp.yaml'} (FSDP); LoRA: sft {cfg.sft.lora.enabled}, grpo {cfg.grpo.lora.enabled}")
-        return {"plan": [(s.name, s.command) for s in steps], "predicted_peak_gib": peaks}
+        return {"plan": [(s.name, s.command) for s in steps], "predicted_peak_gib": peaks,
+                "config": to_dict(cfg), "settings": settings_table(cfg)}
     with run_lock(run_l):
         prepare_run_dir(run_l, cfg)
         results: list[StageResult] = []

@@ -1,11 +1,13 @@
-"""The stage registry: every step of a study, used both by ``polyfact run`` (which plans them in
-order) and by the single commands (``polyfact eval checkpoints``, ``polyfact analyze …``).
+"""The stages: the only place that runs work on a run directory. ``polyfact run`` plans them in
+order; every single command (``polyfact train``, ``eval checkpoints``, ``analyze …``, ``compare``,
+``report``, ``checkpoints add``) is flags → settings → one stage, run by :func:`execute` under the
+run's lock.
 
-A stage is a function of a :class:`Context` (the run's layout, its resolved config, the checkpoints
-to work on, ``force``); :func:`execute` runs it and returns a :class:`StageResult`: whether it did
-work or found everything current (judged by the outputs it wrote), which files it wrote, notes,
-and seconds. Skipping is decided inside the library functions by fingerprints
-(``core.provenance.current``, ``core.checkpoints.checkpoint_current``), never here.
+A :class:`Stage` declares its name, what it does, the stages it needs first (run for a single
+command, where they skip when current), what it writes and its per-item skip rule. The skip itself
+is decided by fingerprints inside the library (``core.provenance.current``,
+``core.checkpoints.checkpoint_current``), never here; :func:`execute` reports a
+:class:`StageResult`: ``done`` with the files written, or ``up to date`` when it wrote nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Callable, Literal
 
 from core.errors import PolyFactError
 from core.io import atomic_write_json, fingerprint, read_cached
-from core.layout import RunLayout
+from core.layout import RunLayout, planned_ids, seeded_id
+from core.registry import Registry
 from pipeline.config import RunConfig
 
 ACCELERATE_DIR = Path(__file__).parent / "accelerate"
@@ -27,13 +30,16 @@ ACCELERATE_DIR = Path(__file__).parent / "accelerate"
 
 @dataclass
 class Context:
-    """What a stage works on. ``checkpoints`` defaults to every checkpoint of the run's plan."""
+    """What a stage works on: the run, its resolved config, the checkpoints (``None``: the run's
+    plan; items may be directories or hub ids, registered under the lock), ``force``, and
+    ``data_dir`` (another dataset to evaluate, e.g. a KLAR import)."""
 
     run: RunLayout
     cfg: RunConfig
     checkpoints: list[str] | None = None
     force: bool = False
     notes: list[str] = field(default_factory=list)
+    data_dir: Path | None = None
 
     def ids(self) -> list[str]:
         return self.checkpoints if self.checkpoints is not None else checkpoint_ids(self.cfg)
@@ -43,6 +49,9 @@ class Context:
 
         self.notes.append(message)
         note(message)
+
+    def with_ids(self, ids: list[str], force: bool | None = None) -> "Context":
+        return Context(self.run, self.cfg, ids, self.force if force is None else force, self.notes, self.data_dir)
 
 
 @dataclass
@@ -59,11 +68,15 @@ class StageResult:
 
 @dataclass(frozen=True)
 class Stage:
-    """A named step: the command line that does the same (for ``--dry-run``) and its function."""
+    """A named step: its function, the command line that does the same (for ``--dry-run``), the
+    stages it needs first, what it writes and when it skips."""
 
     name: str
     command: str
     fn: Callable[[Context], object]
+    needs: tuple[str, ...] = ()
+    writes: str = ""
+    skip: str = ""
 
 
 # ------------------------------------------------------------------------------------ checkpoint ids
@@ -77,23 +90,19 @@ def seed_list(cfg: RunConfig) -> list[int]:
     return list(cfg.seeds) if cfg.seeds else [cfg.seed]
 
 
-def seeded(ckpt: str, seed: int, cfg: RunConfig) -> str:
-    """A method checkpoint's id for one training seed: ``sft@s1`` when the run has several seeds."""
-    return ckpt if ckpt == "base" or not cfg.seeds else f"{ckpt}@s{seed}"
-
-
 def training_plan(cfg: RunConfig) -> list[tuple[str, str, str, int]]:
     """``(parent id, method, checkpoint id, seed)`` of every fine-tuning run, seed by seed."""
     out = []
     for seed in seed_list(cfg):
+        tag = seed if cfg.seeds else None
         for spec in cfg.methods:
             parent, method, ckpt = method_chain(spec)
-            out.append((seeded(parent, seed, cfg), method, seeded(ckpt, seed, cfg), seed))
+            out.append((seeded_id(parent, tag), method, seeded_id(ckpt, tag), seed))
     return out
 
 
 def checkpoint_ids(cfg: RunConfig) -> list[str]:
-    return ["base", *[c for _, _, c, _ in training_plan(cfg)]]
+    return planned_ids(cfg.methods, cfg.seeds)
 
 
 def first_seed_ids(cfg: RunConfig) -> list[str]:
@@ -102,12 +111,35 @@ def first_seed_ids(cfg: RunConfig) -> list[str]:
     return ["base", *[c for _, _, c, s in training_plan(cfg) if s == first]]
 
 
-# ------------------------------------------------------------------------------------ stages
+def resolve_checkpoints(ctx: Context) -> None:
+    """Turn the command's checkpoint items into run ids: a directory (or an item with ``/``) is
+    registered as an outside checkpoint (``polyfact checkpoints add``), under the run's lock."""
+    from core.checkpoints import external_id, register_external
+
+    if ctx.checkpoints is None:
+        return
+    def in_run(item: str) -> bool:
+        try:
+            return ctx.run.manifest(item).exists()
+        except PolyFactError:
+            return False
+
+    out = []
+    for item in ctx.checkpoints:
+        if not in_run(item) and ("/" in item or Path(item).is_dir()):
+            out.append(register_external(ctx.run.root, external_id(item), item)["id"])
+        else:
+            out.append(item)  # unknown ids get the library's one-line error, naming the run's checkpoints
+    ctx.checkpoints = out
+
+
+# ------------------------------------------------------------------------------------ stage functions
 def data(ctx: Context) -> None:
     """Build (or import) the dataset unless one made with the same settings is there."""
+    from dataclasses import asdict
+
     from polyfact.dataset import load_meta
     from polyfact.make import build_dataset, import_dataset
-    from dataclasses import asdict
 
     d, run = ctx.cfg.data, ctx.run
     key = fingerprint(asdict(d)) + f"-{ctx.cfg.seed}"
@@ -131,57 +163,58 @@ def data(ctx: Context) -> None:
 def _data_fp(ctx: Context) -> str:
     from polyfact.dataset import load_meta
 
-    return str(load_meta(ctx.run.data)["fingerprint"])
+    return str(load_meta(ctx.data_dir or ctx.run.data)["fingerprint"])
 
 
 def base(ctx: Context) -> None:
     """The base model: pretrain the toy world's tiny model, or register the configured outside model."""
-    from core.checkpoints import checkpoint_current, register_external
-    from training.common import expected_fingerprint
-    from training.methods import train
+    from core.checkpoints import register_external
 
-    cfg = ctx.cfg
-    if cfg.model is not None:
-        register_external(ctx.run.root, "base", cfg.model)
+    if ctx.cfg.model is not None:
+        register_external(ctx.run.root, "base", ctx.cfg.model)
         return
-    expected = expected_fingerprint(ctx.run.root, parent=None, method="pretrain", cfg=cfg.pretrain, seed=cfg.seed,
-                                    data_fingerprint=_data_fp(ctx), family=cfg.pretrain.model.family)
-    if ctx.force or not checkpoint_current(ctx.run.root, "base", expected, ctx.note):
-        train("pretrain", ctx.run.root, cfg.pretrain, seed=cfg.seed)
+    train_one(ctx, "pretrain", None, "base", ctx.cfg.seed)
 
 
-def train_one(ctx: Context, method: str, parent: str, ckpt: str, seed: int) -> None:
-    """One fine-tuning run, unless a checkpoint made with the same inputs is intact."""
+def train_one(ctx: Context, method: str, parent: str | None, ckpt: str, seed: int) -> dict | None:
+    """One training run, unless a checkpoint made with the same inputs is intact (``force``:
+    retrain anyway). Returns the new manifest, or None when the checkpoint was current."""
     from core.checkpoints import checkpoint_current
     from training.common import expected_fingerprint
-    from training.methods import CONFIG_SECTION, train
+    from training.methods import method_config, section_of, train
 
-    section = getattr(ctx.cfg, CONFIG_SECTION[method])
-    expected = expected_fingerprint(ctx.run.root, parent=parent, method=method, cfg=section, seed=seed,
-                                    data_fingerprint=_data_fp(ctx))
-    if ctx.force or not checkpoint_current(ctx.run.root, ckpt, expected, ctx.note):
-        train(method, ctx.run.root, section, parent=parent, ckpt_id=ckpt, seed=seed)
+    section = section_of(method, ctx.cfg)
+    family = section.model.family if method == "pretrain" else None
+    expected = expected_fingerprint(ctx.run.root, parent=parent, method=method, cfg=method_config(method, section),
+                                    seed=seed, data_fingerprint=_data_fp(ctx), family=family)
+    if not ctx.force and checkpoint_current(ctx.run.root, ckpt, expected, ctx.note):
+        return None
+    return train(method, ctx.run.root, section, parent=parent, ckpt_id=ckpt, seed=seed, data_dir=ctx.data_dir)
 
 
-def evaluate(ctx: Context) -> dict:
-    from analyses.recall import evaluate_checkpoint, paired_tests
+def evaluate(ctx: Context) -> tuple[dict, dict]:
+    """Recall and consistency of every checkpoint on the run's dataset (or ``ctx.data_dir``), paired
+    tests of each against the first, and the configured KLAR import."""
+    from analyses.recall import analysis_name, evaluate_checkpoint, paired_tests
 
     e, run, ids = ctx.cfg.eval, ctx.run.root, ctx.ids()
-    out = {c: evaluate_checkpoint(run, c, split=e.split, mode=e.mode, normalization=e.normalization,
-                                  max_facts=e.max_facts, bootstrap=e.bootstrap, seed=ctx.cfg.seed, force=ctx.force,
-                                  prompt=e.prompt, match=e.match)
-           for c in ids}
-    if len(ids) > 1:
-        paired_tests(run, ids[0], ids[1:], bootstrap=e.bootstrap, seed=ctx.cfg.seed)
-    if e.klar_path:
+
+    def each(data_dir: Path | None) -> dict:
+        return {c: evaluate_checkpoint(run, c, data_dir=data_dir, split=e.split, mode=e.mode,
+                                       normalization=e.normalization, max_facts=e.max_facts, bootstrap=e.bootstrap,
+                                       seed=ctx.cfg.seed, force=ctx.force, prompt=e.prompt, match=e.match)
+                for c in ids}
+
+    out = each(ctx.data_dir)
+    paired = paired_tests(run, ids[0], ids[1:], analysis_name(run, ctx.data_dir), bootstrap=e.bootstrap,
+                          seed=ctx.cfg.seed) if len(ids) > 1 else {}
+    if e.klar_path and ctx.data_dir is None:
         from polyfact.make import import_dataset
 
         if not (ctx.run.klar / "dataset_dict.json").exists():
             import_dataset("klar", e.klar_path, ctx.run.klar, seed=ctx.cfg.seed, force=True)
-        for c in ids:
-            evaluate_checkpoint(run, c, data_dir=ctx.run.klar, max_facts=e.max_facts, bootstrap=e.bootstrap,
-                                seed=ctx.cfg.seed, force=ctx.force, prompt=e.prompt, match=e.match)
-    return out
+        each(ctx.run.klar)
+    return out, paired
 
 
 def neurons(ctx: Context) -> dict:
@@ -212,18 +245,30 @@ def seeds(ctx: Context) -> dict:
     return seed_analysis(ctx.run.root, ctx.ids())
 
 
+def _first_seed(ctx: Context) -> list[str]:
+    return ctx.checkpoints if ctx.checkpoints is not None else first_seed_ids(ctx.cfg)
+
+
 def ablate(ctx: Context) -> dict:
     from analyses.ablate import ablation_analysis
 
-    ids = ctx.checkpoints if ctx.checkpoints is not None else first_seed_ids(ctx.cfg)
-    return {c: ablation_analysis(ctx.run.root, c, ctx.cfg.ablate, force=ctx.force) for c in ids}
+    return {c: ablation_analysis(ctx.run.root, c, ctx.cfg.ablate, force=ctx.force) for c in _first_seed(ctx)}
 
 
 def representations(ctx: Context) -> dict:
     from analyses.representations import representation_analysis
 
-    ids = ctx.checkpoints if ctx.checkpoints is not None else first_seed_ids(ctx.cfg)
-    return {c: representation_analysis(ctx.run.root, c, ctx.cfg.representations, force=ctx.force) for c in ids}
+    return {c: representation_analysis(ctx.run.root, c, ctx.cfg.representations, force=ctx.force)
+            for c in _first_seed(ctx)}
+
+
+def compare(ctx: Context) -> dict:
+    """Before/after of two checkpoints (``ctx.checkpoints`` = [before, after])."""
+    from analyses.routing import compare_pair
+
+    before, after = ctx.ids()
+    return compare_pair(ctx.run.root, after, before, ctx.cfg.analysis, ctx.cfg.routing, seed=ctx.cfg.seed,
+                        force=ctx.force)
 
 
 def report(ctx: Context) -> Path:
@@ -232,31 +277,68 @@ def report(ctx: Context) -> Path:
     return build_report(ctx.run.root, static=False)
 
 
+# ------------------------------------------------------------------------------------ the registry
+STAGES: Registry = Registry("stage")
+_PER_CKPT = "each checkpoint's result is kept while its provenance key (checkpoint, data, settings, seed) matches"
+for _name, _fn, _needs, _writes, _skip, _help in (
+    ("data", data, (), "data/", "kept while the data settings and seed match its marker", "build or import the dataset"),
+    ("base", base, (), "checkpoints/base/", "kept while its fingerprint matches and its files are intact",
+     "pretrain the toy base, or register the configured model"),
+    ("evaluate", evaluate, (), "results/recall/<id>.json + <id>.records.jsonl, paired-<ref>.json", _PER_CKPT,
+     "recall and cross-lingual consistency"),
+    ("neurons", neurons, (), "results/neurons/<id>.json + .stats arrays + the released LAPE format", _PER_CKPT,
+     "LAPE language-specific neurons"),
+    ("heads", heads, (), "results/heads/<id>.json + .importance/.shards arrays + lahis_<lang>.pth", _PER_CKPT,
+     "per-language head importance (LAHIS by default)"),
+    ("routing", routing, ("neurons", "heads"), "results/routing/<id>.json, summary.json", _PER_CKPT,
+     "before/after specialization changes against the reference, with measurement-error intervals"),
+    ("seeds", seeds, (), "results/seeds/summary.json", "recomputed from the result files (cheap)",
+     "each method's change against the base across training seeds: t interval, tests, verdicts"),
+    ("ablate", ablate, ("neurons", "heads"), "results/ablate/<id>.json", _PER_CKPT,
+     "deactivate each language's neurons / top heads: Δloss and Δaccuracy matrices with random controls"),
+    ("representations", representations, (), "results/representations/<id>.json", _PER_CKPT,
+     "cross-lingual similarity, CKA, retrieval, language-ID probes and logit lens per layer"),
+    ("compare", compare, ("neurons", "heads"), "results/compare/<after>-vs-<before>.json", _PER_CKPT,
+     "before/after analyses of any two checkpoints"),
+    ("report", report, (), "report.html, figures/", "always redrawn (cheap)", "the report and figures"),
+):
+    STAGES.add(_name, _help, stage=Stage(_name, f"polyfact {_name}", _fn, _needs, _writes, _skip))
+
+
+def stage(name: str) -> Stage:
+    return STAGES.get(name)["stage"]
+
+
 def plan(ctx: Context) -> list[Stage]:
     """The stages of a whole run, in order, with the command line each corresponds to."""
     cfg = ctx.cfg
     r = shlex.quote(str(ctx.run.root))
     ids = ",".join(checkpoint_ids(cfg))
-    steps = [Stage("data", f"polyfact data build --source {cfg.data.source} --out {r}/data", data),
-             Stage("base", f"polyfact train pretrain --run {r}" if cfg.model is None
-                   else f"polyfact checkpoints add --run {r} --id base {shlex.quote(cfg.model)}", base)]
+    first = ",".join(first_seed_ids(cfg))
+
+    def at(name: str, command: str) -> Stage:
+        s = stage(name)
+        return Stage(s.name, command, s.fn, s.needs, s.writes, s.skip)
+
+    steps = [at("data", f"polyfact data build --source {cfg.data.source} --out {r}/data"),
+             at("base", f"polyfact train pretrain --run {r}" if cfg.model is None
+                else f"polyfact checkpoints add --run {r} --id base {shlex.quote(cfg.model)}")]
     launch = f"accelerate launch --config_file {ACCELERATE_DIR / 'zero3.yaml'} -m pipeline.cli " if cfg.model \
         else "polyfact "
     for parent, method, ckpt, seed in training_plan(cfg):
-        steps.append(Stage(f"train {ckpt}",
-                           f"{launch}train {method} --run {r} --from {parent} --id {ckpt} --set seed={seed}",
-                           lambda c, m=method, p=parent, k=ckpt, s=seed: train_one(c, m, p, k, s)))
-    first = ",".join(first_seed_ids(cfg))
+        steps.append(Stage(f"train {ckpt}", f"{launch}train {method} --run {r} --from {parent} --id {ckpt} "
+                           f"--set seed={seed}", lambda c, m=method, p=parent, k=ckpt, s=seed: train_one(c, m, p, k, s),
+                           writes=f"checkpoints/{ckpt}/", skip="kept while its fingerprint matches and its files "
+                                                              "are intact"))
     steps += [
-        Stage("evaluate", f"polyfact eval checkpoints --run {r} --checkpoints {ids}", evaluate),
-        Stage("neurons", f"polyfact analyze neurons --run {r} --checkpoint {ids}", neurons),
-        Stage("heads", f"polyfact analyze heads --run {r} --checkpoint {ids}", heads),
-        Stage("routing", f"polyfact analyze routing --run {r}", routing),
-        Stage("seeds", f"polyfact analyze seeds --run {r}", seeds),
-        Stage("ablate", f"polyfact analyze ablate --run {r} --checkpoints {first}", ablate),
-        Stage("representations", f"polyfact analyze representations --run {r} --checkpoints {first}",
-              representations),
-        Stage("report", f"polyfact report --run {r}", report),
+        at("evaluate", f"polyfact eval checkpoints --run {r} --checkpoints {ids}"),
+        at("neurons", f"polyfact analyze neurons --run {r} --checkpoint {ids}"),
+        at("heads", f"polyfact analyze heads --run {r} --checkpoint {ids}"),
+        at("routing", f"polyfact analyze routing --run {r}"),
+        at("seeds", f"polyfact analyze seeds --run {r}"),
+        at("ablate", f"polyfact analyze ablate --run {r} --checkpoints {first}"),
+        at("representations", f"polyfact analyze representations --run {r} --checkpoints {first}"),
+        at("report", f"polyfact report --run {r}"),
     ]
     return steps
 
@@ -277,13 +359,30 @@ def _snapshot(run: RunLayout) -> dict[str, int]:
     return out
 
 
-def execute(stage: Stage, ctx: Context) -> StageResult:
-    """Run one stage and report what it wrote (nothing written: everything was current)."""
+def _needs(s: Stage, ctx: Context) -> None:
+    """Run what ``s`` needs for a single command: the same checkpoints and the reference, never
+    forced (they skip when current)."""
+    if not s.needs:
+        return
+    from analyses.specialization import effective_reference
+
+    ref = effective_reference(ctx.run.root, ctx.cfg.analysis)
+    sub = ctx.with_ids(list(dict.fromkeys([*([ref] if ref else []), *ctx.ids()])), force=False)
+    for name in s.needs:
+        stage(name).fn(sub)
+
+
+def execute(s: Stage, ctx: Context, with_needs: bool = False) -> StageResult:
+    """Run one stage (first what it needs, when ``with_needs``) and report what it wrote
+    (nothing written: everything was current). The caller holds the run's lock."""
+    resolve_checkpoints(ctx)
     before = _snapshot(ctx.run)
     n_notes = len(ctx.notes)
     t = time.perf_counter()
-    value = stage.fn(ctx)
+    if with_needs:
+        _needs(s, ctx)
+    value = s.fn(ctx)
     seconds = time.perf_counter() - t
     after = _snapshot(ctx.run)
     changed = sorted(ctx.run.relative(p) for p, m in after.items() if before.get(p) != m)
-    return StageResult(stage.name, "done" if changed else "up to date", seconds, changed, ctx.notes[n_notes:], value)
+    return StageResult(s.name, "done" if changed else "up to date", seconds, changed, ctx.notes[n_notes:], value)

@@ -251,3 +251,67 @@ def print_summary(summary: dict) -> None:
     if timings:
         console.print("stage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
                       + f" — total {summary.get('total_seconds', sum(timings.values())):.0f} s")
+
+
+def print_dataset_meta(meta: dict, out: Any) -> None:
+    """What ``polyfact data build|import`` wrote."""
+    n_facts = sum(meta["n_facts"].values())
+    n_rows = sum(meta["n_rows"].values())
+    print(f"wrote {out}: {n_facts} facts, {n_rows} rows, {len(meta['languages'])} languages, "
+          f"{len(meta['relations'])} relations")
+    print("facts per split: " + ", ".join(f"{k} {meta['n_facts'][k]}" for k in ("train", "validation", "test")))
+    if meta["dropped"]:
+        print("dropped: " + ", ".join(f"{k} {v}" for k, v in meta["dropped"].items()))
+    print(f"fingerprint: {meta['fingerprint']}")
+
+
+def print_dataset(path: Any, s: dict) -> None:
+    """``polyfact data show``: rows per split, language and relation."""
+    from polyfact.languages import LANGUAGES, order_langs
+    from polyfact.relations import RELATIONS
+
+    meta = s["meta"]
+    console.print(f"[bold]{path}[/bold]  source={meta['source']}  fingerprint={meta['fingerprint']}  seed={meta['seed']}")
+    t = Table(title="splits")
+    for c in ("split", "facts", "rows"):
+        t.add_column(c, justify="right" if c != "split" else "left")
+    for split in ("train", "validation", "test"):
+        t.add_row(split, str(meta["n_facts"][split]), str(meta["n_rows"][split]))
+    console.print(t)
+    t = Table(title="languages")
+    for c in ("code", "name", "group", "role", "rows"):
+        t.add_column(c)
+    for code in order_langs(s["per_lang"]):
+        lang = LANGUAGES.get(code)
+        role = "training" if code in meta["training_langs"] else "held-out"
+        t.add_row(code, lang.name if lang else "?", lang.group if lang else "?", role, str(s["per_lang"][code]))
+    console.print(t)
+    t = Table(title="relations")
+    for c in ("pid", "name", "rows"):
+        t.add_column(c)
+    for pid, n in sorted(s["per_relation"].items()):
+        t.add_row(pid, RELATIONS[pid].name if pid in RELATIONS else "-", str(n))
+    console.print(t)
+    console.print("options per row: " + ", ".join(f"{k}: {v}" for k, v in sorted(s["options_per_row"].items())))
+
+
+def print_manifest(manifest: dict | None, ckpt: str) -> None:
+    """A trained checkpoint: method, parent, and the recall checks its manifest records."""
+    if manifest is None:
+        print(f"checkpoint {ckpt} is up to date (same inputs and settings; --force retrains it)")
+        return
+    m = manifest.get("metrics", {})
+    print(f"checkpoint {manifest['id']} ({manifest['method']}, from {manifest.get('parent') or 'scratch'}, "
+          f"{manifest['family']})")
+    for key in ("train_recall_before", "train_recall", "test_recall"):
+        rec = m.get(key)
+        if rec:
+            acc = " ".join(f"{k}={v:.2f}" for k, v in rec["accuracy"].items())
+            gap = f"  en-vs-rest gap {rec['en_gap']:+.3f}" if "en_gap" in rec else ""
+            print(f"{key} ({rec['mode']}, {rec['n_items']} items): {acc}{gap}")
+
+
+def print_checkpoints(rows: list[tuple[str, dict]]) -> None:
+    """``polyfact checkpoints list``."""
+    for c, m in rows:
+        print(f"{c}\t{m.get('method')}\tfrom {m.get('parent') or '-'}\t{m.get('source', 'trained here')}")

@@ -11,8 +11,9 @@ from typing import Iterable, Sequence
 
 from polyfact.answers import normalize
 from core.errors import PolyFactError
+from core.registry import choices
 from polyfact.facts import Fact
-from polyfact.languages import POLYFACT_LANGS, get_language, order_langs
+from polyfact.languages import POLYFACT_LANGS, get_language, order_langs, spaceless
 from polyfact.relations import RELATIONS
 
 SPLITS = ("train", "validation", "test")
@@ -67,22 +68,23 @@ def continuation(prompt: str, answer: str, lang: str) -> str:
     """The answer as it follows ``prompt``: after a space, except in scripts written without
     spaces, after full-width punctuation (``答案：``) or after whitespace."""
     tail = prompt[-1:]
-    if lang in ("zh", "ja") or not tail or tail.isspace() or unicodedata.east_asian_width(tail) in ("F", "W"):
+    if spaceless(lang) or not tail or tail.isspace() or unicodedata.east_asian_width(tail) in ("F", "W"):
         return answer
     return " " + answer
 
 
-PROMPT_STYLES = ("cue", "study")
+PROMPT_STYLES = choices("prompt style", {
+    "cue": "the row's own question and localized answer cue",
+    "study": "the study's scaffold (Question: …\\nAnswer:; GRPO rollouts: the options listed, answer text asked)",
+})
 
 
 def mcq_prompt(row: dict, style: str = "cue") -> str:
     """The MCQ scoring prompt of a row: the row's own (question + localized answer cue), or the
     study's scaffold ``Question: {question}\nAnswer:`` (``evaluate_crosslingual_consistency.py``)."""
-    if style == "cue":
-        return row["prompt"]
-    if style == "study":
+    if PROMPT_STYLES.check(style, "prompt") == "study":
         return f"Question: {row['question']}\nAnswer:"
-    raise PolyFactError(f"unknown prompt style {style!r}; use one of: {', '.join(PROMPT_STYLES)}")
+    return row["prompt"]
 
 
 def option_continuation(prompt: str, option: str, lang: str, style: str = "cue") -> str:
@@ -94,10 +96,8 @@ def option_continuation(prompt: str, option: str, lang: str, style: str = "cue")
 def rollout_prompt(row: dict, style: str = "cue") -> str:
     """What a GRPO rollout answers: the row's prompt (cue), or the study's scaffold with the four
     options listed (letters A–D, the answer asked as text in the question's language)."""
-    if style == "cue":
+    if PROMPT_STYLES.check(style, "prompt") == "cue":
         return row["prompt"]
-    if style != "study":
-        raise PolyFactError(f"unknown prompt style {style!r}; use one of: {', '.join(PROMPT_STYLES)}")
     name = get_language(row["lang"]).name
     options = "".join(f"{'ABCDEFGH'[i]}. {o}\n" for i, o in enumerate(row["options"]))
     return (f"You will be given one factual multiple-choice question in {name}.\n"

@@ -21,7 +21,16 @@ class Language:
     @property
     def spaceless(self) -> bool:
         """True for scripts written without spaces between words (zh, ja)."""
-        return self.code in ("zh", "ja")
+        return self.script in SPACELESS_SCRIPTS
+
+
+SPACELESS_SCRIPTS = frozenset({"Hans", "Hant", "Jpan", "Thai"})
+
+
+def spaceless(code: str) -> bool:
+    """Whether language ``code`` is written without spaces between words (unknown codes: False)."""
+    lang = LANGUAGES.get(code)
+    return bool(lang and lang.spaceless)
 
 
 _ROWS = [

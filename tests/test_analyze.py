@@ -7,7 +7,8 @@ import sys
 import datasets
 import pytest
 
-from analyses.specialization import SpecializationConfig, head_analysis, load_lape, neuron_analysis, text_source
+from analyses.config import SpecializationConfig
+from analyses.specialization import head_analysis, load_lape, neuron_analysis, text_source
 from core.errors import PolyFactError
 
 PF = [sys.executable, "-m", "pipeline.cli"]

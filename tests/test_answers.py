@@ -2,6 +2,7 @@
 
 import pytest
 
+from core.errors import PolyFactError
 from polyfact.answers import match, normalize, resolve_option
 
 
@@ -83,11 +84,42 @@ def test_match_rejects_unknown_mode():
         ("Tokyo", None),
     ],
 )
-def test_resolve_option(output, expected):
+def test_resolve_option_lenient(output, expected):
     options = ["South Sudan", "Berlin", "Madrid", "Sudan"]
     if output == "D. Rome":
         options = ["x", "y", "z", "Rome"]
-    assert resolve_option(output, options, "en") == expected
+    assert resolve_option(output, options, "en", mode="lenient") == expected
+
+
+PARIS = ["Paris", "Rome", "Lyon", "Bern"]
+
+
+@pytest.mark.parametrize("output, head, paper", [
+    ("A. Paris", 0, 0),  # head: the option text is contained; paper: the leading letter
+    ("a Paris", 0, 0),
+    ("B", None, 1),  # a bare letter: nothing under HEAD, option B under the paper-era rule
+    ("b)", None, 1),
+    ("Paris or Rome", None, None),  # a hedge names two options under both
+    ("C. Paris", 0, 2),  # HEAD resolves by the text, the paper era by the letter first
+    ("Answer text: Rome\nbecause", 1, 1),  # label stripped, first line only
+    ("y", None, 2),  # one character: HEAD's length guard; the paper era's containment has none ("Lyon")
+    ("rome.", 1, 1),
+    ("", None, None),
+])
+def test_study_resolvers_head_and_paper(output, head, paper):
+    assert resolve_option(output, PARIS, "en", mode="head") == head
+    assert resolve_option(output, PARIS, "en", mode="paper") == paper
+
+
+def test_unknown_resolver_is_one_line():
+    with pytest.raises(PolyFactError, match="unknown answer resolver 'fuzzy'; use one of: head, paper, lenient"):
+        resolve_option("x", PARIS, mode="fuzzy")
+
+
+def test_first_line():
+    from polyfact.answers import first_line
+
+    assert first_line("  Paris \nRome") == "Paris" and first_line("") == ""
 
 
 @pytest.mark.parametrize(

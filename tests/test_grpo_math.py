@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from training.grpo import GrpoConfig, group_advantages, policy_loss
-from training.rewards import RewardConfig, consistency_bonus, rollout_reward
+from training.config import GrpoConfig, RewardConfig
+from training.grpo import group_advantages, policy_loss
+from training.rewards import consistency_bonus, rollout_reward
 from core.errors import PolyFactError
 
 
@@ -109,7 +110,7 @@ def test_bad_settings_are_rejected():
 
 
 # ---------------------------------------------------------------------------------------------- the study's reward
-from training.rewards import resolve_to_option  # noqa: E402
+from polyfact.answers import resolve_option  # noqa: E402
 
 OPTS = ["Paris", "Lyon", "Marseille", "New Paris"]
 
@@ -130,7 +131,7 @@ OPTS = ["Paris", "Lyon", "Marseille", "New Paris"]
     ("", None),
 ])
 def test_study_resolution_by_hand(answer, expected):
-    assert resolve_to_option(answer, OPTS) == expected
+    assert resolve_option(answer, OPTS) == expected
 
 
 STUDY_ROWS = {lang: {"lang": lang, "object": "Paris", "options": opts, "answer_index": opts.index("Paris")}

@@ -143,7 +143,8 @@ def test_no_specialization_gives_no_planted_structure():
 
 
 def test_backends_agree_on_a_random_model_with_padding(tmp_path):
-    from training.models import TinyModelConfig, make_tiny_model, train_tokenizer
+    from training.config import TinyModelConfig
+    from training.models import make_tiny_model, train_tokenizer
 
     texts = {"en": ["the capital of france is paris"] * 3 + ["a b"],
              "de": ["die hauptstadt von frankreich ist paris", "x"] * 2}

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from analyses.ablate import deactivation_matrices, diagonal_dominance
-from analyses.routing import RoutingConfig, compare
+from analyses.config import RoutingConfig, SpecializationConfig
+from analyses.routing import compare
 from analyses.seeds import correlation
-from analyses.specialization import SpecializationConfig
 from interp.representations import cosine, layer_states, linear_cka, logit_lens, probe_accuracy, retrieval_p1
 from tests import planted as P
 from core.checkpoints import save_checkpoint

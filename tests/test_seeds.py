@@ -12,7 +12,8 @@ import torch
 from scipy.stats import ttest_1samp
 
 from analyses.routing import _language_probs, cross_fitted_contrast, differential_change
-from analyses.seeds import infer, permutation_p, split_seed, t_interval, verdict, welch_p
+from analyses.seeds import infer, permutation_p, t_interval, verdict, welch_p
+from core.layout import planned_ids, seeded_id, split_seed
 from interp import ActivationStats
 
 L, S, N, TOKENS = 4, 8, 300, 3000
@@ -43,7 +44,10 @@ def _kappa(after: ActivationStats, before: ActivationStats) -> float:
 
 def test_seed_statistics_by_hand():
     assert split_seed("grpo@s2") == ("grpo", 2) and split_seed("cpt+grpo@s10") == ("cpt+grpo", 10)
-    assert split_seed("sft") == ("sft", None)
+    assert split_seed("sft") == ("sft", None) and split_seed("a@sx") == ("a@sx", None)
+    assert seeded_id("sft", 1) == "sft@s1" and seeded_id("base", 1) == "base" and seeded_id("sft", None) == "sft"
+    assert planned_ids(["sft", "grpo"], [0, 1]) == ["base", "sft@s0", "grpo@s0", "sft@s1", "grpo@s1"]
+    assert planned_ids(["sft"], None) == ["base", "sft"]
     lo, hi = t_interval([1.0, 2.0, 3.0])
     half = 4.302652729911275 * 1.0 / math.sqrt(3)  # t(0.975, 2) · sd / √n
     assert lo == pytest.approx(2 - half) and hi == pytest.approx(2 + half)

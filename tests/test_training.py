@@ -9,10 +9,11 @@ from pipeline.config import resolve
 from core.errors import PolyFactError
 from core.checkpoints import list_checkpoints, read_manifest
 from training.common import RunData
-from training.corpus import CorpusConfig, cpt_corpus, pretraining_corpus
+from training.config import CorpusConfig, TinyModelConfig
+from training.corpus import cpt_corpus, pretraining_corpus
 from training.methods import train
 from core.checkpoints import load_checkpoint
-from training.models import TinyModelConfig, make_tiny_model, train_tokenizer
+from training.models import make_tiny_model, train_tokenizer
 from training.scoring import generate_answers, score_options, score_options_naive
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -17,6 +17,7 @@ from core.checkpoints import (checkpoint_fingerprint, load_checkpoint, manifest_
 from core.errors import PolyFactError
 from core.layout import RunLayout, check_id, layout
 from polyfact.dataset import load_dataset_dir, load_meta
+from training.config import fingerprint_view
 from training.scoring import generation_records, mcq_records
 
 
@@ -108,7 +109,7 @@ def expected_fingerprint(run_dir: str | Path, *, parent: str | None, method: str
         parent_fp, family = manifest.get("fingerprint"), manifest.get("family", "unknown")
     return manifest_fingerprint({"parent": parent, "parent_fingerprint": parent_fp, "method": method,
                                  "family": family, "data_fingerprint": data_fingerprint,
-                                 "config": config_to_dict(cfg), "seed": seed})
+                                 "config": fingerprint_view(cfg), "seed": seed})
 
 
 def _parent_manifest(run_dir: str | Path, parent: str) -> dict:
@@ -164,10 +165,6 @@ def begin(run_dir: str | Path, data_dir: str | Path | None, seed: int, parent: s
     return Job(run, data, model, tokenizer, ckpt_id, method, parent, cfg, seed, fp, family)
 
 
-def config_to_dict(cfg: Any) -> Any:
-    return asdict(cfg) if is_dataclass(cfg) else cfg
-
-
 def finish(job: Job, model: PreTrainedModel, metrics: dict, tokenizer: PreTrainedTokenizerBase | None = None) -> dict:
     """Save the trained model as the job's checkpoint with its manifest; returns the manifest."""
     model.eval()
@@ -175,7 +172,7 @@ def finish(job: Job, model: PreTrainedModel, metrics: dict, tokenizer: PreTraine
     parent_fp = _parent_manifest(job.run.root, job.parent).get("fingerprint") if job.parent else None
     manifest = save_checkpoint(model, job.tokenizer, job.run.root, job.ckpt_id, {
         "id": job.ckpt_id, "parent": job.parent, "parent_fingerprint": parent_fp, "method": job.method,
-        "family": job.family, "data_fingerprint": job.data.fingerprint, "config": config_to_dict(job.cfg),
+        "family": job.family, "data_fingerprint": job.data.fingerprint, "config": fingerprint_view(job.cfg),
         "seed": job.seed, "metrics": metrics,
     })
     assert manifest["fingerprint"] == job.fingerprint, "fingerprint recipe drifted"

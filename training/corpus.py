@@ -5,28 +5,12 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Iterable
 
 from polyfact.build import continuation
 from polyfact.languages import language_group
 from polyfact.relations import RELATIONS
-
-
-@dataclass
-class CorpusConfig:
-    """Exposure per language group: the share of facts stated, of entities given a name pair with
-    English, and of train-split facts seen as question–answer lines in the evaluation's format."""
-
-    stated: dict[str, float] = field(default_factory=lambda: {"en": 1.0, "high": 0.3, "low": 0.1, "heldout": 0.03})
-    name_pairs: dict[str, float] = field(default_factory=lambda: {"high": 0.5, "low": 0.3, "heldout": 0.15})
-    qa: dict[str, float] = field(default_factory=lambda: {"en": 1.0, "high": 0.3, "low": 0.2, "heldout": 0.0})
-    repeats: dict[str, int] = field(default_factory=lambda: {"en": 4, "high": 2, "low": 2, "heldout": 1})
-    cpt_pairs_per_fact: int = 3
-    seed: int = 0
-
-    def share(self, table: dict[str, float], lang: str) -> float:
-        return table.get("en" if lang == "en" else language_group(lang), table.get("other", 0.0))
+from training.config import CorpusConfig
 
 
 def _rng(*parts: object) -> random.Random:

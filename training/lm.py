@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -19,50 +18,7 @@ from transformers import (
     TrainingArguments,
 )
 
-
-@dataclass
-class LMTrainConfig:
-    """Optimization of a causal-LM stage."""
-
-    seq_len: int = 128
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    epochs: float = 20.0
-    max_steps: int = -1
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.01
-    lr_scheduler: str = "cosine"
-    save_steps: int = 50
-    logging_steps: int = 25
-    gradient_accumulation: int = 1
-    bf16: bool = True  # autocast where the hardware has bf16 (GPU, or a CPU with AVX512-BF16): ~2x on CPU
-    gradient_checkpointing: bool = False  # recompute activations in the backward pass (7B: fits 80 GB)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-STUDY_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-@dataclass
-class LoraSettings:
-    """LoRA through ``peft`` (the study: r 64, alpha 128, dropout 0.05 on all seven projections)."""
-
-    enabled: bool = False
-    r: int = 64
-    alpha: int = 128
-    dropout: float = 0.05
-    targets: list[str] = field(default_factory=lambda: list(STUDY_LORA_TARGETS))
-
-    def peft_config(self):
-        """The ``peft.LoraConfig`` of these settings, or None when LoRA is off."""
-        if not self.enabled:
-            return None
-        from peft import LoraConfig
-
-        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
-                          target_modules=list(self.targets), bias="none", task_type="CAUSAL_LM")
+from training.config import LMTrainConfig, LoraSettings
 
 
 def with_lora(model: PreTrainedModel, lora: LoraSettings) -> PreTrainedModel:

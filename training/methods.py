@@ -1,27 +1,33 @@
-"""The training methods by name: what ``polyfact train METHOD`` dispatches to."""
+"""The training methods by name: what ``polyfact train METHOD`` and the run's training stages
+dispatch to. Each entry names its function (``(run_dir, cfg, *, parent, ckpt_id, seed, data_dir,
+method) -> manifest``, built on ``training.common.begin``/``finish``), its config section of the
+run config, and any settings its registration fixes. Adding a method: its module, one ``add`` here,
+and its tests (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from core.errors import PolyFactError
-from functools import partial
+from core.registry import Registry
 
-from training.grpo import grpo, grpo_trl
-from training.pretrain import cpt, pretrain
-from training.sft import sft
+METHODS: Registry = Registry("training method", hint="(chain them with +, e.g. cpt+grpo)")
+METHODS.add("pretrain", "pretrain the toy world's tiny model from scratch (the base)", "training.pretrain:pretrain",
+            section="pretrain")
+METHODS.add("cpt", "continual pretraining on parallel text", "training.pretrain:cpt", section="cpt")
+METHODS.add("sft", "supervised fine-tuning on the train facts", "training.sft:sft", section="sft")
+METHODS.add("grpo", "the study's fact-grouped GRPO (one advantage per rollout over all languages)",
+            "training.grpo:grpo", section="grpo")
+METHODS.add("grpo-perlang", "the matched control: GRPO with one group per fact × language",
+            "training.grpo:grpo", section="grpo", overrides={"grouping": "language"})
+METHODS.add("grpo-trl", "TRL's per-prompt GRPOTrainer (each fact × language its own prompt), for comparison",
+            "training.grpo:grpo_trl", section="grpo")
 
-METHODS: dict[str, Callable[..., dict]] = {
-    "pretrain": pretrain,
-    "cpt": cpt,
-    "sft": sft,
-    "grpo": grpo,
-    "grpo-perlang": partial(grpo, method="grpo-perlang"),  # the matched control: per-language groups
-    "grpo-trl": grpo_trl,
-}
-CONFIG_SECTION = {"pretrain": "pretrain", "cpt": "cpt", "sft": "sft", "grpo": "grpo", "grpo-perlang": "grpo",
-                  "grpo-trl": "grpo"}
+
+def fine_tuning_methods() -> list[str]:
+    """Methods a run's ``methods`` may list (all but pretraining)."""
+    return [m for m in METHODS if m != "pretrain"]
 
 
 def default_id(method: str, parent: str | None) -> str:
@@ -31,15 +37,24 @@ def default_id(method: str, parent: str | None) -> str:
     return method if parent in (None, "base") else f"{parent}+{method}"
 
 
-def train(method: str, run_dir: str | Path, cfg: Any, *, parent: str | None = None, ckpt_id: str | None = None,
+def method_config(method: str, section: Any) -> Any:
+    """The settings ``method`` trains with: its config section with what its registration fixes
+    (``grpo-perlang``: ``grouping="language"``)."""
+    overrides = METHODS.get(method, "method").get("overrides")
+    return dataclasses.replace(section, **overrides) if overrides else section
+
+
+def section_of(method: str, run_cfg: Any) -> Any:
+    """``method``'s section of a run config (e.g. ``run_cfg.grpo`` for ``grpo-perlang``)."""
+    return getattr(run_cfg, METHODS.get(method, "method").section)
+
+
+def train(method: str, run_dir: str | Path, section: Any, *, parent: str | None = None, ckpt_id: str | None = None,
           seed: int = 0, data_dir: str | Path | None = None) -> dict:
-    """Run ``method`` with its config section ``cfg``; returns the checkpoint's manifest."""
-    if method not in METHODS:
-        raise PolyFactError(f"unknown method {method!r}; use one of: {', '.join(METHODS)}")
-    if method == "pretrain":
-        if parent is not None:
-            raise PolyFactError("pretrain starts from scratch; drop --from")
-        return pretrain(run_dir, cfg, ckpt_id=ckpt_id or "base", seed=seed, data_dir=data_dir)
-    parent = parent or "base"
-    return METHODS[method](run_dir, cfg, parent=parent, ckpt_id=ckpt_id or default_id(method, parent), seed=seed,
-                           data_dir=data_dir)
+    """Run ``method`` with its config ``section`` (plus what its registration fixes); returns the
+    checkpoint's manifest."""
+    entry = METHODS.get(method, "method")
+    if method != "pretrain":
+        parent = parent or "base"
+    return entry.load()(run_dir, method_config(method, section), parent=parent,
+                        ckpt_id=ckpt_id or default_id(method, parent), seed=seed, data_dir=data_dir, method=method)

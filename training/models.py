@@ -3,7 +3,6 @@ corpus (loading any checkpoint is ``core.checkpoints.load_checkpoint``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -19,29 +18,11 @@ from transformers import (
 )
 
 from core.errors import PolyFactError
+from training.config import TinyModelConfig
 
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
-FAMILIES = {"qwen2": (Qwen2Config, Qwen2ForCausalLM), "olmo2": (Olmo2Config, Olmo2ForCausalLM)}
-
-
-@dataclass
-class TinyModelConfig:
-    """Shape of a tiny model of one of the study's two families."""
-
-    family: str = "qwen2"
-    hidden_size: int = 128
-    num_layers: int = 4
-    num_heads: int = 4
-    intermediate_size: int = 512
-    vocab_size: int = 4096
-    max_position_embeddings: int = 512
-
-    def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise PolyFactError(f"unknown model family {self.family!r}; use one of: {', '.join(FAMILIES)}")
-        if self.hidden_size % self.num_heads:
-            raise PolyFactError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
+MODEL_CLASSES = {"qwen2": (Qwen2Config, Qwen2ForCausalLM), "olmo2": (Olmo2Config, Olmo2ForCausalLM)}
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, min_frequency: int = 2) -> PreTrainedTokenizerFast:
@@ -60,7 +41,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, min_frequency:
 
 def make_tiny_model(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> PreTrainedModel:
     """A randomly initialized model of ``cfg.family`` sized for ``tokenizer``."""
-    config_cls, model_cls = FAMILIES[cfg.family]
+    config_cls, model_cls = MODEL_CLASSES[cfg.family]
     config = config_cls(
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,

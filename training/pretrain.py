@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.errors import PolyFactError
 from core.io import atomic_write_text
 from core.layout import layout
 from training.common import begin, finish, quick_recall, sample_facts
-from training.corpus import CorpusConfig, cpt_corpus, pretraining_corpus
-from training.lm import LMTrainConfig, train_causal_lm
-from training.models import TinyModelConfig, make_tiny_model, train_tokenizer
-
-
-@dataclass
-class PretrainConfig:
-    """Base model of the toy world: tokenizer, model shape, corpus exposure, optimization."""
-
-    model: TinyModelConfig = field(default_factory=TinyModelConfig)
-    corpus: CorpusConfig = field(default_factory=CorpusConfig)
-    train: LMTrainConfig = field(default_factory=lambda: LMTrainConfig(epochs=16, batch_size=16, learning_rate=3e-3))
-    eval_max_facts: int | None = None
-    normalization: str = "byte"
-
-
-@dataclass
-class CptConfig:
-    """Continual pretraining on the parallel corpus (packed), in the training languages."""
-
-    corpus: CorpusConfig = field(default_factory=CorpusConfig)
-    train: LMTrainConfig = field(default_factory=lambda: LMTrainConfig(
-        epochs=1.0, batch_size=16, learning_rate=1e-3, warmup_ratio=0.1))
-    # The toy world mixes replayed pretraining text in, so CPT does not erase what the base knows.
-    replay: float = 0.5
-    eval_max_facts: int | None = 60
-    normalization: str = "byte"
+from training.config import CptConfig, PretrainConfig
+from training.corpus import cpt_corpus, pretraining_corpus
+from training.lm import train_causal_lm
+from training.models import make_tiny_model, train_tokenizer
 
 
 def _write_corpus(run_dir: Path, name: str, docs: list[str]) -> Path:
@@ -44,11 +21,13 @@ def _write_corpus(run_dir: Path, name: str, docs: list[str]) -> Path:
     return path
 
 
-def pretrain(run_dir: str | Path, cfg: PretrainConfig, ckpt_id: str = "base", seed: int = 0,
-             data_dir: str | Path | None = None) -> dict:
+def pretrain(run_dir: str | Path, cfg: PretrainConfig, *, parent: str | None = None, ckpt_id: str = "base",
+             seed: int = 0, data_dir: str | Path | None = None, method: str = "pretrain") -> dict:
     """Tokenizer and tiny model trained from scratch on the toy world's corpus; the manifest
     records test-split MCQ accuracy per language and the English-vs-rest gap."""
-    job = begin(run_dir, data_dir, seed, None, method="pretrain", ckpt_id=ckpt_id, cfg=cfg)
+    if parent is not None:
+        raise PolyFactError("pretrain starts from scratch; drop --from")
+    job = begin(run_dir, data_dir, seed, None, method=method, ckpt_id=ckpt_id, cfg=cfg)
     docs = pretraining_corpus(job.data.rows(), cfg.corpus)
     _write_corpus(job.run.root, "pretrain", docs)
     tokenizer = train_tokenizer(docs, vocab_size=cfg.model.vocab_size)
@@ -59,10 +38,10 @@ def pretrain(run_dir: str | Path, cfg: PretrainConfig, ckpt_id: str = "base", se
     return finish(job, model, {"train": train_metrics, "test_recall": recall, "corpus_docs": len(docs)}, tokenizer)
 
 
-def cpt(run_dir: str | Path, cfg: CptConfig, parent: str = "base", ckpt_id: str = "cpt", seed: int = 0,
-        data_dir: str | Path | None = None) -> dict:
+def cpt(run_dir: str | Path, cfg: CptConfig, *, parent: str = "base", ckpt_id: str = "cpt", seed: int = 0,
+        data_dir: str | Path | None = None, method: str = "cpt") -> dict:
     """Continue causal-LM training on parallel statements and name pairs (no test facts)."""
-    job = begin(run_dir, data_dir, seed, parent, method="cpt", ckpt_id=ckpt_id, cfg=cfg)
+    job = begin(run_dir, data_dir, seed, parent, method=method, ckpt_id=ckpt_id, cfg=cfg)
     data = job.data
     docs = cpt_corpus(data.rows(), cfg.corpus, langs=data.training_langs)
     if cfg.replay > 0:

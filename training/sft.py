@@ -3,27 +3,14 @@ the training languages, loss on the answer only; LoRA through ``peft`` for large
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
 
 from polyfact.build import continuation
 from training.common import begin, finish, quick_recall, sample_facts
-from training.lm import LMTrainConfig, LoraSettings, last_state, merged, training_args
-
-
-@dataclass
-class SftConfig:
-    """SFT on the train split; ``langs=None`` means the dataset's training languages."""
-
-    train: LMTrainConfig = field(default_factory=lambda: LMTrainConfig(
-        epochs=2.0, batch_size=32, learning_rate=1e-3, warmup_ratio=0.05, seq_len=96))
-    langs: list[str] | None = None
-    max_facts: int | None = None
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    eval_max_facts: int | None = 60
-    normalization: str = "byte"
+from training.config import SftConfig
+from training.lm import last_state, merged, training_args
 
 
 def sft_dataset(rows: list[dict]) -> datasets.Dataset:
@@ -46,10 +33,10 @@ def sft_trainer(model, tokenizer, rows: list[dict], cfg: SftConfig, out: Path, s
                       peft_config=cfg.lora.peft_config())
 
 
-def sft(run_dir: str | Path, cfg: SftConfig, parent: str = "base", ckpt_id: str = "sft", seed: int = 0,
-        data_dir: str | Path | None = None) -> dict:
+def sft(run_dir: str | Path, cfg: SftConfig, *, parent: str = "base", ckpt_id: str = "sft", seed: int = 0,
+        data_dir: str | Path | None = None, method: str = "sft") -> dict:
     """Fine-tune ``parent`` on the train split's question–answer pairs."""
-    job = begin(run_dir, data_dir, seed, parent, method="sft", ckpt_id=ckpt_id, cfg=cfg)
+    job = begin(run_dir, data_dir, seed, parent, method=method, ckpt_id=ckpt_id, cfg=cfg)
     data, tokenizer = job.data, job.tokenizer
     langs = cfg.langs or data.training_langs
     rows = sample_facts(data.require("train", langs), cfg.max_facts, seed)

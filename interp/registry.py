@@ -1,0 +1,25 @@
+"""The names a user picks in ``interp``: hook backends, head-importance methods and LAPE variants.
+Adding a backend: a class in ``interp/backends.py`` with ``collect``, ``logits`` and ``close``, one
+``BACKENDS.add`` line here, and its name in the planted-unit tests (docs/ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from core.registry import Registry, choices
+
+BACKENDS: Registry = Registry("hook backend")
+BACKENDS.add("nnsight", "nnsight 0.8 traces (TransformersModel)", "interp.backends:NnsightHooks")
+BACKENDS.add("lens", "TransformerLens 4 TransformerBridge booted from the checkpoint directory (eager attention)",
+             "interp.backends:LensHooks")
+BACKENDS.add("torch", "plain PyTorch forward hooks (fastest; optionally compiled reductions)",
+             "interp.backends:TorchHooks")
+
+HEAD_METHODS = choices("head-importance method", {
+    "lahis": "the study's LAHIS: a trained head mask, |dL/dm|·m weighted by how often dL/dm·m < 0",
+    "gradient": "the project's: |dL/dm| at the all-ones mask, averaged over batches",
+    "ablation": "the project's: loss increase when one head is replaced by its mean output",
+})
+
+LAPE_VARIANTS = choices("LAPE variant", {
+    "tang": "Tang et al. 2024: 95th-percentile filters, multi-language assignment",
+    "polyfact": "the PolyFact study's: dead neurons excluded, argmax assignment",
+})
