@@ -14,9 +14,10 @@ from core.errors import PolyFactError
 from core.io import atomic_write_text, read_json
 from training.common import RunData, sample_facts
 from core.checkpoints import load_checkpoint
-from training.scoring import NORMALIZATIONS, OptionScores, generation_records, mcq_records
+from analyses.config import EVAL_MODES
+from training.config import NORMALIZATIONS
+from training.scoring import OptionScores, generation_records, mcq_records
 
-MODES = ("mcq", "generate")
 
 
 def analysis_name(run_dir: str | Path, data_dir: str | Path | None) -> str:
@@ -71,8 +72,8 @@ def typed_records(path: str | Path, match: str | None = None, dedupe: bool = Fal
     raw = read_records(path)
     if not raw:
         raise PolyFactError(f"{path} has no records")
-    if match is not None and match not in MODES:
-        raise PolyFactError(f"unknown --match {match!r}; use one of: {', '.join(MODES)}")
+    if match is not None:
+        MODES.check(match, "--match")
     records, seen, used_match = [], {}, None
     for line, r in raw:
         if {"fact_id", "lang", "correct"} <= set(r):
@@ -133,10 +134,8 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Score ``ckpt_id`` on a split; writes ``results/<analysis>/<id>.json`` and ``.records.jsonl``.
     ``prompt`` (MCQ): ``cue`` or the study's scaffold; ``match`` (generation): the answer matcher."""
-    if mode not in MODES:
-        raise PolyFactError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
-    if normalization not in NORMALIZATIONS:
-        raise PolyFactError(f"unknown normalization {normalization!r}; use one of: {', '.join(NORMALIZATIONS)}")
+    EVAL_MODES.check(mode, "mode")
+    NORMALIZATIONS.check(normalization, "normalization")
     data = RunData(run_dir, data_dir)
     analysis = analysis_name(run_dir, data_dir)
     config = {"split": split, "mode": mode, "normalization": normalization, "max_facts": max_facts,

@@ -52,8 +52,10 @@ def setting(default: Any = MISSING, *, help: str, factory: Callable[[], Any] | N
 
 
 def _bounds(meta: dict) -> str:
-    lo = (f"≥ {meta['ge']:g}" if meta["ge"] is not None else f"> {meta['gt']:g}" if meta["gt"] is not None else "")
-    hi = (f"≤ {meta['le']:g}" if meta["le"] is not None else f"< {meta['lt']:g}" if meta["lt"] is not None else "")
+    lo = (f"at least {meta['ge']:g}" if meta["ge"] is not None else
+          f"more than {meta['gt']:g}" if meta["gt"] is not None else "")
+    hi = (f"at most {meta['le']:g}" if meta["le"] is not None else
+          f"less than {meta['lt']:g}" if meta["lt"] is not None else "")
     return " and ".join(x for x in (lo, hi) if x)
 
 

@@ -1,5 +1,6 @@
-"""Export: self-contained interactive HTML (plotly.js embedded once per page) and static PNG/PDF
-through kaleido with a Chromium browser."""
+"""Export: interactive HTML that opens offline and static PNG/PDF through kaleido with a Chromium
+browser. A page of figures embeds plotly.js once (the report); a folder of one-figure pages shares
+one ``plotly.min.js`` beside them, so a run's figures cost kilobytes each, not 4.6 MB."""
 
 from __future__ import annotations
 
@@ -19,12 +20,27 @@ def figure_div(fig: go.Figure, div_id: str, include_plotlyjs: bool) -> str:
                        config={"displaylogo": False, "responsive": True})
 
 
-def write_html(figs: Sequence[go.Figure], path: str | Path, title: str = "PolyFact figures") -> Path:
-    """A page that opens offline: every figure, plotly.js embedded once."""
+PLOTLY_JS = "plotly.min.js"
+
+
+def shared_plotly_js(folder: str | Path) -> Path:
+    """``folder/plotly.min.js``: the one copy of plotly.js that the folder's pages load (written
+    once; rewritten only when the installed plotly's differs)."""
+    from plotly.offline import get_plotlyjs
+
+    return atomic_write_text(Path(folder) / PLOTLY_JS, get_plotlyjs())
+
+
+def write_html(figs: Sequence[go.Figure], path: str | Path, title: str = "PolyFact figures",
+               shared_js: bool = False) -> Path:
+    """A page that opens offline: every figure, with plotly.js embedded once, or (``shared_js``)
+    loaded from the ``plotly.min.js`` beside it (:func:`shared_plotly_js` writes it once per folder)."""
     from html import escape
 
-    body = "\n".join(f"<section>{figure_div(f, f'fig-{i}', i == 0)}</section>" for i, f in enumerate(figs))
-    html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title></head>"
+    head = f"<script src='{PLOTLY_JS}'></script>" if shared_js else ""
+    body = "\n".join(f"<section>{figure_div(f, f'fig-{i}', i == 0 and not shared_js)}</section>"
+                     for i, f in enumerate(figs))
+    html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title>{head}</head>"
             f"<body style='font-family:Helvetica,Arial,sans-serif;max-width:1200px;margin:auto'>"
             f"<h1>{escape(title)}</h1>{body}</body></html>")
     return atomic_write_text(path, html)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import plotly.graph_objects as go
 
 from figures import builders as B
-from figures.export import figure_div, write_html, write_static
+from figures.export import figure_div, shared_plotly_js, write_html, write_static
 from figures.load import checkpoint_order, results, routing_summary, seeds_summary
 from core.errors import PolyFactError
 from core.io import atomic_write_text, read_cached
@@ -160,8 +160,10 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
     if not run.results.exists():
         raise PolyFactError(f"{run_dir} has no results yet; run 'polyfact run --run {run_dir}' first")
     figs = run_figures(run_dir)
+    if figs:
+        shared_plotly_js(run.figures)
     for _, name, fig in figs:
-        write_html([fig], run.figure(name), title=name)
+        write_html([fig], run.figure(name), title=name, shared_js=True)
         if static:
             for suffix in (".png", ".pdf"):
                 write_static(fig, run.figure(name, suffix))

@@ -463,7 +463,8 @@ def figures_lape(
     from analyses.released import released_lape
     from figures.report import paper_lape_figures
 
-    for path in paper_lape_figures(released_lape(paper_dir, compare), _out_dir(out), static=static):
+    out = _out_dir(out)
+    for path in paper_lape_figures(released_lape(paper_dir, compare), out, static=static):
         print(f"wrote {path}")
 
 
@@ -479,7 +480,8 @@ def figures_heads(
     from analyses.released import released_heads
     from figures.report import paper_head_figures
 
-    for path in paper_head_figures(released_heads(paper_dir, compare, frac), _out_dir(out), static=static):
+    out = _out_dir(out)
+    for path in paper_head_figures(released_heads(paper_dir, compare, frac), out, static=static):
         print(f"wrote {path}")
 
 
@@ -541,7 +543,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
-    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {}
+    for s in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[s] = signal.signal(s, _on_signal)
+        except ValueError:  # not the main thread (e.g. an embedding application): keep its handlers
+            pass
     try:
         app(args=argv, standalone_mode=False)
     except PolyFactError as err:

@@ -1,8 +1,6 @@
 """``polyfact analyze neurons|heads`` on a tiny run: result files, provenance reuse, text sources."""
 
 import json
-import subprocess
-import sys
 
 import datasets
 import pytest
@@ -11,21 +9,19 @@ from analyses.config import SpecializationConfig
 from analyses.specialization import head_analysis, load_lape, neuron_analysis, text_source
 from core.errors import PolyFactError
 
-PF = [sys.executable, "-m", "pipeline.cli"]
+from tests.helpers import cli
 
 
 def test_neurons_and_heads_from_the_cli(smoke_run):
     run, _ = smoke_run
-    r = subprocess.run([*PF, "analyze", "neurons", "--run", str(run), "--checkpoint", "base", "--preset", "smoke",
-                        "--max-tokens", "500"], capture_output=True, text=True)
+    r = cli("analyze", "neurons", "--run", run, "--checkpoint", "base", "--preset", "smoke", "--max-tokens", "500")
     assert r.returncode == 0, r.stderr
     assert "tang (top_frac)" in r.stdout
     res = json.loads((run / "results" / "neurons" / "base.json").read_text())
     assert set(res["variants"]) == {"tang", "polyfact"} and res["provenance"]["checkpoint_fingerprint"]
     assert (run / "results" / "neurons" / "base.stats.safetensors").exists()
     assert load_lape(run, "base", "polyfact").n_layers == res["n_layers"]
-    r = subprocess.run([*PF, "analyze", "heads", "--run", str(run), "--checkpoint", "base", "--preset", "smoke",
-                        "--max-tokens", "300"], capture_output=True, text=True)
+    r = cli("analyze", "heads", "--run", run, "--checkpoint", "base", "--preset", "smoke", "--max-tokens", "300")
     assert r.returncode == 0, r.stderr
     heads = json.loads((run / "results" / "heads" / "base.json").read_text())
     assert len(heads["top_k"]) == len(heads["languages"]) and heads["method"] == "lahis"

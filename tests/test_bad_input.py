@@ -6,46 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from core.errors import PolyFactError
 
-ENV = {**os.environ, "POLYFACT_QUIET": "1"}
-
-
-def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *map(str, args)], capture_output=True, text=True,
-                          env=env or ENV)
-
-
-def one_line_error(r: subprocess.CompletedProcess, needle: str, code: int = 2) -> None:
-    """Non-zero exit, one line on stderr containing ``needle``, no traceback."""
-    import re
-
-    progress = re.compile(r"\[\d\d:\d\d|it/s\]|lines/s\]")  # progress bars share stderr
-    lines = [x for x in r.stderr.strip().splitlines()
-             if x.strip() and "Warning" not in x and "warnings.warn" not in x and not progress.search(x)]
-    assert r.returncode == code, (r.returncode, r.stderr[-1500:])
-    assert "Traceback" not in r.stderr, r.stderr[-1500:]
-    assert len(lines) == 1 and needle in lines[0], r.stderr[-1500:]
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and ".polyfact" not in p.parts and "logs" not in p.parts}
-
-
-@pytest.fixture()
-def study(smoke_study, tmp_path):
-    """A private copy of the smoke study (probes may damage it)."""
-    src, _ = smoke_study
-    dst = tmp_path / "study"
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("run.lock", "run.pid"))
-    return dst
+from tests.helpers import cli, one_line_error, snapshot
 
 
 # ---------------------------------------------------------------------------------------------- 1. ids
@@ -114,33 +81,43 @@ def test_damaged_checkpoint_is_retrained_by_run(study, damage):
         weights.write_bytes(bytes(data))
     r = cli("eval", "checkpoints", "--run", study, "--checkpoints", "sft", "--force")
     one_line_error(r, "is damaged")
-    r = cli("run", "--run", study)
+    r = cli("train", "sft", "--run", study)  # the stage that owns the checkpoint (polyfact run runs the same)
     assert r.returncode == 0, r.stderr[-1500:]
-    assert "[train sft] done" in r.stdout and "checkpoint sft:" in r.stderr
+    assert "checkpoint sft (sft, from base" in r.stdout and "checkpoint sft:" in r.stderr
     assert weights.read_bytes() == good  # retrained to the same bytes (deterministic)
     assert (ck / "config.json").exists()
 
 
 # ---------------------------------------------------------------------------------------------- 4. damaged caches
-@pytest.mark.parametrize("rel", ["results/heads/base.shards.json", "results/neurons/base.stats.safetensors",
-                                 "results/neurons/base.stats.json", ".polyfact/data.json", "results/summary.json",
-                                 "results/recall/base.json", "results/routing/sft.json", "results/heads/base.json"])
+OWNER = {  # a damaged file and the command of the stage that owns it
+    "results/heads/base.shards.json": ("analyze", "heads", "--checkpoint", "base"),
+    "results/heads/base.json": ("analyze", "heads", "--checkpoint", "base"),
+    "results/neurons/base.stats.safetensors": ("analyze", "neurons", "--checkpoint", "base"),
+    "results/neurons/base.stats.json": ("analyze", "neurons", "--checkpoint", "base"),
+    "results/recall/base.json": ("eval", "checkpoints", "--checkpoints", "base"),
+    "results/routing/sft.json": ("analyze", "routing", "--checkpoints", "sft"),
+    ".polyfact/data.json": ("run",),
+    "results/summary.json": ("run",),
+}
+
+
+@pytest.mark.parametrize("rel", sorted(OWNER))
 def test_damaged_cached_file_is_rebuilt(study, rel):
     path = study / rel
     good = path.read_bytes()
     path.write_bytes(good[: max(1, len(good) // 3)])
-    r = cli("run", "--run", study)
+    r = cli(*OWNER[rel], "--run", study)
     assert r.returncode == 0, r.stderr[-1500:]
     assert "Traceback" not in r.stderr
     if rel != ".polyfact/data.json":
-        assert json.loads(path.read_text()) if path.suffix == ".json" else path.stat().st_size == len(good)
+        assert path.read_bytes() == good  # rebuilt to the same bytes
 
 
 def test_damaged_records_file_is_rebuilt(study):
     path = study / "results" / "recall" / "base.records.jsonl"
     good = path.read_text()
     path.write_text(good[: len(good) // 2])
-    r = cli("run", "--run", study)
+    r = cli("eval", "checkpoints", "--run", study, "--checkpoints", "base")
     assert r.returncode == 0, r.stderr[-1500:]
     assert path.read_text() == good
 
@@ -201,7 +178,7 @@ def test_eval_score_dedupe_and_match_modes(tmp_path):
     assert out["match"] == "study" and out["accuracy"] == {"en": 1.0, "es": 0.0}
     out = json.loads(cli("eval", "score", path, "--json", "--dedupe", "--match", "lenient").stdout)
     assert out["match"] == "lenient" and out["accuracy"]["es"] == 1.0  # lenient accepts "uralo-ruso" for "ruso"
-    one_line_error(cli("eval", "score", path, "--match", "fuzzy", "--dedupe"), "unknown --match 'fuzzy'")
+    one_line_error(cli("eval", "score", path, "--match", "fuzzy", "--dedupe"), "--match: unknown match mode 'fuzzy'")
 
 
 @pytest.mark.parametrize("kind", ["binary", "directory", "missing"])
@@ -220,18 +197,21 @@ def test_eval_score_rejects_bad_files(tmp_path, kind):
 
 # ---------------------------------------------------------------------------------------------- 7. config
 @pytest.mark.parametrize("sets, needle", [
-    (["grpo.steps=-5"], "grpo.steps must be a positive integer"),
-    (["methods=[foo]"], "unknown method 'foo'"),
+    (["grpo.steps=-5"], "grpo.steps must be at least 1, got -5; fix it with --set grpo.steps=..."),
+    (["methods=[foo]"], "unknown training method 'foo'"),
     (["methods=[cpt+grpo]"], "starts from 'cpt', which must be listed before it"),
-    (["sft.train.learning_rate=5"], "sft.train.learning_rate must be between 0 and 1"),
-    (["analysis.top_frac=0"], "analysis.top_frac must be between 0 and 1"),
-    (["grpo.num_generations=1"], "at least 2"),
-    (["grpo.temperature=0"], "grpo.temperature must be positive"),
-    (["eval.bootstrap=-1"], "eval.bootstrap must be zero or more"),
-    (["analysis.backend=tensorflow"], "analysis backend must be one of"),
-    (["analysis.head_method=magic"], "analysis.head_method must be one of"),
+    (["sft.train.learning_rate=5"], "sft.train.learning_rate must be more than 0 and less than 1"),
+    (["analysis.top_frac=0"], "analysis.top_frac must be more than 0 and less than 1"),
+    (["grpo.num_generations=1"], "grpo.num_generations must be at least 2"),
+    (["grpo.temperature=0"], "grpo.temperature must be more than 0"),
+    (["eval.bootstrap=-1"], "eval.bootstrap must be at least 0"),
+    (["analysis.backend=tensorflow"], "analysis.backend: unknown hook backend 'tensorflow'; use one of: nnsight, lens, torch"),
+    (["analysis.head_method=magic"], "analysis.head_method: unknown head-importance method 'magic'"),
     (["seeds=[0,0]"], "seeds must be distinct"),
-    (["data.source=nowhere"], "unknown data source 'nowhere'"),
+    (["data.source=nowhere"], "data.source: unknown data source 'nowhere'"),
+    (["grpo.learning_rate=.nan"], "grpo.learning_rate must be a finite number"),
+    (["grpo.reward.resolver=fuzzy"], "grpo.reward.resolver: unknown answer resolver 'fuzzy'"),
+    (["analysis.texts=nowhere:x"], "analysis.texts must be one of: dataset[:SPLIT]"),
 ])
 def test_config_values_are_checked_before_anything_runs(tmp_path, sets, needle):
     args = [x for s in sets for x in ("--set", s)]
@@ -318,15 +298,19 @@ def test_unexpected_failure_prints_one_line_and_logs_the_traceback(tmp_path, mon
         raise RuntimeError("boom")
 
     monkeypatch.setattr(R, "run", boom)
-    with pytest.raises(SystemExit) as ex:
-        C.main(["run", "--run", str(tmp_path / "r")])
-    err = capsys.readouterr().err
-    assert ex.value.code == 1 and len(err.strip().splitlines()) == 1
-    assert "polyfact run failed unexpectedly (RuntimeError: boom)" in err and "--debug" in err
-    log = next((tmp_path / "r" / "logs").glob("error-*.log"))
-    assert "Traceback" in log.read_text() and "boom" in log.read_text()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for run, logs in ((tmp_path / "new", tmp_path / "cache" / "polyfact" / "logs"),  # no run made: nothing left in it
+                      (tmp_path, tmp_path / "logs")):  # an existing run keeps its own log
+        with pytest.raises(SystemExit) as ex:
+            C.main(["run", "--run", str(run)])
+        err = capsys.readouterr().err
+        assert ex.value.code == 1 and len(err.strip().splitlines()) == 1
+        assert "polyfact run failed unexpectedly (RuntimeError: boom)" in err and "--debug" in err
+        log = next(logs.glob("error-*.log"))
+        assert "Traceback" in log.read_text() and "boom" in log.read_text()
+    assert not (tmp_path / "new").exists()
     with pytest.raises(RuntimeError, match="boom"):
-        C.main(["run", "--run", str(tmp_path / "r"), "--debug"])
+        C.main(["run", "--run", str(tmp_path), "--debug"])
 
 
 # ---------------------------------------------------------------------------------------------- 9. minor
@@ -363,7 +347,8 @@ def test_page_titles_and_data_strings_are_escaped(tmp_path):
 
 
 def test_library_errors_are_polyfact_errors(tmp_path):
-    from interp import ActivationStats, HeadImportance
+    from interp.heads import HeadImportance
+    from interp.stats import ActivationStats
 
     (tmp_path / "s.safetensors").write_bytes(b"\x00" * 10)
     (tmp_path / "s.json").write_text('{"languages": ["en"]}')

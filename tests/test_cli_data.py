@@ -1,15 +1,7 @@
 """``polyfact data`` from the command line: one-line errors, exit 2, outputs left intact."""
 
-import subprocess
-import sys
-
 from core.io import dir_digest
-
-PF = [sys.executable, "-m", "pipeline.cli"]
-
-
-def run(*args, cwd=None):
-    return subprocess.run([*PF, *args], capture_output=True, text=True, cwd=cwd)
+from tests.helpers import cli as run
 
 
 def test_build_show_and_refuse_overwrite(tmp_path):
@@ -32,7 +24,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
         (["data", "build", "--relations", "P9999", "--out", str(tmp_path / "b")], "unknown relation 'P9999'"),
         (["data", "build", "--relations", "P50", "--out", str(tmp_path / "c")], "cldr source has no relation P50"),
         (["data", "build", "--source", "wikidata-dump", "--out", str(tmp_path / "d")], "needs --dump"),
-        (["data", "build", "--source", "nope", "--out", str(tmp_path / "e")], "unknown source"),
+        (["data", "build", "--source", "nope", "--out", str(tmp_path / "e")], "unknown data source 'nope'"),
         (["data", "build", "--splits", "0.5,0.5", "--out", str(tmp_path / "f")], "split fractions"),
         (["data", "show", str(tmp_path)], "not a PolyFact dataset"),
     ]

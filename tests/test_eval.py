@@ -1,8 +1,6 @@
 """``polyfact eval``: records, metrics with intervals, paired tests, rescoring, KLAR generalization."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -10,7 +8,7 @@ from analyses.recall import evaluate_checkpoint, load_records, score_file
 from polyfact.make import import_dataset
 from tests.conftest import shared
 
-PF = [sys.executable, "-m", "pipeline.cli"]
+from tests.helpers import cli
 
 
 def test_eval_writes_records_and_metrics_and_skips_when_fresh(smoke_run):
@@ -30,19 +28,14 @@ def test_eval_writes_records_and_metrics_and_skips_when_fresh(smoke_run):
         res["metrics"]["accuracy"])
 
 
-def test_cli_tables_paired_tests_and_score_json(smoke_run, tmp_path):
-    run, _ = smoke_run
-    from training.methods import train
-
-    train("sft", run, smoke_run[1].sft)
-    r = subprocess.run([*PF, "eval", "checkpoints", "--run", str(run), "--checkpoints", "base,sft",
-                        "--bootstrap", "50"], capture_output=True, text=True)
+def test_cli_tables_paired_tests_and_score_json(study):
+    run = study
+    r = cli("eval", "checkpoints", "--run", run, "--checkpoints", "base,sft", "--bootstrap", "50")
     assert r.returncode == 0, r.stderr
     assert "Total Consistency" in r.stdout and "McNemar" in r.stdout and "COverlap" in r.stdout
     paired = json.loads((run / "results" / "recall" / "paired-base.json").read_text())
     assert "sft" in paired["comparisons"]
-    r = subprocess.run([*PF, "eval", "score", str(run / "results" / "recall" / "sft.records.jsonl"), "--json"],
-                       capture_output=True, text=True)
+    r = cli("eval", "score", run / "results" / "recall" / "sft.records.jsonl", "--json")
     out = json.loads(r.stdout)
     assert {"accuracy", "total_consistency", "coverlap", "n_facts"} <= set(out)
 
@@ -62,7 +55,7 @@ def test_score_free_form_predictions(tmp_path):
     assert out["coverlap"]["en"]["fr"] == 0.5
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"x": 1}\n')
-    r = subprocess.run([*PF, "eval", "score", str(bad)], capture_output=True, text=True)
+    r = cli("eval", "score", bad)
     assert r.returncode == 2 and "lacks fact_id" in r.stderr
 
 

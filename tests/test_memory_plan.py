@@ -43,8 +43,9 @@ def test_paper_dry_run_prints_each_stage_peak_at_the_runs_settings(tmp_path):
     peaks = predicted_peaks(cfg)
     plan = json.loads(PLAN.read_text())["models"]["Qwen/Qwen2.5-7B"]["stages"]
     assert peaks == pytest.approx({s: plan[s]["predicted_gib"] for s in STAGES})
-    run = lambda *a: subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--preset", "paper", "--run",  # noqa: E731
-                                     str(tmp_path / "p"), "--dry-run", *a], capture_output=True, text=True, cwd=ROOT)
+    from tests.helpers import cli
+
+    run = lambda *a: cli("run", "--preset", "paper", "--run", tmp_path / "p", "--dry-run", *a)  # noqa: E731
     r = run()
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stdout.splitlines() if " GiB  " in line]
@@ -54,6 +55,7 @@ def test_paper_dry_run_prints_each_stage_peak_at_the_runs_settings(tmp_path):
     assert any(line.split()[0] == "stats" and "does NOT fit" in line for line in r.stdout.splitlines())
 
 
+@pytest.mark.slow
 def test_one_real_measurement_of_a_7b_width_layer():
     """One Qwen2.5-7B-width layer (0.43 GiB of bf16 weights) plus a 1,024-entry embedding and head,
     scoring one fact in 12 languages: the peak holds the weights and stays well below 1 GiB."""

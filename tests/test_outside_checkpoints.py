@@ -5,8 +5,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,16 +12,14 @@ import torch
 from core.checkpoints import checkpoint_problem, read_manifest, register_external
 from core.errors import PolyFactError
 from tests.families import FAMILIES, tiny_model
+from tests.helpers import cli
 from training.models import train_tokenizer
+
 TEXTS = {"en": ["the capital of france is paris", "the capital of italy is rome"] * 6,
          "de": ["die hauptstadt von frankreich ist paris", "die hauptstadt von italien ist rom"] * 6}
 FAST = ["--set", "analysis.shards=2", "--set", "analysis.max_tokens=400", "--set", "analysis.head_max_tokens=200",
         "--set", "analysis.backend=torch", "--set", "analysis.seq_len=32", "--set", "routing.bootstrap=20",
         "--set", "routing.permutations=20"]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")

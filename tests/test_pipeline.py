@@ -1,4 +1,6 @@
-"""``polyfact run``: the smoke study end to end, resume after SIGKILL, determinism, bad input."""
+"""``polyfact run``: the smoke study end to end, resume after SIGINT, SIGKILL and SIGTERM to the
+reference's results (which also shows that the same seed gives the same results in fresh
+processes), reruns that skip, bad input."""
 
 from __future__ import annotations
 
@@ -10,23 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
-from core.io import file_digest
+from tests.helpers import cli, metric_files, one_line_error
 
 PF = [sys.executable, "-m", "pipeline.cli"]
-ENV = {**os.environ, "POLYFACT_QUIET": "1"}
-
-
-def run(*args, **kw):
-    return subprocess.run([*PF, *args], capture_output=True, text=True, env=ENV, **kw)
-
-
-def metric_files(run_dir: Path) -> dict[str, str]:
-    """Digest of every result file (metrics, records, statistics) of a run."""
-    return {str(p.relative_to(run_dir)): file_digest(p) for p in sorted((run_dir / "results").rglob("*"))
-            if p.is_file()}
 
 
 def test_smoke_study_end_to_end(smoke_study):
@@ -41,6 +31,9 @@ def test_smoke_study_end_to_end(smoke_study):
     assert [r["checkpoint"] for r in summary["rows"]] == ["base", "cpt", "sft", "grpo", "cpt+grpo"]
     assert (run_dir / "report.html").exists() and (run_dir / "config.yaml").exists()
     assert json.loads((run_dir / "checkpoints" / "cpt+grpo" / "manifest.json").read_text())["parent"] == "cpt"
+    figures = run_dir / "figures"
+    assert sum(p.stat().st_size for p in figures.iterdir()) < 30e6  # one shared plotly.js, not one per figure
+    assert "<script src='plotly.min.js'>" in next(figures.glob("lape_*.html")).read_text()
 
 
 def test_smoke_grpo_updates_the_weights(smoke_study):
@@ -56,7 +49,7 @@ def test_smoke_grpo_updates_the_weights(smoke_study):
 
 
 def test_paper_preset_pins_the_study_settings(tmp_path):
-    r = run("run", "--preset", "paper", "--run", str(tmp_path / "paper"), "--dry-run", "--json")
+    r = cli("run", "--preset", "paper", "--run", tmp_path / "paper", "--dry-run", "--json")
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout)
     cfg = out["config"]
@@ -69,66 +62,72 @@ def test_paper_preset_pins_the_study_settings(tmp_path):
     g = cfg["grpo"]
     assert (g["steps"], g["epochs"], g["facts_per_step"], g["num_generations"], g["learning_rate"]) == (None, 1.0, 1, 8, 1e-5)
     assert (g["lr_scheduler"], g["loss_type"], g["scale_rewards"], g["beta"], g["prompt"]) == ("cosine", "grpo", "study", 0.0, "study")
+    assert (g["top_k"], g["weight_decay"], g["min_languages"]) == (50, 0.01, None)  # the study's sampling and data
     assert g["reward"]["kind"] == "study" and g["reward"]["bonus_weight"] == 1.0 and g["reward"]["unresolved"] == -0.5
     assert cfg["eval"]["prompt"] == "study"
     a = cfg["analysis"]
     assert (a["max_tokens"], a["seq_len"], a["head_method"], a["head_max_samples"], a["head_seq_len"]) == (
         2_000_000, 1024, "lahis", 500, 512)
     assert a["texts"].startswith("multiway:")
+    # every setting is printed beside its value with its help text
+    settings = out["settings"]
+    assert settings["grpo.learning_rate"]["value"] == 1e-5 and "learning rate" in settings["grpo.learning_rate"]["help"]
+    assert all(v["help"] for v in settings.values()), [k for k, v in settings.items() if not v["help"]]
     assert not (tmp_path / "paper").exists()
 
 
-def test_rerun_skips_every_step(smoke_study):
-    run_dir, _ = smoke_study
-    before = metric_files(run_dir)
+def test_rerun_skips_every_step(study):
+    before = metric_files(study)
     t = time.time()
-    r = run("run", "--run", str(run_dir))
+    r = cli("run", "--run", study)
     assert r.returncode == 0, r.stderr[-2000:]
     for stage in ("data", "base", "train cpt", "train sft", "train grpo", "train cpt+grpo", "evaluate", "neurons",
                   "heads", "routing", "ablate", "representations"):  # the report is always redrawn (stage times)
         assert f"[{stage}] up to date" in r.stdout, r.stdout
-    assert metric_files(run_dir) == before
+    assert metric_files(study) == before
     assert time.time() - t < 60
+    r = cli("train", "sft", "--run", study)  # a single command skips current work too ...
+    assert r.returncode == 0 and "checkpoint sft is up to date" in r.stdout, r.stdout + r.stderr[-800:]
+    r = cli("eval", "checkpoints", "--run", study, "--checkpoints", "base,sft")
+    after = metric_files(study)
+    assert r.returncode == 0, r.stderr[-800:]
+    assert all(after[f"results/recall/{c}.{x}"] == before[f"results/recall/{c}.{x}"] for c in ("base", "sft")
+               for x in ("json", "records.jsonl"))
 
 
-def test_same_seed_same_metrics(smoke_study, tmp_path):
-    run_dir, _ = smoke_study
-    other = tmp_path / "again"
-    r = run("run", "--preset", "smoke", "--run", str(other))
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert metric_files(other) == metric_files(run_dir)
-
-
-def _kill_when(run_dir: Path, ready) -> None:
-    p = subprocess.Popen([*PF, "run", "--preset", "smoke", "--run", str(run_dir), "--set",
-                          "pretrain.train.save_steps=2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    deadline = time.time() + 240
+def _interrupt(cmd: list[str], run_dir: Path, ready, sig: int) -> subprocess.CompletedProcess:
+    """Start ``cmd``, send ``sig`` once ``ready()`` holds, and return how it ended."""
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
     while time.time() < deadline and p.poll() is None and not ready():
         time.sleep(0.01)
-    assert p.poll() is None, "the run finished before it could be killed"
-    os.kill(p.pid, signal.SIGKILL)
-    p.wait()
+    assert p.poll() is None, "the run finished before it could be interrupted"
+    os.kill(p.pid, sig)
+    _, err = p.communicate(timeout=120)
+    return subprocess.CompletedProcess(cmd, p.returncode, "", err)
 
 
-@pytest.mark.parametrize("moment", ["training", "analysis"])
-def test_killed_run_resumes_to_identical_results(tmp_path, moment):
-    ref = tmp_path / "ref"
-    r = run("run", "--preset", "smoke", "--run", str(ref), "--set", "pretrain.train.save_steps=2")
+def test_interrupted_run_resumes_to_the_reference(smoke_study, tmp_path):
+    """Ctrl-C in training, SIGKILL and SIGTERM in the analyses: each stops the run (130 and 143 with
+    one line), and rerunning the same command ends with exactly the reference's result files —
+    although every stage ran in fresh processes, with other save steps (not part of fingerprints)."""
+    ref, _ = smoke_study
+    run = tmp_path / "interrupted"
+    cmd = [*PF, "run", "--preset", "smoke", "--run", str(run), "--set", "pretrain.train.save_steps=2"]
+    r = _interrupt(cmd, run, lambda: any((run / "checkpoints").glob(".work-*/checkpoint-*/scheduler.pt")),
+                   signal.SIGINT)
+    assert r.returncode == 130 and r.stderr.strip().splitlines()[-1] == "interrupted; rerun the same command to resume"
+    assert not (run / "checkpoints" / "sft" / "manifest.json").exists()
+    _interrupt(cmd, run, lambda: (run / "results" / "neurons" / "base.json").exists(), signal.SIGKILL)
+    r = _interrupt(cmd, run, lambda: (run / "results" / "heads" / "base.json").exists(), signal.SIGTERM)
+    assert r.returncode == 143 and r.stderr.strip().splitlines()[-1] == "interrupted; rerun the same command to resume"
+    assert not (run / "report.html").exists()
+    r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
-    killed = tmp_path / "killed"
-    if moment == "training":
-        _kill_when(killed, lambda: any((killed / "checkpoints").glob(".work-*/checkpoint-*/scheduler.pt")))
-        assert not (killed / "checkpoints" / "sft" / "manifest.json").exists()
-    else:
-        _kill_when(killed, lambda: (killed / "results" / "neurons" / "base.json").exists())
-        assert not (killed / "report.html").exists()
-    r = run("run", "--run", str(killed))
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert metric_files(killed) == metric_files(ref)
+    assert metric_files(run) == metric_files(ref)
 
 
-def test_bad_input_is_refused_with_one_line_and_nothing_overwritten(tmp_path, smoke_study):
-    run_dir, _ = smoke_study
+def test_bad_input_is_refused_with_one_line_and_nothing_overwritten(tmp_path):
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("grpo: [steps: 3\n")
     unknown = tmp_path / "unknown.yaml"
@@ -139,36 +138,31 @@ def test_bad_input_is_refused_with_one_line_and_nothing_overwritten(tmp_path, sm
     old.mkdir()
     (old / "config.yaml").write_text("version: 99\npreset: smoke\n")
     cases = [
-        (["run", "--preset", "huge", "--run", str(tmp_path / "a")], "unknown preset 'huge'"),
-        (["run", "--preset", "smoke", "--config", str(bad_yaml), "--run", str(tmp_path / "b")], "bad YAML"),
-        (["run", "--preset", "smoke", "--config", str(unknown), "--run", str(tmp_path / "c")], "grpo.stepz"),
-        (["run", "--preset", "smoke", "--set", "grpo.steps=ten", "--run", str(tmp_path / "d")], "grpo.steps"),
-        (["run", "--preset", "smoke", "--run", str(a_file / "sub")], "cannot create run directory"),
-        (["run", "--preset", "smoke", "--run", str(old)], "incompatible polyfact"),
+        (["run", "--preset", "huge", "--run", tmp_path / "a"], "unknown preset 'huge'"),
+        (["run", "--preset", "smoke", "--config", bad_yaml, "--run", tmp_path / "b"], "bad YAML"),
+        (["run", "--preset", "smoke", "--config", unknown, "--run", tmp_path / "c"], "grpo.stepz"),
+        (["run", "--preset", "smoke", "--set", "grpo.steps=ten", "--run", tmp_path / "d"], "grpo.steps"),
+        (["run", "--preset", "smoke", "--run", a_file / "sub"], "cannot create run directory"),
+        (["run", "--preset", "smoke", "--run", old], "incompatible polyfact"),
     ]
     for args, msg in cases:
-        r = run(*args)
-        assert r.returncode == 2, (args, r.stderr[-500:])
-        lines = r.stderr.strip().splitlines()
-        assert len(lines) == 1 and msg in lines[0], (args, r.stderr[-500:])
+        one_line_error(cli(*args), msg)
     assert (old / "config.yaml").read_text() == "version: 99\npreset: smoke\n"
     assert not any((tmp_path / x).exists() for x in "abcd")
 
 
 def test_paper_preset_dry_run_prints_the_plan(tmp_path):
-    r = run("run", "--preset", "paper", "--run", str(tmp_path / "paper"), "--dry-run")
+    r = cli("run", "--preset", "paper", "--run", tmp_path / "paper", "--dry-run")
     assert r.returncode == 0, r.stderr
     assert "Qwen/Qwen2.5-7B" in r.stdout and "accelerate launch --config_file" in r.stdout
     assert "zero3.yaml" in r.stdout and "train grpo" in r.stdout and "polyfact eval checkpoints" in r.stdout
     assert not (tmp_path / "paper").exists()  # a dry run writes nothing
 
 
-def test_analyze_commands_on_the_study(smoke_study):
-    run_dir, _ = smoke_study
+def test_analyze_commands_on_the_study(study):
     for cmd, expect in (("routing", "change against base"), ("ablate", "diagonal dominance"),
                         ("representations", "language-ID probe")):
-        r = run("analyze", cmd, "--run", str(run_dir), "--checkpoints", "cpt")
+        r = cli("analyze", cmd, "--run", study, "--checkpoints", "cpt")
         assert r.returncode == 0, r.stderr[-2000:]
         assert expect in r.stdout
-    r = run("analyze", "routing", "--run", str(run_dir), "--checkpoints", "nope")
-    assert r.returncode == 2 and "no checkpoint 'nope'" in r.stderr
+    one_line_error(cli("analyze", "routing", "--run", study, "--checkpoints", "nope"), "no checkpoint 'nope'")

@@ -30,6 +30,7 @@ def data_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_kill_and_resume_gives_the_uninterrupted_weights(tmp_path, data_dir):
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     for run in (ref, killed):

@@ -71,7 +71,7 @@ def test_bad_input_errors(smoke_run, tmp_path):
     run, cfg = smoke_run
     with pytest.raises(PolyFactError, match="no checkpoint 'nope'"):
         train("sft", run, cfg.sft, parent="nope")
-    with pytest.raises(PolyFactError, match="unknown method"):
+    with pytest.raises(PolyFactError, match="unknown training method 'dpo'; use one of"):
         train("dpo", run, cfg.sft)
     with pytest.raises(PolyFactError, match="not a PolyFact dataset"):
         train("pretrain", tmp_path, cfg.pretrain)

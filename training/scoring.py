@@ -10,10 +10,10 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from polyfact.answers import match
+from polyfact.answers import first_line, match
 from polyfact.build import continuation, mcq_prompt, option_continuation
+from training.config import NORMALIZATIONS
 
-NORMALIZATIONS = ("token", "byte", "sum")
 
 
 @dataclass
@@ -32,7 +32,8 @@ class OptionScores:
             return [lp / max(n, 1) for lp, n in zip(self.logprob, self.n_bytes)]
         if how == "sum":
             return list(self.logprob)
-        raise ValueError(f"unknown normalization {how!r}; use one of {NORMALIZATIONS}")
+        NORMALIZATIONS.check(how, "normalization")
+        raise AssertionError(how)
 
     def best(self, how: str = "byte") -> int:
         s = self.normalized(how)
@@ -175,7 +176,7 @@ def generate_answers(
             out = model.generate(**enc, max_new_tokens=max_new_tokens, num_return_sequences=num_return_sequences,
                                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **kwargs)
             texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-            texts = [t.split("\n")[0].strip() for t in texts]
+            texts = [first_line(t) for t in texts]
             answers.extend(texts[j : j + num_return_sequences] for j in range(0, len(texts), num_return_sequences))
     finally:
         tokenizer.padding_side = old_side
