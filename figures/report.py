@@ -77,6 +77,10 @@ def run_figures(run_dir: str | Path) -> list[tuple[str, str, go.Figure]]:
         first = next(iter(reps.values()))
         langs = [x for x in order_langs(first["logit_lens"]) if x != first["reference"]][:4]
         add("Shared representations", "logit_lens", lambda: B.logit_lens_curves(first, langs))
+    from figures.paper_run import run_paper_figures
+
+    for name, fig in run_paper_figures(run_dir):  # the paper's shapes, to lay beside `polyfact paper`
+        out.append(("Paper figures (the study's shapes, from this run)", f"paper_{name}", fig))
     return out
 
 

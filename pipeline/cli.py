@@ -485,6 +485,24 @@ def figures_heads(
         print(f"wrote {path}")
 
 
+@app.command("paper")
+def paper_cmd(
+    release: Path = typer.Option(..., "--release", help="The study's released results/ folder (summary/, lape/, olmo2*/)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (figures, tables, index.html, sources.json)."),
+    tags: Optional[str] = typer.Option(None, "--tags", help="Checkpoint tag per role, e.g. base=qwen-base,sft=qwen-sft-10k,"
+                                       "grpo=qwen-sw-clip5 (default: read from what the release holds)."),
+    run: Optional[Path] = typer.Option(None, "--run", help="A run whose own results are drawn beside the release."),
+    static: bool = typer.Option(True, "--static/--no-static", help="PNG and PDF too (needs Chromium)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
+) -> None:
+    """The paper's figures and main and appendix tables from the study's released results (and a run's)."""
+    from analyses.paper_release import parse_tags
+    from figures.paper import paper_outputs
+    from pipeline.tables import print_paper
+
+    print_paper(paper_outputs(release, out, tags=parse_tags(tags) or None, static=static, run_dir=run, force=force))
+
+
 def _out_dir(out: Path) -> Path:
     if out.exists() and not out.is_dir():
         raise PolyFactError(f"--out {out} is a file; pass a folder for the figures")

@@ -315,3 +315,17 @@ def print_checkpoints(rows: list[tuple[str, dict]]) -> None:
     """``polyfact checkpoints list``."""
     for c, m in rows:
         print(f"{c}\t{m.get('method')}\tfrom {m.get('parent') or '-'}\t{m.get('source', 'trained here')}")
+
+
+def print_paper(res: dict) -> None:
+    """What ``polyfact paper`` wrote, what it skipped and what recomputation found."""
+    print(f"wrote {len(res['figures'])} figures and {len(res['tables'])} tables to {res['out']} "
+          f"(open {res['out']}/index.html)")
+    for line in res["skipped"]:
+        print(f"skipped: {line}")
+    for line in res["missing"]:
+        print(f"incomplete: {line}")
+    for line in res["notes"]:
+        print(f"note: {line}")
+    print(f"recomputed {res['checked']} released values: {len(res['disagreements'])} disagreement(s) "
+          f"(see {res['out']}/disagreements.md)")

@@ -22,8 +22,13 @@ SOURCES.add("wikidata-api", "the Wikidata API and SPARQL endpoints (or a local m
 IMPORTS: Registry = Registry("import format")
 IMPORTS.add("klar", "KLAR (Wang et al. 2025): <lang>/<relation>.json", "polyfact.make:_klar")
 IMPORTS.add("polyfact", "the released PolyFact format (per-language configs or parallel)", "polyfact.make:_released")
+IMPORTS.add("bmlama", "BMLAMA-53 (Qi et al. 2023): one <lang>.tsv per language (Prompt, Ans, Candidate Ans, "
+            "Subject)", "polyfact.make:_bmlama")
+IMPORTS.add("gmmlu-lite", "Global-MMLU-Lite: per-language files with sample_id, question, option_a..d, answer",
+            "polyfact.make:_gmmlu")
 DEFAULT_SPLITS = {"cldr": (0.7, 0.1, 0.2), "wikidata-dump": (0.95, 0.025, 0.025),
-                  "wikidata-api": (0.95, 0.025, 0.025), "klar": (0.0, 0.0, 1.0), "polyfact": (0.95, 0.025, 0.025)}
+                  "wikidata-api": (0.95, 0.025, 0.025), "klar": (0.0, 0.0, 1.0), "polyfact": (0.95, 0.025, 0.025),
+                  "bmlama": (0.0, 0.0, 1.0), "gmmlu-lite": (0.0, 0.0, 1.0)}
 PAPER_RELATIONS = ["P17", "P19", "P20", "P27", "P30", "P36", "P37", "P38", "P47", "P50", "P57", "P61", "P69",
                    "P84", "P108", "P136", "P170", "P176", "P178", "P407", "P495"]
 
@@ -112,7 +117,7 @@ def import_dataset(
     if not Path(src).is_dir():
         raise PolyFactError(f"{src} is not a directory; pass the folder that holds the {kind} files")
     dropped: dict[str, int] = {}
-    facts, licenses = read(src, seed=seed, dropped=dropped)
+    facts, licenses = read(src, seed=seed, dropped=dropped, langs=parse_langs(langs) if langs else None)
     present = order_langs({lang for f in facts for lang in f.langs()})
     lang_list = parse_langs(langs, default=present) if langs else present
     cfg = BuildConfig(langs=lang_list, seed=seed, split_fracs=tuple(split_fracs or DEFAULT_SPLITS[kind]),
@@ -125,7 +130,7 @@ def import_dataset(
     return save_dataset(rows, out, source=kind, cfg=cfg, report=report, licenses=licenses, force=force)
 
 
-def _klar(src: str | Path, *, seed: int, dropped: dict[str, int]) -> tuple[list, Any]:
+def _klar(src: str | Path, *, seed: int, dropped: dict[str, int], **_: Any) -> tuple[list, Any]:
     from polyfact.sources.klar import LICENSE, klar_facts
 
     return klar_facts(src, seed=seed, dropped=dropped), LICENSE
@@ -135,6 +140,18 @@ def _released(src: str | Path, **_: Any) -> tuple[list, Any]:
     from polyfact.sources.released import LICENSE, released_facts
 
     return released_facts(src), LICENSE
+
+
+def _bmlama(src: str | Path, *, dropped: dict[str, int], langs: list[str] | None = None, **_: Any) -> tuple[list, Any]:
+    from polyfact.sources.bmlama import LICENSE, bmlama_facts
+
+    return bmlama_facts(src, langs=langs, dropped=dropped), LICENSE
+
+
+def _gmmlu(src: str | Path, *, dropped: dict[str, int], langs: list[str] | None = None, **_: Any) -> tuple[list, Any]:
+    from polyfact.sources.gmmlu import LICENSE, gmmlu_facts
+
+    return gmmlu_facts(src, langs=langs, dropped=dropped), LICENSE
 
 
 __all__ = ["build_dataset", "import_dataset", "BuildReport", "ALL_LANGS"]

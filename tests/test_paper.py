@@ -564,3 +564,31 @@ def test_importer_errors(tmp_path):
         with pytest.raises(PolyFactError) as err:
             call()
         assert words in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_benchmarks_import_and_evaluate_from_the_command_line(study, tmp_path):
+    """BMLAMA-53 and Global-MMLU-Lite imported with `polyfact data import` and evaluated with the
+    same metrics as PolyFact (accuracy per language, Total Consistency, RankC)."""
+    from tests.helpers import cli
+
+    r = cli("data", "import", "bmlama", _write_bmlama(tmp_path / "BMLAMA53"), "--out", tmp_path / "bmlama",
+            "--langs", "en,de")
+    assert r.returncode == 0 and "3 facts" in r.stdout, r.stderr[-1500:]
+    r = cli("eval", "checkpoints", "--run", study, "--checkpoints", "base", "--data", tmp_path / "bmlama",
+            "--bootstrap", "20")
+    assert r.returncode == 0, r.stderr[-1500:]
+    res = json.loads((study / "results" / "recall-bmlama" / "base.json").read_text())
+    assert set(res["metrics"]["accuracy"]) == {"en", "de"} and "rankc" in res["metrics"]
+    assert 0.0 <= res["metrics"]["total_consistency"] <= 1.0
+
+
+def test_paper_command_writes_the_release_figures(tmp_path):
+    from tests.helpers import cli, one_line_error
+
+    release = shared("paper-release")
+    r = cli("paper", "--release", release, "--out", tmp_path / "paper", "--no-static")
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert "0 disagreement(s)" in r.stdout and (tmp_path / "paper" / "index.html").exists()
+    assert "| Baseline | 54.2 | 42.3 |" in (tmp_path / "paper" / "main.md").read_text()
+    one_line_error(cli("paper", "--release", release, "--out", release / "figs"), "inside")
+    one_line_error(cli("paper", "--release", tmp_path, "--out", tmp_path / "x"), "holds none of the study's result files")
