@@ -37,8 +37,10 @@ MEASURES: dict[str, tuple[str, int | None]] = {
     "study_head_overlap": ("mean pairwise overlap of top-2 % heads, % (study)", +1),
     "total_consistency": ("Total Consistency, training languages", None),
     "mean_accuracy": ("mean accuracy, training languages", None),
+    "heldout_accuracy": ("mean accuracy, held-out languages", None),
 }
-HEADLINE = ("neuron_contrast", "head_contrast", "neuron_count", "study_head_overlap", "total_consistency")
+HEADLINE = ("neuron_contrast", "head_contrast", "neuron_count", "study_head_overlap", "total_consistency",
+            "mean_accuracy", "heldout_accuracy")
 CONTROLS = ("grpo-perlang", "sft")
 
 
@@ -148,21 +150,25 @@ def checkpoint_changes(run_dir: str | Path, ckpt: str, base: str = "base") -> di
     a = read_cached(run.result("recall", ckpt))
     b = read_cached(run.result("recall", base))
     if isinstance(a, dict) and isinstance(b, dict):
-        langs = _training_langs(run_dir)
+        training, heldout = _language_roles(run_dir)
         out["total_consistency"] = _diff(a.get("consistency_subsets", {}).get("training"),
                                          b.get("consistency_subsets", {}).get("training"))
-        out["mean_accuracy"] = _diff(_mean_accuracy(a, langs), _mean_accuracy(b, langs))
+        out["mean_accuracy"] = _diff(_mean_accuracy(a, training), _mean_accuracy(b, training))
+        if heldout:
+            out["heldout_accuracy"] = _diff(_mean_accuracy(a, heldout), _mean_accuracy(b, heldout))
     return out
 
 
-def _training_langs(run_dir: str | Path) -> list[str] | None:
+def _language_roles(run_dir: str | Path) -> tuple[list[str] | None, list[str]]:
+    """The run dataset's training and held-out languages (None, []: no readable dataset)."""
     from core.errors import PolyFactError
-    from training.common import RunData
+    from polyfact.dataset import load_meta
 
     try:
-        return RunData(run_dir).training_langs
+        meta = load_meta(layout(run_dir).data)
     except PolyFactError:
-        return None
+        return None, []
+    return list(meta["training_langs"]), list(meta.get("heldout_langs") or [])
 
 
 def _diff(x: float | None, y: float | None) -> float | None:
@@ -193,9 +199,15 @@ def correlation(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
     return {"n": n, "pearson": r, "ci": ci, "spearman": float(spearmanr(xs, ys)[0])}
 
 
-def seed_analysis(run_dir: str | Path, checkpoints: Sequence[str] | None = None, base: str = "base") -> dict[str, Any]:
-    """The seed-level table of a run (written to ``results/seeds/summary.json``)."""
+def seed_analysis(run_dir: str | Path, checkpoints: Sequence[str] | None = None, base: str = "base",
+                  allow_unmatched: bool = False) -> dict[str, Any]:
+    """The seed-level table of a run (written to ``results/seeds/summary.json``); arms that learned
+    from different train facts are refused unless ``allow_unmatched`` (then the table says so)."""
+    from analyses.curves import budget_table, check_matched
+
     ids = [c for c in (checkpoints or list_checkpoints(run_dir)) if c != base]
+    budgets = budget_table(run_dir, ids)
+    unmatched = check_matched(budgets, allow_unmatched)
     per_ckpt = {c: checkpoint_changes(run_dir, c, base) for c in ids}
     methods: dict[str, dict[int | None, str]] = {}
     for c in ids:
@@ -220,10 +232,59 @@ def seed_analysis(run_dir: str | Path, checkpoints: Sequence[str] | None = None,
                                               for k, v in methods.items()},
            "n_seeds": n_seeds, "checkpoint_changes": per_ckpt, "measures": table,
            "labels": {k: v[0] for k, v in MEASURES.items()}, "headline": list(HEADLINE),
-           "correlations": correlations,
+           "correlations": correlations, "budgets": budgets, "unmatched": unmatched,
+           "claims": claims(table, {k: v[0] for k, v in MEASURES.items()}, n_seeds),
            "correlation_points": "checkpoints trained directly from the base, one point per (method, seed)",
            "note": ("one training seed cannot separate a method's effect from training noise: every verdict is "
                     "'no evidence'; run several seeds (--seeds 0,1,2, or --preset replicate)") if n_seeds < 2 else
                    f"{n_seeds} training seeds per method; intervals are t intervals over seeds"}
     atomic_write_json(layout(run_dir).seeds_summary, out)
+    return out
+
+
+CLAIMS = (
+    ("consistency", "GRPO raises Total Consistency over the training languages more than SFT", ("total_consistency",)),
+    ("heldout", "GRPO raises accuracy on held-out languages more than SFT", ("heldout_accuracy",)),
+    ("specialization", "GRPO reduces the language specialization of neurons and heads (and SFT does not)",
+     ("neuron_contrast", "head_contrast", "neuron_count", "study_head_overlap")),
+)
+
+
+def claims(table: Mapping[str, Mapping[str, dict]], labels: Mapping[str, str], n_seeds: int) -> list[dict[str, Any]]:
+    """The study's three claims, each answered from the seed table: ``supported`` when GRPO's change
+    has the claimed direction at the seed level and differs from SFT's that way (Welch p < 0.05),
+    ``contradicted`` when the seed level shows the opposite, else ``not resolved at n seeds``;
+    with the numbers behind the answer."""
+    out = []
+    for key, text, measures in CLAIMS:
+        evidence, verdicts = [], []
+        for m in measures:
+            grpo = table.get(m, {}).get("grpo")
+            if not grpo:
+                continue
+            direction = MEASURES.get(m, (m, None))[1]
+            good = +1 if direction is None else direction  # the sign the claim predicts
+            vs = grpo.get("versus", {}).get("sft", {})
+            diff, p = vs.get("difference"), vs.get("welch_p")
+            mean = grpo["mean"]
+            if direction is None:
+                claimed, opposite = grpo["verdict"] == "increases", grpo["verdict"] == "decreases"
+            else:
+                claimed = grpo["verdict"] == "reduces specialization"
+                opposite = grpo["verdict"] == "increases specialization"
+            beats_sft = diff is not None and p == p and p is not None and p < 0.05 and math.copysign(1, diff) == good
+            loses_sft = diff is not None and p == p and p is not None and p < 0.05 and math.copysign(1, diff) == -good
+            verdicts.append("supported" if claimed and beats_sft else "contradicted" if opposite or loses_sft
+                            else "not resolved")
+            evidence.append({"measure": labels.get(m, m), "grpo_mean": mean, "grpo_ci": grpo["ci"],
+                             "grpo_verdict": grpo["verdict"], "minus_sft": diff, "welch_p": p})
+        if not evidence:
+            answer = "not measured (the run has no grpo arm or no such measure)"
+        elif "supported" in verdicts and "contradicted" not in verdicts:
+            answer = "supported"
+        elif "contradicted" in verdicts and "supported" not in verdicts:
+            answer = "contradicted"
+        else:
+            answer = f"not resolved at {n_seeds} seed{'s' if n_seeds != 1 else ''}"
+        out.append({"claim": key, "text": text, "answer": answer, "evidence": evidence})
     return out

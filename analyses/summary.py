@@ -24,6 +24,10 @@ def summary_table(run_dir: str | Path, ids: list[str]) -> dict[str, Any]:
                "total_consistency": m["total_consistency"],
                "total_consistency_training": res.get("consistency_subsets", {}).get("training"),
                "accuracy_by_group": m["accuracy_by_group"]}
+        curve = read_cached(layout(run_dir).result("curves", c))
+        if isinstance(curve, dict):
+            row["objective"] = curve.get("objective")
+            row["budget"] = curve.get("budget")
         if c in by_ckpt:
             rr = by_ckpt[c]
             row.update({"delta_neuron_entropy": rr["neuron_entropy"], "delta_head_entropy": rr["head_entropy"],
@@ -37,5 +41,6 @@ def summary_table(run_dir: str | Path, ids: list[str]) -> dict[str, Any]:
     if isinstance(seeds, dict):
         out["seeds"] = {"n_seeds": seeds.get("n_seeds"), "note": seeds.get("note"),
                         "headline": {m: seeds["measures"].get(m, {}) for m in seeds.get("headline", [])},
-                        "labels": seeds.get("labels", {})}
+                        "labels": seeds.get("labels", {}), "claims": seeds.get("claims", []),
+                        "unmatched": seeds.get("unmatched")}
     return out

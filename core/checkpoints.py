@@ -27,7 +27,8 @@ from core.layout import RunLayout, check_id, layout
 
 MANIFEST = "manifest.json"
 _PACKAGES = ("polyfact", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers")
-FINGERPRINT_FIELDS = ("parent", "parent_fingerprint", "method", "family", "data_fingerprint", "config", "seed")
+FINGERPRINT_FIELDS = ("parent", "parent_fingerprint", "method", "family", "data_fingerprint", "config", "seed",
+                      "budget")
 
 
 def package_versions() -> dict[str, str]:

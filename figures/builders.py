@@ -297,3 +297,32 @@ def seed_forest(seeds: Result, measures: Sequence[str] = ("neuron_count", "study
         fig.add_vline(x=0, line=dict(color="grey", dash="dot"), row=1, col=col)
     return style(fig, f"Change against the base per training seed (n = {seeds.get('n_seeds')}; mean and 95 % t "
                       "interval over seeds)", None, None)
+
+
+def learning_curves(curves: Mapping[str, Result], measure: str = "mean_accuracy") -> go.Figure:
+    """Each arm's learning curve: ``measure`` on its own probe facts (left) and on fixed test facts
+    (right) against the share of its training done, one line per method (the mean over seeds) with
+    a band from the lowest to the highest seed."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("train facts (the arm's own probe)", "test facts"),
+                        shared_yaxes=True)
+    by_arm: dict[str, list[Result]] = {}
+    for r in curves.values():
+        by_arm.setdefault(r.get("arm", r["checkpoint"]), []).append(r)
+    for i, (arm, runs) in enumerate(by_arm.items()):
+        color = method_color(i)
+        n = min(len(r["curve"]) for r in runs)
+        x = [p["step"] / max(runs[0]["curve"][-1]["step"], 1) for p in runs[0]["curve"][:n]]
+        for col, part in ((1, "probe"), (2, "test")):
+            ys = [[r["curve"][k][part].get(measure) for r in runs] for k in range(n)]
+            if any(v is None for vs in ys for v in vs):  # e.g. the greedy reward: probe facts only
+                continue
+            mean = [sum(v) / len(v) for v in ys]
+            if len(runs) > 1:
+                fig.add_scatter(x=x + x[::-1], y=[max(v) for v in ys] + [min(v) for v in ys][::-1], fill="toself",
+                                line=dict(width=0), fillcolor=color, opacity=0.2, showlegend=False, hoverinfo="skip",
+                                row=1, col=col)
+            fig.add_scatter(x=x, y=mean, mode="lines+markers", name=f"{arm} (n={len(runs)})", line=dict(color=color),
+                            showlegend=col == 1, row=1, col=col)
+    fig.update_xaxes(title_text="share of training done", range=[0, 1])
+    return style(fig, f"Learning curves: {measure.replace('_', ' ')} at evenly spaced points of each arm's training",
+                 None, measure.replace("_", " "))

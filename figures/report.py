@@ -28,6 +28,15 @@ def run_figures(run_dir: str | Path) -> list[tuple[str, str, go.Figure]]:
     def add(section: str, name: str, build: Callable[[], go.Figure]) -> None:
         out.append((section, name, build()))
 
+    curves = {c: r for c, r in results(run_dir, "curves", ids).items() if r.get("curve")}
+    if curves:
+        add("Did each arm learn? Learning curves", "curves_accuracy", lambda: B.learning_curves(curves))
+        if any("greedy_reward" in r["curve"][0]["probe"] for r in curves.values()):
+            grpo_like = {c: r for c, r in curves.items() if "greedy_reward" in r["curve"][0]["probe"]}
+            add("Did each arm learn? Learning curves", "curves_reward",
+                lambda: B.learning_curves(grpo_like, "greedy_reward"))
+        add("Did each arm learn? Learning curves", "curves_consistency",
+            lambda: B.learning_curves(curves, "total_consistency"))
     recall = results(run_dir, "recall", ids)
     if recall:
         add("Recall and consistency", "recall_by_language", lambda: B.recall_by_language(recall))
@@ -101,8 +110,50 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
+def _claims_section(seeds: dict[str, Any]) -> str:
+    """The report's opening: the study's three claims and this run's answer to each, with numbers."""
+    rows = []
+    for c in seeds.get("claims", []):
+        numbers = "; ".join(f"{e['measure']}: GRPO {e['grpo_mean']:+.3g} [{_fmt(e['grpo_ci'][0], 3)}, "
+                            f"{_fmt(e['grpo_ci'][1], 3)}], {e['grpo_verdict']}; GRPO − SFT "
+                            f"{_fmt(e['minus_sft'], 3)} (Welch p {_fmt(e['welch_p'])})" for e in c["evidence"])
+        rows.append({"claim": c["text"], "answer": c["answer"], "numbers": numbers or "-"})
+    if not rows:
+        return ""
+    warn = _unmatched(seeds)
+    return (f"<section id='claims'><h2>The study's claims, as this run answers them ({seeds.get('n_seeds', 0)} "
+            f"training seed(s) per method)</h2>{warn}"
+            + _table(rows, [(k, lambda r, k=k: r[k]) for k in ("claim", "answer", "numbers")]) + "</section>")
+
+
+def _unmatched(seeds: dict[str, Any]) -> str:
+    text = seeds.get("unmatched")
+    return (f"<p class='warn'><b>The arms below learned from different train facts</b> ({html.escape(text)}): "
+            "their comparison is not fact-matched.</p>") if text else ""
+
+
+def _budget_section(run_dir: Path) -> str:
+    """The budget table of the run's arms: what each learned from and spent, and whether its objective improved."""
+    rows = [r for r in results(run_dir, "curves", checkpoint_order(run_dir)).values() if r.get("budget")]
+    if not rows:
+        return ""
+    cols = [("checkpoint", lambda r: r["checkpoint"]), ("facts", lambda r: r["budget"]["facts"]),
+            ("facts hash", lambda r: r["budget"]["facts_hash"][:8]), ("examples", lambda r: r["budget"]["examples"]),
+            ("optimizer steps", lambda r: r["budget"]["steps"]),
+            ("forward tokens", lambda r: r["budget"]["forward_tokens"]),
+            ("generated tokens", lambda r: r["budget"]["generated_tokens"]),
+            ("seconds", lambda r: r["budget"]["seconds"]),
+            ("own objective (probe facts)", lambda r: (r.get("objective") or {}).get("measure", "-")),
+            ("first → last", lambda r: "{} → {}".format(_fmt((r.get("objective") or {}).get("first")),
+                                                        _fmt((r.get("objective") or {}).get("last")))),
+            ("improved", lambda r: "yes" if (r.get("objective") or {}).get("improved") else "no")]
+    return ("<section id='budget'><h2>What each arm learned from</h2>" + _table(rows, cols)
+            + "<p class='note'>Arms are compared only on the same train facts (the same facts hash); "
+              "budget.facts sets them.</p></section>")
+
+
 def _seed_section(seeds: dict[str, Any]) -> str:
-    """The report's opening: the seed-level table of the headline measures and a reading of it."""
+    """The seed-level table of the headline measures and a reading of it."""
     labels = seeds.get("labels", {})
     rows = []
     for m in seeds.get("headline", []):
@@ -114,8 +165,8 @@ def _seed_section(seeds: dict[str, Any]) -> str:
                          "same sign": f"{r['same_sign']}/{r['n']}", "versus": versus or "-", "verdict": r["verdict"]})
     table = _table(rows, [(k, lambda r, k=k: r[k]) for k in ("method", "measure", "seeds", "mean", "interval",
                                                                "same sign", "versus", "verdict")]) if rows else ""
-    return (f"<section id='seed-summary'><h2>Method effects across training seeds</h2><p>{html.escape(_reading(seeds))}</p>"
-            f"{table}<p class='note'>Each row: the change of a method's checkpoints against the base, per training "
+    return (f"<section id='seed-summary'><h2>Method effects across training seeds</h2>{_unmatched(seeds)}"
+            f"<p>{html.escape(_reading(seeds))}</p>{table}<p class='note'>Each row: the change of a method's checkpoints against the base, per training "
             "seed; the interval is a t interval over seeds (training noise). Intervals elsewhere in this report resample "
             "text shards of one model: they measure measurement error only.</p></section>")
 
@@ -154,7 +205,8 @@ def _provenance(run_dir: Path) -> list[dict[str, Any]]:
 STYLE = """body{font-family:Helvetica,Arial,sans-serif;max-width:1250px;margin:auto;padding:0 20px;color:#222}
 table{border-collapse:collapse;margin:8px 0 20px;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}pre{background:#f7f7f7;padding:10px;overflow:auto;font-size:12px;max-height:420px}
-section{margin-bottom:30px}h2{border-bottom:1px solid #ddd;padding-bottom:4px}"""
+section{margin-bottom:30px}h2{border-bottom:1px solid #ddd;padding-bottom:4px}
+.warn{background:#fff3cd;border:1px solid #e0c36a;padding:6px 10px}"""
 
 
 def build_report(run_dir: str | Path, static: bool = False) -> Path:
@@ -178,7 +230,9 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
                      + f" (total {sum(t.values()):.0f} s)</p>")
     seeds = seeds_summary(run_dir)
     if seeds and seeds.get("measures"):
+        parts.append(_claims_section(seeds))
         parts.append(_seed_section(seeds))
+    parts.append(_budget_section(run_dir))
     summary = read_cached(run.summary)
     if isinstance(summary, dict) and summary.get("rows"):
         rows = summary["rows"]

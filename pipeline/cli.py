@@ -375,7 +375,8 @@ def _run_analysis(name: str, show: str, each: bool) -> None:
     analyze_app.command(name)(command)
 
 
-for _name, _show, _each in (("routing", "print_routing", False), ("seeds", "print_seeds", False),
+for _name, _show, _each in (("routing", "print_routing", False), ("curves", "print_curves", False),
+                            ("seeds", "print_seeds", False),
                             ("ablate", "print_ablation", True), ("representations", "print_representations", True)):
     _run_analysis(_name, _show, _each)
 

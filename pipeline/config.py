@@ -19,7 +19,7 @@ from core.errors import PolyFactError
 from core.io import atomic_write_text
 from core.settings import SettingError, check, check_tree, describe, setting
 from polyfact.make import IMPORTS, SOURCES
-from training.config import CptConfig, GrpoConfig, PretrainConfig, SftConfig
+from training.config import BudgetConfig, CmAlignConfig, CptConfig, DcoConfig, GrpoConfig, PretrainConfig, SftConfig
 
 CONFIG_VERSION = 1
 
@@ -57,10 +57,14 @@ class RunConfig:
     methods: list[str] = setting(help="fine-tuning arms, in order (chain with +, e.g. cpt+grpo)",
                                  factory=lambda: ["cpt", "sft", "grpo", "cpt+grpo"])
     data: DataConfig = setting(help="the dataset", factory=DataConfig)
+    budget: BudgetConfig = setting(help="the train facts every arm learns from, and its learning curve",
+                                   factory=BudgetConfig)
     pretrain: PretrainConfig = setting(help="pretraining the toy base", factory=PretrainConfig)
     cpt: CptConfig = setting(help="continual pretraining", factory=CptConfig)
     sft: SftConfig = setting(help="supervised fine-tuning", factory=SftConfig)
     grpo: GrpoConfig = setting(help="fact-grouped GRPO (and its control grpo-perlang)", factory=GrpoConfig)
+    dco: DcoConfig = setting(help="the DCO baseline", factory=DcoConfig)
+    cm_align: CmAlignConfig = setting(help="the CM-Align baseline", factory=CmAlignConfig)
     eval: EvalConfig = setting(help="behavioral evaluation", factory=EvalConfig)
     analysis: SpecializationConfig = setting(help="neuron and head specialization", factory=SpecializationConfig)
     routing: RoutingConfig = setting(help="before/after comparisons", factory=RoutingConfig)

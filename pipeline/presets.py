@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from core.registry import choices
 from pipeline.config import RunConfig, merge, to_dict
-from training.config import GrpoConfig, LoraSettings
+from training.config import CmAlignConfig, DcoConfig, GrpoConfig, SftConfig
 
 PRESETS = choices("preset", {
     "smoke": "CI: the whole study on a 2-layer toy model, in under a minute",
@@ -16,11 +16,11 @@ PRESETS = choices("preset", {
     "paper": "Qwen2.5-7B on PolyFact, GPUs: what the study trained and measured",
 })
 
-_STUDY_LORA = to_dict(LoraSettings(enabled=True))
-
 _OVERRIDES: dict[str, dict] = {
-    "default": {},
+    # every arm learns the same 40 train facts (GRPO's since the first version); curves at 5 points
+    "default": {"budget": {"facts": 40}},
     "smoke": {
+        "budget": {"facts": 8, "probe_facts": 8, "test_facts": 8},
         "data": {"langs": "en,de,ja,sw,ko", "max_per_relation": 10},
         "pretrain": {"model": {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64,
                                "vocab_size": 512},
@@ -28,40 +28,50 @@ _OVERRIDES: dict[str, dict] = {
         "cpt": {"train": {"epochs": 1.0, "max_steps": 4, "save_steps": 1000}, "eval_max_facts": 8},
         "sft": {"train": {"epochs": 1.0, "max_steps": 4, "save_steps": 1000}, "eval_max_facts": 8},
         # the smoke model cannot write a whole answer: one-token answers (a word start resolves to the
-        # option containing it) and 8 rollouts of 4 facts give mixed rewards, so CI sees a real update
-        "grpo": {"steps": 2, "facts_per_step": 4, "num_generations": 8, "temperature": 1.0, "max_new_tokens": 1,
-                 "eval_max_facts": 8, "save_steps": 1000, "logging_steps": 1},
+        # option containing it) and 8 rollouts of 4 facts give mixed rewards, so CI sees a real update,
+        # and 12 steps at lr 1e-2 raise the greedy reward on the probe facts (the learning curve's test)
+        "grpo": {"steps": 12, "facts_per_step": 4, "num_generations": 8, "temperature": 1.0, "max_new_tokens": 1,
+                 "learning_rate": 1e-2, "eval_max_facts": 8, "save_steps": 1000, "logging_steps": 1},
+        "dco": {"train": {"epochs": 1.0, "max_steps": 4, "save_steps": 1000, "learning_rate": 1e-3},
+                "eval_max_facts": 8},
+        "cm_align": {"train": {"epochs": 1.0, "max_steps": 4, "save_steps": 1000, "learning_rate": 1e-3},
+                     "candidates": 3, "max_new_tokens": 4, "eval_max_facts": 8},
         "eval": {"bootstrap": 100},
         "routing": {"bootstrap": 50, "permutations": 50},
     },
-    # Nine trained checkpoints in at most 25 minutes on 2 cores (measured: README): the default's
-    # base, shorter training (SFT one epoch, GRPO 30 steps of 2 facts), half the analyzer text and
-    # fewer resamples; the causal analyses run on the first seed only.
+    # The study's comparison at 3 seeds: SFT, GRPO and its control, DCO and CM-Align, each on the same
+    # 40 train facts; half the analyzer text and fewer resamples; the causal analyses run on the
+    # first seed only (measured: README).
     "replicate": {
         "seeds": [0, 1, 2],
-        "methods": ["sft", "grpo", "grpo-perlang"],
+        "methods": ["sft", "grpo", "grpo-perlang", "dco", "cm-align"],
+        "budget": {"facts": 40},
         "sft": {"train": {"epochs": 1.0}},
         "grpo": {"steps": 30, "facts_per_step": 2},
+        "dco": {"train": {"learning_rate": 1e-3}},
+        "cm_align": {"train": {"learning_rate": 1e-3}, "max_new_tokens": 8},
         "eval": {"bootstrap": 500},
         "analysis": {"max_tokens": 10000, "head_max_tokens": 2000},
         "routing": {"bootstrap": 100, "permutations": 100},
         "ablate": {"max_facts": 6},
     },
-    # What the study trained and measured (github jvonrad/Lost-in-Mistranslation): all train facts,
-    # one epoch, LoRA r 64 / alpha 128 on all seven projections, lr 1e-5 with cosine decay, the study
-    # reward and objective, its MCQ scaffold, LAPE on 2M tokens per language at length 1024 and LAHIS
-    # on 500 samples of 512 tokens of multi-way TED text. Memory settings from bench/memory_plan.py.
+    # What the study trained and measured (github jvonrad/Lost-in-Mistranslation): its final runs'
+    # arms matched at 10,000 train facts (SFT on the option letters, DCO, CM-Align, GRPO with the study
+    # reward, each built by its config's study() constructor), its MCQ scaffold, LAPE on 2M tokens per
+    # language at length 1024 and LAHIS on 500 samples of 512 tokens of multi-way TED text. Memory
+    # settings from bench/memory_plan.py.
     "paper": {
         "model": "Qwen/Qwen2.5-7B",
-        "methods": ["sft", "grpo", "cpt", "cpt+grpo"],
+        "methods": ["sft", "dco", "cm-align", "grpo", "cpt", "cpt+grpo"],
+        "budget": {"facts": 10_000, "curve_prompt": "study", "probe_facts": 200, "test_facts": 200},
         "data": {"source": "wikidata-dump", "langs": "all", "max_per_relation": None,
                  "split_fracs": [0.95, 0.025, 0.025]},
         "cpt": {"train": {"epochs": 1.0, "batch_size": 4, "gradient_accumulation": 16, "learning_rate": 1e-5,
                           "seq_len": 1024, "save_steps": 200, "gradient_checkpointing": True}, "replay": 0.0,
                 "eval_max_facts": 500},
-        "sft": {"train": {"epochs": 1.0, "batch_size": 8, "gradient_accumulation": 8, "learning_rate": 1e-5,
-                          "lr_scheduler": "cosine", "warmup_ratio": 0.03, "seq_len": 256, "save_steps": 200},
-                "lora": _STUDY_LORA, "max_facts": None, "eval_max_facts": 500},
+        "sft": to_dict(SftConfig.study(eval_max_facts=500)),
+        "dco": to_dict(DcoConfig.study(eval_max_facts=500)),
+        "cm_align": to_dict(CmAlignConfig.study(eval_max_facts=500)),
         "grpo": to_dict(GrpoConfig.study(save_steps=500, eval_max_facts=500)),
         "eval": {"prompt": "study", "match": "study"},
         "analysis": {"texts": "multiway:TED2025/multi_way.jsonl", "backend": "torch", "compile": True,

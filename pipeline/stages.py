@@ -185,11 +185,13 @@ def train_one(ctx: Context, method: str, parent: str | None, ckpt: str, seed: in
 
     section = section_of(method, ctx.cfg)
     family = section.model.family if method == "pretrain" else None
+    budget = None if method == "pretrain" else ctx.cfg.budget
     expected = expected_fingerprint(ctx.run.root, parent=parent, method=method, cfg=method_config(method, section),
-                                    seed=seed, data_fingerprint=_data_fp(ctx), family=family)
+                                    seed=seed, data_fingerprint=_data_fp(ctx), family=family, budget=budget)
     if not ctx.force and checkpoint_current(ctx.run.root, ckpt, expected, ctx.note):
         return None
-    return train(method, ctx.run.root, section, parent=parent, ckpt_id=ckpt, seed=seed, data_dir=ctx.data_dir)
+    return train(method, ctx.run.root, section, parent=parent, ckpt_id=ckpt, seed=seed, data_dir=ctx.data_dir,
+                 budget=budget)
 
 
 def evaluate(ctx: Context) -> tuple[dict, dict]:
@@ -242,7 +244,14 @@ def seeds(ctx: Context) -> dict:
     """The seed-level table: each method's change against the base across training seeds."""
     from analyses.seeds import seed_analysis
 
-    return seed_analysis(ctx.run.root, ctx.ids())
+    return seed_analysis(ctx.run.root, ctx.ids(), allow_unmatched=ctx.cfg.budget.allow_unmatched)
+
+
+def curves(ctx: Context) -> dict:
+    """Each trained arm's learning curve and whether its own objective improved."""
+    from analyses.curves import curve_analysis
+
+    return {c: r for c in ctx.ids() if c != "base" and (r := curve_analysis(ctx.run.root, c, force=ctx.force))}
 
 
 def _first_seed(ctx: Context) -> list[str]:
@@ -292,6 +301,8 @@ for _name, _fn, _needs, _writes, _skip, _help in (
      "per-language head importance (LAHIS by default)"),
     ("routing", routing, ("neurons", "heads"), "results/routing/<id>.json, summary.json", _PER_CKPT,
      "before/after specialization changes against the reference, with measurement-error intervals"),
+    ("curves", curves, (), "results/curves/<id>.json", _PER_CKPT,
+     "each arm's learning curve on its own probe facts and on test facts, and whether its objective improved"),
     ("seeds", seeds, (), "results/seeds/summary.json", "recomputed from the result files (cheap)",
      "each method's change against the base across training seeds: t interval, tests, verdicts"),
     ("ablate", ablate, ("neurons", "heads"), "results/ablate/<id>.json", _PER_CKPT,
@@ -335,6 +346,7 @@ def plan(ctx: Context) -> list[Stage]:
         at("neurons", f"polyfact analyze neurons --run {r} --checkpoint {ids}"),
         at("heads", f"polyfact analyze heads --run {r} --checkpoint {ids}"),
         at("routing", f"polyfact analyze routing --run {r}"),
+        at("curves", f"polyfact analyze curves --run {r}"),
         at("seeds", f"polyfact analyze seeds --run {r}"),
         at("ablate", f"polyfact analyze ablate --run {r} --checkpoints {first}"),
         at("representations", f"polyfact analyze representations --run {r} --checkpoints {first}"),

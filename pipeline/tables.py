@@ -238,7 +238,21 @@ def print_summary(summary: dict) -> None:
                   _f(g.get("heldout")), _f(r["total_consistency"]), _f(r.get("total_consistency_training")),
                   _me(r.get("delta_neuron_contrast")), _f(r.get("study_head_overlap_change"), 1))
     console.print(t)
+    arms = [r for r in summary["rows"] if r.get("budget")]
+    if arms:
+        t = Table(title="what each arm learned from, and whether its own objective improved (learning curve)")
+        for c in ("checkpoint", "facts", "facts hash", "examples", "steps", "forward tokens", "generated tokens",
+                  "seconds", "objective", "first → last", "improved"):
+            t.add_column(c, justify="left" if c in ("checkpoint", "facts hash", "objective") else "right")
+        for r in arms:
+            b, o = r["budget"], r.get("objective") or {}
+            t.add_row(r["checkpoint"], str(b["facts"]), b["facts_hash"][:8], str(b["examples"]), str(b["steps"]),
+                      str(b["forward_tokens"]), str(b["generated_tokens"]), f"{b['seconds']:.0f}", o.get("measure", "-"),
+                      f"{_f(o.get('first'), 3)} → {_f(o.get('last'), 3)}", "yes" if o.get("improved") else "no")
+        console.print(t)
     seeds = summary.get("seeds")
+    if seeds and seeds.get("unmatched"):
+        console.print(f"[bold]Unmatched arms:[/bold] {seeds['unmatched']}; the verdicts below compare unequal budgets")
     if seeds:
         t = Table(title=f"method effects across training seeds (n = {seeds['n_seeds']})")
         for c in ("method", "measure", "mean", "interval", "same sign", "versus", "verdict"):
@@ -247,6 +261,8 @@ def print_summary(summary: dict) -> None:
             t.add_row(*[r[c] for c in ("method", "measure", "mean", "interval", "same sign", "versus", "verdict")])
         console.print(t)
         console.print(seeds.get("note", ""))
+        for c in seeds.get("claims", []):
+            console.print(f"the study's claim — {c['text']}: [bold]{c['answer']}[/bold]")
     timings = summary.get("timings", {})
     if timings:
         console.print("stage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
@@ -329,3 +345,19 @@ def print_paper(res: dict) -> None:
         print(f"note: {line}")
     print(f"recomputed {res['checked']} released values: {len(res['disagreements'])} disagreement(s) "
           f"(see {res['out']}/disagreements.md)")
+
+
+def print_curves(curves: dict) -> None:
+    """Each arm's learning curve at its first and last point, and whether its objective improved."""
+    t = Table(title="learning curves (probe: the arm's own train facts; test: fixed test facts)")
+    for c in ("checkpoint", "steps", "objective", "first", "last", "improved", "probe acc.", "test acc.", "facts"):
+        t.add_column(c, justify="right" if c not in ("checkpoint", "objective") else "left")
+    for ckpt, r in curves.items():
+        curve, obj = r["curve"], r.get("objective") or {}
+        first, last = curve[0], curve[-1]
+        t.add_row(ckpt, f"{first['step']}→{last['step']}", obj.get("measure", "-"), _f(obj.get("first"), 3),
+                  _f(obj.get("last"), 3), "yes" if obj.get("improved") else "no",
+                  f"{_f(first['probe']['mean_accuracy'])}→{_f(last['probe']['mean_accuracy'])}",
+                  f"{_f(first['test']['mean_accuracy'])}→{_f(last['test']['mean_accuracy'])}",
+                  str((r.get("budget") or {}).get("facts", "-")))
+    console.print(t)

@@ -87,6 +87,16 @@ def mcq_prompt(row: dict, style: str = "cue") -> str:
     return row["prompt"]
 
 
+LETTERS = "ABCDEFGHIJ"
+
+
+def letter_prompt(row: dict) -> str:
+    """The study's MCQ scaffold with the options shown (its SFT, and Global-MMLU):
+    ``Question: {q}\nA. {a}\nB. {b}\nC. {c}\nD. {d}\nAnswer:`` (the answer is the letter)."""
+    options = "".join(f"{LETTERS[i]}. {o}\n" for i, o in enumerate(row["options"]))
+    return f"Question: {row['question']}\n{options}Answer:"
+
+
 def option_continuation(prompt: str, option: str, lang: str, style: str = "cue") -> str:
     """An option as scored after ``prompt``: :func:`continuation` for the cue style; the study
     always puts one space before the option text."""

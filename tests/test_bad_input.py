@@ -358,3 +358,27 @@ def test_library_errors_are_polyfact_errors(tmp_path):
     (tmp_path / "h.json").write_text("{")
     with pytest.raises(PolyFactError, match="cannot read"):
         HeadImportance.load(tmp_path / "h")
+
+
+# ---------------------------------------------------------------------------------------------- 10. the comparison's arms
+@pytest.mark.parametrize("sets, needle", [
+    (["sft.objective=magic"], "sft.objective: unknown SFT objective 'magic'; use one of: answer, study"),
+    (["methods=[sft,dpo]"], "unknown training method 'dpo'"),
+    (["budget.facts=0"], "budget.facts must be at least 1"),
+    (["cm_align.candidates=1"], "cm_align.candidates must be at least 2"),
+])
+def test_arm_settings_are_checked_before_anything_runs(tmp_path, sets, needle):
+    args = [x for s in sets for x in ("--set", s)]
+    one_line_error(cli("run", "--preset", "smoke", "--run", tmp_path / "r", "--dry-run", *args), needle)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["sft", "--set", "budget.facts=100000"], "budget.facts=100000 is more than the"),
+    (["dco", "--set", "dco.langs=[en]"], "dco pairs two languages of each fact"),
+    (["cm-align", "--set", "cm_align.encoder=/nowhere/labse"], "cm_align.encoder '/nowhere/labse' cannot be loaded offline"),
+])
+def test_arm_inputs_are_refused_with_nothing_written(study, args, needle):
+    before = snapshot(study)
+    one_line_error(cli("train", *args, "--run", study, "--id", "probe"), needle)
+    assert snapshot(study) == before and not (study / "checkpoints" / ".work-probe").exists()

@@ -53,12 +53,17 @@ def test_paper_preset_pins_the_study_settings(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout)
     cfg = out["config"]
-    for section in ("sft", "grpo"):
+    assert cfg["budget"]["facts"] == 10_000  # every arm on the same 10K facts, as the study's final runs
+    assert cfg["methods"][:4] == ["sft", "dco", "cm-align", "grpo"]
+    for section, targets, r in (("sft", 4, 64), ("grpo", 7, 64), ("dco", 7, 128), ("cm_align", 7, 64)):
         lora = cfg[section]["lora"]
-        assert (lora["enabled"], lora["r"], lora["alpha"], len(lora["targets"])) == (True, 64, 128, 7)
-        assert cfg[section]["max_facts"] is None
-    assert cfg["sft"]["train"]["learning_rate"] == 1e-5 and cfg["sft"]["train"]["lr_scheduler"] == "cosine"
-    assert cfg["sft"]["train"]["epochs"] == 1.0
+        assert (lora["enabled"], lora["r"], lora["alpha"], len(lora["targets"])) == (True, r, 2 * r, targets)
+    s = cfg["sft"]  # the study's SFT: letters, lr 2e-5, warm-up 0.05, weight decay 0.01, one epoch, no KL
+    assert (s["objective"], s["consistency_weight"], s["train"]["learning_rate"], s["train"]["warmup_ratio"],
+            s["train"]["weight_decay"], s["train"]["epochs"]) == ("study", 0.0, 2e-5, 0.05, 0.01, 1.0)
+    assert cfg["dco"]["beta"] == 1.0 and cfg["dco"]["train"]["learning_rate"] == 1e-5
+    c = cfg["cm_align"]
+    assert (c["candidates"], c["beta"], c["nll_weight"], c["encoder"]) == (4, 0.1, 0.0, "sentence-transformers/LaBSE")
     g = cfg["grpo"]
     assert (g["steps"], g["epochs"], g["facts_per_step"], g["num_generations"], g["learning_rate"]) == (None, 1.0, 1, 8, 1e-5)
     assert (g["lr_scheduler"], g["loss_type"], g["scale_rewards"], g["beta"], g["prompt"]) == ("cosine", "grpo", "study", 0.0, "study")

@@ -47,24 +47,46 @@ def test_batched_scorer_equals_one_option_per_forward(smoke_run):
 
 @pytest.mark.parametrize("family", ["qwen2", "olmo2"])
 def test_every_method_trains_a_checkpoint_with_a_manifest(smoke_run, family, tmp_path):
+    """Every registered method trains a checkpoint on the same budget of facts, records what it spent
+    and a learning curve at five points."""
+    from dataclasses import replace
+
+    from training.config import BudgetConfig
+
     run, cfg = smoke_run
-    if family == "olmo2":  # a second run of the other family from scratch
+    if family == "olmo2":  # a second run of the other family from scratch (the shared config stays as it is)
         (tmp_path / "data").symlink_to(run / "data")
-        cfg.pretrain.model.family = "olmo2"
-        train("pretrain", tmp_path, cfg.pretrain)
+        train("pretrain", tmp_path, replace(cfg.pretrain, model=replace(cfg.pretrain.model, family="olmo2")))
         run = tmp_path
-    for method, parent in [("cpt", None), ("sft", None), ("grpo", None), ("grpo", "cpt"), ("grpo-trl", None)]:
-        m = train(method, run, getattr(cfg, "grpo" if method == "grpo-trl" else method), parent=parent)
+    budget = BudgetConfig(facts=6, probe_facts=6, test_facts=6)
+    study_sft = replace(cfg.sft, objective="study", consistency_weight=0.5)
+    arms = [("cpt", None, cfg.cpt), ("sft", None, cfg.sft), ("grpo", None, cfg.grpo), ("grpo", "cpt", cfg.grpo),
+            ("grpo-perlang", None, cfg.grpo), ("grpo-trl", None, cfg.grpo), ("dco", None, cfg.dco),
+            ("cm-align", None, cfg.cm_align)]
+    hashes = set()
+    for method, parent, section in arms:
+        m = train(method, run, section, parent=parent, budget=budget)
         assert m["family"] == family and m["method"] == method
         assert m["parent"] == (parent or "base")
         assert m["data_fingerprint"] == RunData(run).fingerprint
         assert m["versions"]["torch"] and m["fingerprint"]
-    assert set(list_checkpoints(run)) >= {"base", "cpt", "sft", "grpo", "cpt+grpo", "grpo-trl"}
+        spent = m["metrics"]["budget"]
+        assert spent["facts"] == 6 and spent["steps"] > 0 and spent["forward_tokens"] > 0, (method, spent)
+        hashes.add(spent["facts_hash"])
+        curve = m["metrics"]["curve"]
+        assert curve[0]["step"] == 0 and curve[-1]["step"] == spent["steps"] and len(curve) >= 3, (method, curve)
+    assert len(hashes) == 1  # every arm learned from the same facts
+    assert read_manifest(run, "grpo-perlang")["config"]["grouping"] == "language"
+    m = train("sft", run, study_sft, ckpt_id="sft-study", budget=budget)
+    assert m["config"]["objective"] == "study" and m["metrics"]["budget"]["facts_hash"] in hashes
+    assert set(list_checkpoints(run)) >= {"base", "cpt", "sft", "grpo", "cpt+grpo", "grpo-trl", "dco", "cm-align"}
     grpo = read_manifest(run, "grpo")
     assert {"reward", "reward_std", "frac_reward_zero_std", "completion_length", "kl", "acc/en"} <= set(grpo["metrics"]["history"][0])
+    assert "greedy_reward" in grpo["metrics"]["curve"][0]["probe"] and grpo["metrics"]["budget"]["generated_tokens"] > 0
     assert "en_gap" in read_manifest(run, "base")["metrics"]["test_recall"]
     model, tok = load_checkpoint("cpt+grpo", run)
-    assert generate_answers(model, tok, ["x"], max_new_tokens=2)[0][0] is not None
+    (answer,) = generate_answers(model, tok, ["x"], max_new_tokens=2)[0]
+    assert isinstance(answer, str) and len(tok(answer, add_special_tokens=False)["input_ids"]) <= 2
 
 
 def test_bad_input_errors(smoke_run, tmp_path):

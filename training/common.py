@@ -99,7 +99,7 @@ def quick_recall(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, row
 
 
 def expected_fingerprint(run_dir: str | Path, *, parent: str | None, method: str, cfg: Any, seed: int,
-                         data_fingerprint: str, family: str | None = None) -> str:
+                         data_fingerprint: str, family: str | None = None, budget: Any = None) -> str:
     """The fingerprint a checkpoint trained with these inputs gets (the one recipe, used by the
     training methods and by ``polyfact run`` to decide that a checkpoint is already done). The
     family is the parent manifest's (``family`` for pretraining)."""
@@ -109,7 +109,8 @@ def expected_fingerprint(run_dir: str | Path, *, parent: str | None, method: str
         parent_fp, family = manifest.get("fingerprint"), manifest.get("family", "unknown")
     return manifest_fingerprint({"parent": parent, "parent_fingerprint": parent_fp, "method": method,
                                  "family": family, "data_fingerprint": data_fingerprint,
-                                 "config": fingerprint_view(cfg), "seed": seed})
+                                 "config": fingerprint_view(cfg), "seed": seed,
+                                 "budget": fingerprint_view(budget) if budget is not None else None})
 
 
 def _parent_manifest(run_dir: str | Path, parent: str) -> dict:
@@ -138,20 +139,39 @@ class Job:
     seed: int
     fingerprint: str
     family: str
+    budget: Any = None  # training.config.BudgetConfig of the run (None: pretraining)
+    curve: Any = None  # the arm's training.arms.CurveCallback, once made
 
     @property
     def work(self) -> Path:
         return self.run.work(self.ckpt_id)
 
+    def curve_callback(self, tokenizer: PreTrainedTokenizerBase, facts: list[str], langs: list[str], *,
+                       normalization: str, grpo: Any = None):
+        """The learning-curve callback of this arm (probe facts: its own first facts; test facts: a
+        seeded sample), evaluating with ``normalization`` and the budget's prompt style."""
+        from training.arms import CurveCallback, curve_evaluator, curve_rows
+        from training.config import BudgetConfig
+
+        budget = self.budget or BudgetConfig()
+        probe, test = curve_rows(self.data, facts, langs, budget, self.seed)
+        evaluate = curve_evaluator(tokenizer, probe, test, langs, normalization=normalization,
+                                   prompt=budget.curve_prompt, grpo=grpo)
+        self.curve = CurveCallback(evaluate, budget.curve_points, self.work / "curve.json")
+        return self.curve
+
 
 def begin(run_dir: str | Path, data_dir: str | Path | None, seed: int, parent: str | None, *, method: str,
-          ckpt_id: str, cfg: Any) -> Job:
+          ckpt_id: str, cfg: Any, budget: Any = None, check: Any = None) -> Job:
     """What a training method starts with: the run, its data, the seeded RNGs, the parent model
     (none for pretraining, whose family is ``cfg.model.family``) and a work directory whose resume
-    state is kept only if it was made with the same settings."""
+    state is kept only if it was made with the same settings. ``check(data)`` refuses bad input
+    before anything is loaded or written."""
     check_id(ckpt_id)
     run = layout(run_dir)
     data = RunData(run.root, data_dir)
+    if check is not None:
+        check(data)
     set_seed(seed)
     if parent is None:
         model, tokenizer, family = None, None, cfg.model.family
@@ -160,20 +180,27 @@ def begin(run_dir: str | Path, data_dir: str | Path | None, seed: int, parent: s
         model, tokenizer = load_checkpoint(parent, run.root)
         family = _parent_manifest(run.root, parent).get("family", "unknown")
     fp = expected_fingerprint(run.root, parent=parent, method=method, cfg=cfg, seed=seed,
-                              data_fingerprint=data.fingerprint, family=family)
+                              data_fingerprint=data.fingerprint, family=family, budget=budget)
     start_work(run, ckpt_id, fp)
-    return Job(run, data, model, tokenizer, ckpt_id, method, parent, cfg, seed, fp, family)
+    return Job(run, data, model, tokenizer, ckpt_id, method, parent, cfg, seed, fp, family, budget)
 
 
-def finish(job: Job, model: PreTrainedModel, metrics: dict, tokenizer: PreTrainedTokenizerBase | None = None) -> dict:
-    """Save the trained model as the job's checkpoint with its manifest; returns the manifest."""
+def finish(job: Job, model: PreTrainedModel, metrics: dict, tokenizer: PreTrainedTokenizerBase | None = None,
+           spend: Any = None) -> dict:
+    """Save the trained model as the job's checkpoint with its manifest (with what the arm spent
+    and its learning curve); returns the manifest."""
     model.eval()
     job.tokenizer = tokenizer or job.tokenizer
+    if spend is not None:
+        metrics = {**metrics, "budget": spend.record()}
+    if job.curve is not None:
+        metrics = {**metrics, "curve": job.curve.curve}
     parent_fp = _parent_manifest(job.run.root, job.parent).get("fingerprint") if job.parent else None
     manifest = save_checkpoint(model, job.tokenizer, job.run.root, job.ckpt_id, {
         "id": job.ckpt_id, "parent": job.parent, "parent_fingerprint": parent_fp, "method": job.method,
         "family": job.family, "data_fingerprint": job.data.fingerprint, "config": fingerprint_view(job.cfg),
-        "seed": job.seed, "metrics": metrics,
+        "seed": job.seed, "budget": fingerprint_view(job.budget) if job.budget is not None else None,
+        "metrics": metrics,
     })
     assert manifest["fingerprint"] == job.fingerprint, "fingerprint recipe drifted"
     return manifest

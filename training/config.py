@@ -188,11 +188,37 @@ class CptConfig:
 
 
 @dataclass
+class BudgetConfig:
+    """What every arm of a run learns from, and how its learning is watched: the same ``facts``
+    train facts (subset and order fixed by the seed) for every method, and a learning curve of
+    ``curve_points`` evaluations on fixed probe facts of the arm's own budget and fixed test facts."""
+
+    facts: int | None = setting(None, help="train facts every arm learns from, the same subset and order for a "
+                                           "seed (None: each method's own max_facts)", ge=1)
+    allow_unmatched: bool = setting(False, help="compare arms that saw different facts (the report then says so "
+                                                "above every verdict)")
+    curve_points: int = setting(5, help="evenly spaced learning-curve points per arm, start and end included", ge=2,
+                                le=100)
+    probe_facts: int = setting(20, help="train facts of the arm's budget evaluated at each curve point", ge=1)
+    test_facts: int = setting(20, help="test facts evaluated at each curve point", ge=1)
+    curve_prompt: str = setting("cue", help="MCQ prompt of the curve points", choices=PROMPTS)
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+@dataclass
 class SftConfig:
-    """Supervised fine-tuning on the train split in the training languages (``langs=None``)."""
+    """Supervised fine-tuning on the train split in the training languages (``langs=None``).
+    ``objective``: ``answer`` (the project's free-text answer completion) or ``study`` (the four
+    options shown, cross-entropy on the gold letter, all of a fact's languages in one batch)."""
 
     train: LMTrainConfig = setting(help="optimization", factory=_lm(epochs=2.0, batch_size=32, learning_rate=1e-3,
                                                                       warmup_ratio=0.05, seq_len=96))
+    objective: str = setting("answer", help="what SFT learns", choices=SFT_OBJECTIVES)
+    consistency_weight: float = setting(0.0, help="study objective: weight of the KL of each language's letter "
+                                                  "distribution to the fact's mean (the study's fact-matched runs: 0)",
+                                        ge=0)
     langs: list[str] | None = setting(None, help="languages trained on (None: the dataset's training languages)")
     max_facts: int | None = setting(None, help="train facts used (None: all; budget.facts overrides)", ge=1)
     lora: LoraSettings = setting(help="LoRA adapters (off: full fine-tuning)", factory=LoraSettings)
@@ -200,7 +226,99 @@ class SftConfig:
     normalization: str = setting("byte", help="MCQ normalization of the recall checks", choices=NORMALIZATIONS)
 
     def __post_init__(self) -> None:
+        if isinstance(self.lora, dict):
+            self.lora = LoraSettings(**self.lora)
         check(self)
+
+    @classmethod
+    def study(cls, **overrides: Any) -> "SftConfig":
+        """The study's SFT (``train_multilingual_consistency_lora_sft.py``, ``sft_10k.sbatch``): options
+        shown, CE on the gold letter, a fact's languages in one batch of 8 facts, LoRA r 64 / alpha 128
+        on q, k, v, o, lr 2e-5 cosine, warm-up 0.05, weight decay 0.01, one epoch, no KL term."""
+        base = dict(objective="study", consistency_weight=0.0,
+                    train=LMTrainConfig(epochs=1.0, batch_size=1, gradient_accumulation=8, learning_rate=2e-5,
+                                        lr_scheduler="cosine", warmup_ratio=0.05, weight_decay=0.01, seq_len=512,
+                                        gradient_checkpointing=True),
+                    lora=LoraSettings(enabled=True, targets=list(ATTENTION_TARGETS)), max_facts=None)
+        return cls(**{**base, **overrides})
+
+
+@dataclass
+class DcoConfig:
+    """DCO (Liu, Qi et al. 2026; the study's port ``train_polyfact_dco.py``): label-free; one instance
+    is one fact in two languages with a chosen and a rejected option picked by a shared random index,
+    aligned across the languages by option identity; loss |r1 − offset2/β| + |r2 − β·offset1|."""
+
+    train: LMTrainConfig = setting(help="optimization (the port: lr 1e-5, 4 instances per step, 3 % warm-up, "
+                                        "linear decay, one epoch)",
+                                   factory=_lm(epochs=1.0, batch_size=4, learning_rate=1e-5, warmup_ratio=0.03,
+                                               weight_decay=0.01, lr_scheduler="linear", seq_len=256))
+    beta: float = setting(1.0, help="DCO's β (1: both languages pulled to the same margin)", gt=0)
+    langs: list[str] | None = setting(None, help="languages pairs are drawn from (None: the training languages)")
+    max_facts: int | None = setting(None, help="facts (one instance each; None: all; budget.facts overrides)", ge=1)
+    lora: LoraSettings = setting(help="LoRA adapters (the reference is the policy with its adapter off; without "
+                                      "LoRA a frozen copy)", factory=LoraSettings)
+    eval_max_facts: int | None = setting(60, help="facts of the recall checks in the manifest (None: all)", ge=1)
+    normalization: str = setting("byte", help="MCQ normalization of the recall checks", choices=NORMALIZATIONS)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lora, dict):
+            self.lora = LoraSettings(**self.lora)
+        check(self)
+
+    @classmethod
+    def study(cls, **overrides: Any) -> "DcoConfig":
+        """The study's port: LoRA r 128 / alpha 256, dropout 0, all seven projections, lr 1e-5,
+        4 instances per step, 3 % warm-up then linear decay, AdamW weight decay 0.01, one epoch."""
+        base = dict(lora=LoraSettings(enabled=True, r=128, alpha=256, dropout=0.0), max_facts=None,
+                    train=LMTrainConfig(epochs=1.0, batch_size=4, learning_rate=1e-5, warmup_ratio=0.03,
+                                        weight_decay=0.01, lr_scheduler="linear", seq_len=256,
+                                        gradient_checkpointing=True))
+        return cls(**{**base, **overrides})
+
+
+@dataclass
+class CmAlignConfig:
+    """CM-Align (Zhang et al. 2025; the study's port ``train_wikifact_cmalign_dpo.py``): sample K answers
+    per language per fact, anchor on the most self-consistent English answer, pair each language's
+    closest (chosen) and farthest (rejected) answer to it, then DPO with TRL's ``DPOTrainer``."""
+
+    train: LMTrainConfig = setting(help="DPO optimization (the port: lr 5e-6, 16 pairs per step, cosine, 3 % "
+                                        "warm-up, one epoch)",
+                                   factory=_lm(epochs=1.0, batch_size=4, gradient_accumulation=4, learning_rate=5e-6,
+                                               warmup_ratio=0.03, weight_decay=0.0, lr_scheduler="cosine",
+                                               seq_len=512))
+    candidates: int = setting(4, help="answers sampled per language per fact (K)", ge=2, le=64)
+    temperature: float = setting(0.9, help="sampling temperature of the candidates", gt=0)
+    top_p: float = setting(0.95, help="nucleus sampling of the candidates", gt=0, le=1)
+    repetition_penalty: float = setting(1.3, help="generation repetition penalty of the candidates", gt=0)
+    max_new_tokens: int = setting(32, help="longest candidate in tokens", ge=1, le=4096)
+    encoder: str = setting("policy", help="sentence encoder of the cosines: 'policy' (the model's own mean-pooled "
+                                          "last hidden state, offline) or a local model directory / cached hub id "
+                                          "(the study: sentence-transformers/LaBSE)")
+    beta: float = setting(0.1, help="DPO β", gt=0)
+    nll_weight: float = setting(0.0, help="weight of the NLL term on the chosen answer (the study: 0)", ge=0)
+    langs: list[str] | None = setting(None, help="languages (None: the training languages; English anchors)")
+    max_facts: int | None = setting(None, help="facts (None: all; budget.facts overrides)", ge=1)
+    lora: LoraSettings = setting(help="LoRA adapters (reference: the adapter off; without LoRA a frozen copy)",
+                                 factory=LoraSettings)
+    eval_max_facts: int | None = setting(60, help="facts of the recall checks in the manifest (None: all)", ge=1)
+    normalization: str = setting("byte", help="MCQ normalization of the recall checks", choices=NORMALIZATIONS)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lora, dict):
+            self.lora = LoraSettings(**self.lora)
+        check(self)
+
+    @classmethod
+    def study(cls, **overrides: Any) -> "CmAlignConfig":
+        """The study's port: K 4, T 0.9, top-p 0.95, repetition 1.3, 32 tokens, LaBSE, DPO β 0.1 without
+        NLL, LoRA r 64 / alpha 128 on all seven projections, lr 5e-6, 16 pairs per step, one epoch."""
+        base = dict(encoder="sentence-transformers/LaBSE", lora=LoraSettings(enabled=True), max_facts=None,
+                    train=LMTrainConfig(epochs=1.0, batch_size=4, gradient_accumulation=4, learning_rate=5e-6,
+                                        warmup_ratio=0.03, weight_decay=0.0, lr_scheduler="cosine", seq_len=512,
+                                        gradient_checkpointing=True))
+        return cls(**{**base, **overrides})
 
 
 @dataclass

@@ -31,8 +31,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, Trai
 from core.errors import PolyFactError
 from polyfact.answers import first_line
 from polyfact.build import rollout_prompt
+from training.arms import Spend, budget_facts, check_budget, rows_of
 from training.common import begin, finish, quick_recall, sample_facts
-from training.config import GrpoConfig, LMTrainConfig
+from training.config import BudgetConfig, GrpoConfig, LMTrainConfig
 from training.lm import last_state, merged, training_args, with_lora
 from training.rewards import rollout_reward
 
@@ -235,13 +236,15 @@ class FactGroupedGRPOTrainer(Trainer):
     :func:`rollout` → :func:`rewards` → :func:`advantages` → :func:`policy_loss` → :func:`step_metrics`."""
 
     def __init__(self, *, model: PreTrainedModel, args: TrainingArguments, groups: Facts,
-                 tokenizer: PreTrainedTokenizerBase, cfg: GrpoConfig, seed: int = 0) -> None:
+                 tokenizer: PreTrainedTokenizerBase, cfg: GrpoConfig, seed: int = 0, spend: Spend | None = None,
+                 callbacks: list | None = None) -> None:
         import copy
 
         data = datasets.Dataset.from_dict({"fact_index": list(range(len(groups)))})
         super().__init__(model=model, args=args, train_dataset=data, data_collator=self._collate,
-                         processing_class=tokenizer)
+                         processing_class=tokenizer, callbacks=callbacks)
         self.groups, self.cfg, self.seed = groups, cfg, seed
+        self.spend = spend or Spend([])
         self.ref_model = copy.deepcopy(model).eval().requires_grad_(False) if cfg.beta > 0 else None
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self.history: list[dict[str, float]] = []
@@ -266,6 +269,9 @@ class FactGroupedGRPOTrainer(Trainer):
         loss, stats = policy_loss(logp, logp.detach(), seq_adv, cmask, clip_eps=cfg.clip_eps,
                                   clip_eps_high=cfg.clip_eps_high, beta=cfg.beta, ref_logp=ref,
                                   loss_type=cfg.loss_type, max_completion_length=cfg.max_new_tokens)
+        self.spend.examples += len(seqs) // cfg.num_generations
+        self.spend.forward_tokens += int(attn.sum())
+        self.spend.generated_tokens += sum(len(s.completion) for s in seqs)
         for lang, oks in r.correct.items():
             self._metrics[f"acc/{lang}"].extend(oks)
         for key, value in step_metrics(r, cmask, stats).items():
@@ -282,14 +288,15 @@ class FactGroupedGRPOTrainer(Trainer):
 
 
 def fact_groups(rows: list[dict], langs: list[str], min_languages: int | None = 2) -> Facts:
-    """Train rows grouped by fact: ``{lang: row}`` for facts asked in at least ``min_languages`` of
-    ``langs`` (None: in all of them, as the study keeps only facts of all 12 languages)."""
+    """Train rows grouped by fact, in the rows' fact order: ``{lang: row}`` for facts asked in at
+    least ``min_languages`` of ``langs`` (None: in all of them, as the study keeps only facts of
+    all 12 languages)."""
     need = len(langs) if min_languages is None else min_languages
-    by_fact: dict[str, dict[str, dict]] = defaultdict(dict)
+    by_fact: dict[str, dict[str, dict]] = {}
     for r in rows:
         if r["lang"] in langs:
-            by_fact[r["fact_id"]][r["lang"]] = r
-    return [by_fact[f] for f in sorted(by_fact) if len(by_fact[f]) >= max(need, 2)]
+            by_fact.setdefault(r["fact_id"], {})[r["lang"]] = r
+    return [g for g in by_fact.values() if len(g) >= max(need, 2)]
 
 
 def grpo_steps(cfg: GrpoConfig, n_facts: int) -> int:
@@ -300,7 +307,8 @@ def grpo_steps(cfg: GrpoConfig, n_facts: int) -> int:
 
 
 def grpo_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, groups: list[dict[str, dict]],
-                 cfg: GrpoConfig, out: Path, seed: int, **overrides: Any) -> FactGroupedGRPOTrainer:
+                 cfg: GrpoConfig, out: Path, seed: int, spend: Spend | None = None, callbacks: list | None = None,
+                 **overrides: Any) -> FactGroupedGRPOTrainer:
     """The fact-grouped trainer for ``groups`` (LoRA per ``cfg.lora``; ``overrides`` go to
     ``TrainingArguments``)."""
     lm = LMTrainConfig(batch_size=cfg.facts_per_step, learning_rate=cfg.learning_rate,
@@ -309,28 +317,36 @@ def grpo_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, gro
                        logging_steps=cfg.logging_steps, gradient_checkpointing=cfg.gradient_checkpointing)
     args = TrainingArguments(**{**training_args(out, lm, seed, remove_unused_columns=False), **overrides})
     return FactGroupedGRPOTrainer(model=with_lora(model, cfg.lora), args=args, groups=groups, tokenizer=tokenizer,
-                                  cfg=cfg, seed=seed)
+                                  cfg=cfg, seed=seed, spend=spend, callbacks=callbacks)
 
 
 def grpo(run_dir: str | Path, cfg: GrpoConfig, *, parent: str = "base", ckpt_id: str = "grpo", seed: int = 0,
-         data_dir: str | Path | None = None, method: str = "grpo") -> dict:
+         data_dir: str | Path | None = None, method: str = "grpo", budget: BudgetConfig | None = None) -> dict:
     """Fact-grouped GRPO from ``parent`` on the train split (``cfg.grouping``: ``fact``, or
     ``language`` for the matched control ``grpo-perlang``); the manifest records the reward curve
     and train/test recall."""
     if cfg.use_vllm:
         raise PolyFactError("fact-grouped GRPO samples with transformers' generate; vLLM generation is "
                             "available for 'grpo-trl' (TRL's integration), or set grpo.use_vllm=false")
-    job = begin(run_dir, data_dir, seed, parent, method=method, ckpt_id=ckpt_id, cfg=cfg)
+    job = begin(run_dir, data_dir, seed, parent, method=method, ckpt_id=ckpt_id, cfg=cfg, budget=budget,
+                check=check_budget(cfg.langs, budget))
     data, model, tokenizer = job.data, job.model, job.tokenizer
     langs = cfg.langs or data.training_langs
-    train_rows = sample_facts(data.require("train", langs), cfg.max_facts, seed)
+    all_rows = data.require("train", langs)
+    need = len(langs) if cfg.min_languages is None else cfg.min_languages
+    facts = budget_facts(all_rows, budget, cfg.max_facts, seed, min_languages=max(need, 2))
+    train_rows = rows_of(all_rows, facts)
     groups = fact_groups(train_rows, langs, cfg.min_languages)
     if not groups:
         raise PolyFactError("no train fact is asked in two or more training languages; GRPO needs parallel facts")
     train_eval = sample_facts(train_rows, cfg.eval_max_facts, seed)
     before = quick_recall(model, tokenizer, train_eval, mode="generate")
-    trainer = grpo_trainer(model, tokenizer, groups, cfg, job.work, seed)
+    spend = Spend(facts)
+    curve = job.curve_callback(tokenizer, facts, langs, normalization=cfg.normalization, grpo=cfg)
+    ordered = {"train_sampling_strategy": "sequential"} if budget is not None and budget.facts else {}
+    trainer = grpo_trainer(model, tokenizer, groups, cfg, job.work, seed, spend=spend, callbacks=[curve], **ordered)
     trainer.train(resume_from_checkpoint=last_state(job.work))
+    spend.steps = trainer.state.global_step
     model = merged(trainer.model)
     test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
     metrics = {
@@ -340,14 +356,14 @@ def grpo(run_dir: str | Path, cfg: GrpoConfig, *, parent: str = "base", ckpt_id:
         "test_recall": quick_recall(model, tokenizer, test, normalization=cfg.normalization),
         "facts": len(groups),
     }
-    return finish(job, model, metrics)
+    return finish(job, model, metrics, spend=spend)
 
 
 _ROW_COLUMNS = ("lang", "object", "aliases", "options", "option_ids", "answer_index")
 
 
 def grpo_trl(run_dir: str | Path, cfg: GrpoConfig, *, parent: str = "base", ckpt_id: str = "grpo-trl", seed: int = 0,
-             data_dir: str | Path | None = None, method: str = "grpo-trl") -> dict:
+             data_dir: str | Path | None = None, method: str = "grpo-trl", budget: BudgetConfig | None = None) -> dict:
     """Standard per-prompt GRPO through TRL's ``GRPOTrainer`` (each fact × language is its own
     prompt; per-language correctness reward, no consistency bonus), for comparison."""
     import importlib.util
@@ -360,10 +376,12 @@ def grpo_trl(run_dir: str | Path, cfg: GrpoConfig, *, parent: str = "base", ckpt
 
     from training.rewards import language_reward
 
-    job = begin(run_dir, data_dir, seed, parent, method=method, ckpt_id=ckpt_id, cfg=cfg)
+    job = begin(run_dir, data_dir, seed, parent, method=method, ckpt_id=ckpt_id, cfg=cfg, budget=budget)
     data, model, tokenizer = job.data, job.model, job.tokenizer
     langs = cfg.langs or data.training_langs
-    rows = data.require("train", langs)
+    all_rows = data.require("train", langs)
+    facts = budget_facts(all_rows, budget, None, seed)
+    rows = rows_of(all_rows, facts)
     ds = datasets.Dataset.from_dict({"prompt": [rollout_prompt(r, cfg.prompt) for r in rows],
                                      **{k: [r.get(k) for r in rows] for k in _ROW_COLUMNS}})
 
@@ -385,10 +403,13 @@ def grpo_trl(run_dir: str | Path, cfg: GrpoConfig, *, parent: str = "base", ckpt
                          scale_rewards="group" if cfg.scale_rewards == "study" else cfg.scale_rewards,
                          **({"use_vllm": True, "vllm_mode": "colocate"} if cfg.use_vllm else {}))
     trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=ds, processing_class=tokenizer,
-                          peft_config=cfg.lora.peft_config())
+                          peft_config=cfg.lora.peft_config(),
+                          callbacks=[job.curve_callback(tokenizer, facts, langs, normalization=cfg.normalization)])
     trainer.train(resume_from_checkpoint=last_state(out))
+    spend = Spend(facts, examples=trainer.state.global_step * cfg.facts_per_step, steps=trainer.state.global_step,
+                  forward_tokens=int(trainer.state.num_input_tokens_seen))
     model = merged(trainer.model)
     test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
     history = [h for h in trainer.state.log_history if "reward" in h]
     metrics = {"history": history, "test_recall": quick_recall(model, tokenizer, test, normalization=cfg.normalization)}
-    return finish(job, model, metrics)
+    return finish(job, model, metrics, spend=spend)

@@ -117,12 +117,13 @@ def train_causal_lm(
     out: Path,
     cfg: LMTrainConfig,
     seed: int = 0,
+    callbacks: list | None = None,
 ) -> dict:
     """Train on packed ``docs``; resumes from the newest state in ``out``. Returns the train metrics
     (loss, steps, tokens)."""
     data = pack(tokenizer, docs, cfg.seq_len)
     args = TrainingArguments(**training_args(out, cfg, seed))
-    trainer = Trainer(model=model, args=args, train_dataset=data,
+    trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=callbacks,
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
     result = trainer.train(resume_from_checkpoint=last_state(out))
     steps = trainer.state.global_step

@@ -15,14 +15,20 @@ from core.registry import Registry
 METHODS: Registry = Registry("training method", hint="(chain them with +, e.g. cpt+grpo)")
 METHODS.add("pretrain", "pretrain the toy world's tiny model from scratch (the base)", "training.pretrain:pretrain",
             section="pretrain")
-METHODS.add("cpt", "continual pretraining on parallel text", "training.pretrain:cpt", section="cpt")
-METHODS.add("sft", "supervised fine-tuning on the train facts", "training.sft:sft", section="sft")
+METHODS.add("cpt", "continual pretraining on parallel text", "training.pretrain:cpt", section="cpt",
+            objective="mean_accuracy")
+METHODS.add("sft", "supervised fine-tuning on the train facts (sft.objective: answer, or the study's letters)",
+            "training.sft:sft", section="sft", objective="mean_accuracy")
 METHODS.add("grpo", "the study's fact-grouped GRPO (one advantage per rollout over all languages)",
-            "training.grpo:grpo", section="grpo")
+            "training.grpo:grpo", section="grpo", objective="greedy_reward")
 METHODS.add("grpo-perlang", "the matched control: GRPO with one group per fact × language",
-            "training.grpo:grpo", section="grpo", overrides={"grouping": "language"})
+            "training.grpo:grpo", section="grpo", overrides={"grouping": "language"}, objective="greedy_reward")
 METHODS.add("grpo-trl", "TRL's per-prompt GRPOTrainer (each fact × language its own prompt), for comparison",
-            "training.grpo:grpo_trl", section="grpo")
+            "training.grpo:grpo_trl", section="grpo", objective="mean_accuracy")
+METHODS.add("dco", "DCO: label-free agreement of two languages' option preferences (the study's baseline)",
+            "training.dco:dco", section="dco", objective="agreement")
+METHODS.add("cm-align", "CM-Align: DPO toward each language's answer closest to the consistent English one",
+            "training.cmalign:cm_align", section="cm_align", objective="agreement")
 
 
 def fine_tuning_methods() -> list[str]:
@@ -50,11 +56,13 @@ def section_of(method: str, run_cfg: Any) -> Any:
 
 
 def train(method: str, run_dir: str | Path, section: Any, *, parent: str | None = None, ckpt_id: str | None = None,
-          seed: int = 0, data_dir: str | Path | None = None) -> dict:
+          seed: int = 0, data_dir: str | Path | None = None, budget: Any = None) -> dict:
     """Run ``method`` with its config ``section`` (plus what its registration fixes); returns the
     checkpoint's manifest."""
     entry = METHODS.get(method, "method")
+    extra = {} if method == "pretrain" else {"budget": budget}
     if method != "pretrain":
         parent = parent or "base"
     return entry.load()(run_dir, method_config(method, section), parent=parent,
-                        ckpt_id=ckpt_id or default_id(method, parent), seed=seed, data_dir=data_dir, method=method)
+                        ckpt_id=ckpt_id or default_id(method, parent), seed=seed, data_dir=data_dir, method=method,
+                        **extra)

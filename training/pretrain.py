@@ -9,7 +9,8 @@ from core.errors import PolyFactError
 from core.io import atomic_write_text
 from core.layout import layout
 from training.common import begin, finish, quick_recall, sample_facts
-from training.config import CptConfig, PretrainConfig
+from training.arms import Spend, budget_facts, check_budget, rows_of
+from training.config import BudgetConfig, CptConfig, PretrainConfig
 from training.corpus import cpt_corpus, pretraining_corpus
 from training.lm import train_causal_lm
 from training.models import make_tiny_model, train_tokenizer
@@ -39,16 +40,23 @@ def pretrain(run_dir: str | Path, cfg: PretrainConfig, *, parent: str | None = N
 
 
 def cpt(run_dir: str | Path, cfg: CptConfig, *, parent: str = "base", ckpt_id: str = "cpt", seed: int = 0,
-        data_dir: str | Path | None = None, method: str = "cpt") -> dict:
-    """Continue causal-LM training on parallel statements and name pairs (no test facts)."""
-    job = begin(run_dir, data_dir, seed, parent, method=method, ckpt_id=ckpt_id, cfg=cfg)
-    data = job.data
-    docs = cpt_corpus(data.rows(), cfg.corpus, langs=data.training_langs)
+        data_dir: str | Path | None = None, method: str = "cpt", budget: BudgetConfig | None = None) -> dict:
+    """Continue causal-LM training on parallel statements and name pairs (no test facts; with
+    ``budget.facts``, of the budget's facts only), plus replayed pretraining text."""
+    job = begin(run_dir, data_dir, seed, parent, method=method, ckpt_id=ckpt_id, cfg=cfg, budget=budget,
+                check=check_budget(None, budget))
+    data, langs = job.data, job.data.training_langs
+    facts = budget_facts(data.require("train", langs), budget, None, seed)
+    rows = rows_of(data.rows(), facts) if budget is not None and budget.facts else data.rows()
+    docs = cpt_corpus(rows, cfg.corpus, langs=langs)
     if cfg.replay > 0:
         base = pretraining_corpus(data.rows(), cfg.corpus)
         docs = docs + base[: int(len(base) * cfg.replay)]
     _write_corpus(job.run.root, f"cpt-{ckpt_id}", docs)
-    train_metrics = train_causal_lm(job.model, job.tokenizer, docs, job.work, cfg.train, seed=seed)
-    test = sample_facts(data.require("test", data.training_langs), cfg.eval_max_facts, seed)
+    curve = job.curve_callback(job.tokenizer, facts, langs, normalization=cfg.normalization)
+    train_metrics = train_causal_lm(job.model, job.tokenizer, docs, job.work, cfg.train, seed=seed, callbacks=[curve])
+    spend = Spend(facts, examples=len(docs), forward_tokens=int(train_metrics["tokens"]), steps=train_metrics["steps"])
+    test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
     recall = quick_recall(job.model, job.tokenizer, test, normalization=cfg.normalization)
-    return finish(job, job.model, {"train": train_metrics, "test_recall": recall, "corpus_docs": len(docs)})
+    return finish(job, job.model, {"train": train_metrics, "test_recall": recall, "corpus_docs": len(docs)},
+                  spend=spend)

@@ -157,6 +157,7 @@ def generate_answers(
     num_return_sequences: int = 1,
     seed: int | None = None,
     progress: bool = False,
+    repetition_penalty: float = 1.0,
 ) -> list[list[str]]:
     """Free-form answers after each prompt, cut at the first newline; greedy unless ``do_sample``.
 
@@ -173,6 +174,8 @@ def generate_answers(
             enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=True).to(device)
             kwargs = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if do_sample else dict(
                 do_sample=False)
+            if repetition_penalty != 1.0:
+                kwargs["repetition_penalty"] = repetition_penalty
             out = model.generate(**enc, max_new_tokens=max_new_tokens, num_return_sequences=num_return_sequences,
                                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **kwargs)
             texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)

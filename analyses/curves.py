@@ -1,0 +1,67 @@
+"""Whether each arm trained, and on what: its learning curve (``results/curves/<id>.json``, from the
+points its training recorded), whether its own objective improved between the first and the last
+point, and the budget table of a run's arms, with the check that arms compared with each other saw
+the same train facts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from core.checkpoints import read_manifest
+from core.errors import PolyFactError
+from core.layout import layout, split_seed
+from core.provenance import fresh, provenance, write_result
+from training.arms import objective_change
+from training.methods import METHODS
+
+
+def objective_measure(method: str) -> str:
+    """The probe measure that is a method's own training objective (``mean_accuracy`` for a method
+    the registry does not know)."""
+    return METHODS.get(method).get("objective", "mean_accuracy") if method in METHODS else "mean_accuracy"
+
+
+def curve_analysis(run_dir: str | Path, ckpt: str, force: bool = False) -> dict[str, Any] | None:
+    """The learning curve of a trained checkpoint with its objective's change; None for a
+    checkpoint that recorded none (the base, outside checkpoints)."""
+    manifest = read_manifest(run_dir, ckpt)
+    metrics = manifest.get("metrics") or {}
+    curve = metrics.get("curve")
+    if not curve:
+        return None
+    prov = provenance(run_dir, ckpt, analysis="curves", data_fingerprint=manifest.get("data_fingerprint"),
+                      config={}, seed=int(manifest.get("seed") or 0))
+    path = layout(run_dir).result("curves", ckpt)
+    if not force and (done := fresh(path, prov)) is not None:
+        return done
+    method = str(manifest.get("method"))
+    payload = {"checkpoint": ckpt, "method": method, "arm": split_seed(ckpt)[0], "seed": manifest.get("seed"),
+               "budget": metrics.get("budget"), "objective": objective_change(curve, objective_measure(method)),
+               "curve": curve}
+    return write_result(path, payload, prov)
+
+
+def budget_table(run_dir: str | Path, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per trained checkpoint: the facts it learned from (count and hash), examples,
+    optimizer steps, forward and generated tokens, seconds."""
+    rows = []
+    for c in ids:
+        budget = (read_manifest(run_dir, c).get("metrics") or {}).get("budget")
+        if isinstance(budget, dict):
+            rows.append({"checkpoint": c, **budget})
+    return rows
+
+
+def check_matched(rows: list[dict[str, Any]], allow_unmatched: bool) -> str | None:
+    """None when every arm saw the same train facts; otherwise a one-line description, raised as an
+    error unless ``allow_unmatched`` (then returned, for the report to state above every verdict)."""
+    hashes = {r["facts_hash"] for r in rows}
+    if len(hashes) <= 1:
+        return None
+    seen = ", ".join(f"{r['checkpoint']}: {r['facts']} facts ({r['facts_hash'][:6]})" for r in rows)
+    text = f"the arms learned from different train facts ({seen})"
+    if not allow_unmatched:
+        raise PolyFactError(f"{text}; give every arm the same facts with --set budget.facts=N, or compare them "
+                            "anyway with --set budget.allow_unmatched=true")
+    return text

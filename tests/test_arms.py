@@ -1,0 +1,149 @@
+"""The fair comparison by hand: DCO's loss, GRPO's advantages for both groupings, the study's SFT
+loss, CM-Align's pair choice, fact budgets, the matched-arms check, the claims' answers, and the
+smoke study's learning curves."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from core.errors import PolyFactError
+from training.arms import budget_facts, curve_steps, facts_hash, objective_change
+from training.config import BudgetConfig
+
+
+def test_dco_loss_by_hand():
+    from training.dco import dco_loss
+
+    t = lambda *v: torch.tensor(v)  # noqa: E731
+    # instance 1: r1 = (-1 - -2) - (-3 - -3) = 1; r2 = (-2 - -1) - (-1 - -2) = -2; offsets 1 and 1
+    # beta 1: |1 - 1| + |-2 - 1| = 3 ; instance 2 all equal: r = 0, offsets 0 -> 0
+    out = dco_loss(t(-1.0, -1.0), t(-3.0, -1.0), t(-2.0, -1.0), t(-1.0, -1.0),
+                   t(-2.0, -1.0), t(-3.0, -1.0), t(-1.0, -1.0), t(-2.0, -1.0))
+    assert out.shape == (2,) and out.tolist() == pytest.approx([3.0, 0.0])
+    # beta 2: |1 - 1/2| + |-2 - 2·1| = 4.5
+    assert dco_loss(t(-1.0), t(-3.0), t(-2.0), t(-1.0), t(-2.0), t(-3.0), t(-1.0), t(-2.0), beta=2.0).item() == \
+        pytest.approx(4.5)
+
+
+def _rewards(total, per_lang):
+    from training.grpo import RolloutRewards
+
+    return RolloutRewards(torch.tensor(total), torch.tensor(per_lang), ["en", "de"], {})
+
+
+def test_advantages_by_hand_for_both_groupings():
+    from training.grpo import advantages
+
+    nan = float("nan")
+    # one fact, two languages, G = 2 rollouts; rollout totals 3 and 1 (bonus included)
+    r = _rewards([[3.0, 1.0]], [[[1.0, 0.5], [2.0, 0.5]]])
+    fact = advantages(r, "fact", "study")  # (x - 2) / (pop. std 1 + 1e-6), shared by both languages
+    assert fact.shape == (1, 2, 2)
+    assert fact[0, 0].tolist() == pytest.approx([1.0, -1.0], abs=1e-5) == fact[0, 1].tolist()
+    lang = advantages(r, "language", "study")  # each language over its own rewards
+    assert lang[0, 0].tolist() == pytest.approx([1.0, -1.0], abs=1e-5)
+    assert lang[0, 1].tolist() == pytest.approx([1.0, -1.0], abs=1e-5)
+    r = _rewards([[1.0, 1.0]], [[[1.0, 0.0], [0.0, 1.0]]])  # equal totals: no signal for the fact group
+    assert advantages(r, "fact", "study").abs().max() < 1e-5
+    assert advantages(r, "language", "none")[0].tolist() == [[0.5, -0.5], [-0.5, 0.5]]
+    r = _rewards([[2.0, 0.0]], [[[1.0, 0.0], [nan, nan]]])  # a fact without German: NaN stays NaN
+    assert torch.isnan(advantages(r, "fact", "study")[0, 1]).all()
+    assert torch.isnan(advantages(r, "language", "study")[0, 1]).all()
+    with pytest.raises(PolyFactError, match="grouping"):
+        advantages(r, "prompt", "study")
+
+
+def test_study_sft_loss_by_hand():
+    from training.sft import study_sft_loss
+
+    scores = torch.tensor([[2.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0]])
+    gold = torch.tensor([0, 0])
+    ce = -(math.log(math.exp(2) / (math.exp(2) + 3)) + math.log(1 / (math.exp(2) + 3))) / 2
+    assert study_sft_loss(scores, gold, [[0, 1]]).item() == pytest.approx(ce, rel=1e-5)
+    p = torch.softmax(scores, -1)
+    mean = p.mean(0)
+    kl = sum((mean * (mean.log() - p[i].log())).sum() for i in range(2)) / 2
+    assert study_sft_loss(scores, gold, [[0, 1]], 0.5).item() == pytest.approx(ce + 0.5 * kl.item(), rel=1e-5)
+    same = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # identical distributions: no KL
+    assert study_sft_loss(same, torch.tensor([0, 0]), [[0, 1]], 3.0).item() == pytest.approx(
+        study_sft_loss(same, torch.tensor([0, 0]), [[0, 1]]).item())
+
+
+def test_cm_align_pairs_from_planted_embeddings():
+    from training.cmalign import choose_pairs
+
+    vecs = {"Paris": [1.0, 0.0], "paris": [0.9, 0.1], "Lyon": [0.0, 1.0], "Parigi": [0.95, 0.05],
+            "Lione": [0.1, 0.9], "Roma": [0.5, 0.5]}
+
+    def embed(texts):
+        return torch.nn.functional.normalize(torch.tensor([vecs[t] for t in texts]), dim=-1)
+
+    pairs = choose_pairs({"en": ["Paris", "paris", "Lyon"], "it": ["Lione", "Parigi", "Roma"],
+                          "de": ["Roma", "Roma"]}, embed)
+    assert [p["lang"] for p in pairs] == ["it"]  # de's candidates are identical: no pair
+    assert pairs[0]["anchor"] in ("Paris", "paris") and pairs[0]["chosen"] == "Parigi" and pairs[0]["rejected"] == "Lione"
+    assert choose_pairs({"en": ["", " "], "it": ["a", "b"]}, embed) == []  # no English anchor
+
+
+def test_fact_budget_is_the_same_subset_and_order_for_every_arm():
+    rows = [{"fact_id": f"f{i}", "lang": lang} for i in range(30) for lang in ("en", "de")]
+    rows += [{"fact_id": "solo", "lang": "en"}]  # one language only: never in a budget
+    b = BudgetConfig(facts=10)
+    a1 = budget_facts(rows, b, None, seed=3)
+    a2 = budget_facts(list(reversed(rows)), b, 40, seed=3)  # another arm: other row order, other max_facts
+    assert a1 == a2 and len(set(a1)) == 10 and "solo" not in a1
+    assert budget_facts(rows, b, None, seed=4) != a1 and facts_hash(a1) == facts_hash(sorted(a1))
+    assert budget_facts(rows, None, 5, seed=3) == sorted(budget_facts(rows, None, 5, seed=3))  # no budget: id order
+    with pytest.raises(PolyFactError, match="budget.facts=31 is more than the 30 train facts"):
+        budget_facts(rows, BudgetConfig(facts=31), None, seed=0)
+
+
+def test_curve_points_and_objective():
+    assert curve_steps(10, 5) == [0, 2, 5, 8, 10] and curve_steps(3, 5) == [0, 1, 2, 3]
+    curve = [{"step": 0, "probe": {"greedy_reward": -2.0}}, {"step": 4, "probe": {"greedy_reward": -1.0}}]
+    assert objective_change(curve, "greedy_reward") == {"measure": "greedy_reward", "first": -2.0, "last": -1.0,
+                                                         "improved": True}
+    assert objective_change(curve[:1], "greedy_reward") is None
+
+
+def test_unmatched_arms_are_refused_unless_allowed():
+    from analyses.curves import check_matched
+
+    rows = [{"checkpoint": "sft", "facts": 490, "facts_hash": "aaaa"},
+            {"checkpoint": "grpo", "facts": 40, "facts_hash": "bbbb"}]
+    with pytest.raises(PolyFactError, match="different train facts .*sft: 490 facts.*budget.allow_unmatched=true"):
+        check_matched(rows, False)
+    assert "grpo: 40 facts" in check_matched(rows, True)
+    assert check_matched(rows[:1] + [{**rows[1], "facts_hash": "aaaa"}], False) is None
+
+
+def test_claims_are_answered_from_the_seed_table():
+    from analyses.seeds import claims, infer
+
+    tc = infer({"grpo": [0.10, 0.12, 0.11], "sft": [0.01, 0.02, 0.0], "grpo-perlang": [0.0, 0.01, -0.01]}, None)
+    held = infer({"grpo": [-0.05, -0.06, -0.04], "sft": [0.01, 0.0, 0.02]}, None)
+    spec = infer({"grpo": [0.01, -0.02, 0.01], "sft": [0.0, 0.01, -0.01]}, -1)
+    out = {c["claim"]: c for c in claims({"total_consistency": tc, "heldout_accuracy": held, "neuron_contrast": spec},
+                                          {}, 3)}
+    assert out["consistency"]["answer"] == "supported"
+    assert out["heldout"]["answer"] == "contradicted"
+    assert out["specialization"]["answer"] == "not resolved at 3 seeds"
+    assert out["consistency"]["evidence"][0]["minus_sft"] == pytest.approx(0.1)
+    assert claims({}, {}, 1)[0]["answer"].startswith("not measured")
+
+
+def test_smoke_grpo_raises_its_greedy_reward_on_its_probe_facts(smoke_study):
+    """The smoke preset's learning curves: every arm recorded five points on the same facts, and
+    GRPO's greedy reward on its own probe facts rises."""
+    run, _ = smoke_study
+    grpo = json.loads((run / "results" / "curves" / "grpo.json").read_text())
+    assert len(grpo["curve"]) == 5 and grpo["objective"]["measure"] == "greedy_reward"
+    assert grpo["objective"]["improved"] and grpo["objective"]["last"] > grpo["objective"]["first"]
+    hashes = {json.loads(p.read_text())["budget"]["facts_hash"] for p in (run / "results" / "curves").glob("*.json")}
+    assert len(hashes) == 1
+    summary = json.loads((run / "results" / "summary.json").read_text())
+    assert {r["checkpoint"]: r.get("objective", {}).get("measure") for r in summary["rows"]}["grpo"] == "greedy_reward"

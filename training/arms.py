@@ -1,0 +1,199 @@
+"""What makes the arms of a run comparable: the same train facts for every method
+(:func:`budget_facts`), a record of what each arm spent (:class:`Spend`: facts, examples, optimizer
+steps, forward and generated tokens, seconds), and a learning curve on fixed probe facts of the
+arm's own budget and fixed test facts (:class:`CurveCallback`), so "no effect" can be told apart
+from "did not train"."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from transformers import TrainerCallback
+
+from core.errors import PolyFactError
+from core.io import atomic_write_json, read_cached
+from training.config import BudgetConfig
+
+
+def budget_facts(rows: list[dict], budget: BudgetConfig | None, max_facts: int | None, seed: int,
+                 min_languages: int = 2) -> list[str]:
+    """The train facts an arm learns from, in the order it sees them.
+
+    With ``budget.facts`` = N: N facts drawn with the seed from the train facts asked in at least
+    ``min_languages`` of the arm's languages, in a seeded order — the same subset and order for
+    every arm of a run. Without: the method's own ``max_facts`` (a seeded subset), in id order."""
+    per_fact: dict[str, set[str]] = {}
+    for r in rows:
+        per_fact.setdefault(r["fact_id"], set()).add(r["lang"])
+    pool = sorted(f for f, langs in per_fact.items() if len(langs) >= min_languages)
+    if budget is None or budget.facts is None:
+        if max_facts and len(pool) > max_facts:
+            return sorted(random.Random(f"{seed}|sample").sample(pool, max_facts))
+        return pool
+    if budget.facts > len(pool):
+        raise PolyFactError(f"budget.facts={budget.facts} is more than the {len(pool)} train facts asked in "
+                            f"{min_languages}+ languages; lower it (--set budget.facts={len(pool)})")
+    return random.Random(f"{seed}|budget").sample(pool, budget.facts)
+
+
+def check_budget(langs: list[str] | None, budget: BudgetConfig | None, min_languages: int = 2):
+    """A ``begin(check=...)`` that refuses a ``budget.facts`` larger than the train split before
+    anything is written."""
+    def check(data: Any) -> None:
+        budget_facts(data.require("train", langs or data.training_langs), budget, None, 0, min_languages)
+    return check
+
+
+def rows_of(rows: list[dict], facts: list[str]) -> list[dict]:
+    """The rows of ``facts``, fact by fact in their order (each fact's languages together)."""
+    by_fact: dict[str, list[dict]] = {}
+    for r in rows:
+        by_fact.setdefault(r["fact_id"], []).append(r)
+    return [r for f in facts for r in by_fact.get(f, [])]
+
+
+def facts_hash(facts: list[str]) -> str:
+    """A short hash of the set of fact ids (arms that saw the same facts have the same hash)."""
+    return hashlib.sha256("\n".join(sorted(facts)).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Spend:
+    """What an arm spent; ``record()`` is the manifest's ``budget`` entry."""
+
+    facts: list[str]
+    examples: int = 0  # fact × language training examples (a DCO instance counts its two languages)
+    forward_tokens: int = 0  # tokens through the policy in training forwards
+    generated_tokens: int = 0  # tokens sampled by the policy (rollouts, candidates)
+    steps: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def record(self) -> dict[str, Any]:
+        return {"facts_hash": facts_hash(self.facts), "facts": len(set(self.facts)), "examples": self.examples,
+                "steps": self.steps, "forward_tokens": self.forward_tokens,
+                "generated_tokens": self.generated_tokens, "seconds": round(time.perf_counter() - self.started, 1)}
+
+
+def curve_steps(total: int, points: int) -> list[int]:
+    """``points`` evenly spaced optimizer steps from 0 to ``total``, both included."""
+    return sorted({round(i * total / (points - 1)) for i in range(points)})
+
+
+class CurveCallback(TrainerCallback):
+    """Evaluates the model at evenly spaced steps of its training (start and end included), keeping
+    each point in ``path`` as it is taken, so a resumed run keeps the points before the kill."""
+
+    def __init__(self, evaluate: Callable[[Any], dict[str, Any]], points: int, path: Path) -> None:
+        self.evaluate, self.points, self.path = evaluate, points, path
+        saved = read_cached(path)
+        self.curve: list[dict[str, Any]] = saved if isinstance(saved, list) else []
+        self.steps: list[int] = []
+
+    def _at(self, step: int, model: Any) -> None:
+        if any(p["step"] == step for p in self.curve):
+            return
+        was_training = model.training
+        model.eval()
+        try:
+            self.curve.append({"step": step, **self.evaluate(model)})
+        finally:
+            model.train(was_training)
+        self.curve.sort(key=lambda p: p["step"])
+        atomic_write_json(self.path, self.curve)
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):  # noqa: D102
+        self.steps = curve_steps(state.max_steps, self.points)
+        if state.global_step == 0:
+            self._at(0, model)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: D102
+        if state.global_step in self.steps:
+            self._at(state.global_step, model)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):  # noqa: D102
+        self._at(state.global_step, model)
+
+
+def _by_fact(records: list[dict]) -> dict[str, dict[str, dict]]:
+    out: dict[str, dict[str, dict]] = {}
+    for r in records:
+        out.setdefault(r["fact_id"], {})[r["lang"]] = r
+    return out
+
+
+def consistency(records: list[dict], langs: list[str]) -> dict[str, float]:
+    """Mean accuracy over languages, Total Consistency (facts correct in every language of
+    ``langs``) and answer agreement (language pairs naming the same option entity) of MCQ records."""
+    from itertools import combinations
+
+    acc: dict[str, list[bool]] = {}
+    for r in records:
+        acc.setdefault(r["lang"], []).append(bool(r["correct"]))
+    per_lang = {lang: sum(v) / len(v) for lang, v in acc.items()}
+    facts = [f for f in _by_fact(records).values() if all(lang in f for lang in langs)]
+    tc = sum(all(f[lang]["correct"] for lang in langs) for f in facts) / len(facts) if facts else float("nan")
+
+    def entity(r: dict) -> str:
+        ids = r.get("option_ids") or []
+        return ids[r["pred_index"]] if len(ids) > r["pred_index"] >= 0 else f"#{r['pred_index']}"
+
+    pairs = [entity(f[a]) == entity(f[b]) for f in facts for a, b in combinations(langs, 2)]
+    return {"accuracy": per_lang, "mean_accuracy": sum(per_lang.values()) / max(len(per_lang), 1),
+            "total_consistency": tc, "agreement": sum(pairs) / len(pairs) if pairs else float("nan")}
+
+
+def curve_evaluator(tokenizer, probe_rows: list[dict], test_rows: list[dict], langs: list[str], *,
+                    normalization: str, prompt: str, grpo: Any = None) -> Callable[[Any], dict[str, Any]]:
+    """What one curve point measures: MCQ accuracy, Total Consistency and agreement on the probe
+    facts (the arm's own) and on the test facts; with a GRPO config also the greedy reward and
+    the all-correct rate of rollouts on the probe facts."""
+    import torch
+
+    from polyfact.build import rollout_prompt
+    from training.rewards import rollout_reward
+    from training.scoring import generate_answers, mcq_records
+
+    def evaluate(model: Any) -> dict[str, Any]:
+        with torch.no_grad():
+            out = {"probe": consistency(mcq_records(model, tokenizer, probe_rows, normalization, prompt=prompt), langs),
+                   "test": consistency(mcq_records(model, tokenizer, test_rows, normalization, prompt=prompt), langs)}
+            if grpo is not None:
+                facts = _by_fact(probe_rows)
+                items = [(f, lang, row) for f, rows in facts.items() for lang, row in rows.items()]
+                answers = generate_answers(model, tokenizer, [rollout_prompt(r, grpo.prompt) for _, _, r in items],
+                                           max_new_tokens=grpo.max_new_tokens)
+                said: dict[str, dict[str, str]] = {}
+                for (f, lang, _), (text,) in zip(items, answers):
+                    said.setdefault(f, {})[lang] = text
+                res = [rollout_reward(said[f], rows, grpo.reward) for f, rows in facts.items()]
+                out["probe"]["greedy_reward"] = sum(r["total"] for r in res) / len(res)
+                out["probe"]["all_correct"] = sum(r["k"] == len(facts[f]) for r, f in zip(res, facts)) / len(res)
+        return out
+
+    return evaluate
+
+
+def curve_rows(data: Any, facts: list[str], langs: list[str], budget: BudgetConfig | None, seed: int
+               ) -> tuple[list[dict], list[dict]]:
+    """The fixed probe rows (the first ``probe_facts`` of the arm's facts) and test rows (a seeded
+    sample of ``test_facts`` test facts) of a learning curve."""
+    b = budget or BudgetConfig()
+    probe = rows_of(data.rows("train", langs), facts[: b.probe_facts])
+    test_rows = data.rows("test", langs)
+    pool = sorted({r["fact_id"] for r in test_rows})
+    chosen = random.Random(f"{seed}|curve-test").sample(pool, min(b.test_facts, len(pool)))
+    return probe, rows_of(test_rows, sorted(chosen))
+
+
+def objective_change(curve: list[dict[str, Any]], measure: str) -> dict[str, Any] | None:
+    """First and last value of an arm's own objective on its probe facts, and whether it improved."""
+    values = [p["probe"].get(measure) for p in curve if isinstance(p.get("probe"), dict)]
+    values = [v for v in values if isinstance(v, (int, float))]
+    if len(values) < 2:
+        return None
+    return {"measure": measure, "first": values[0], "last": values[-1], "improved": values[-1] > values[0]}

@@ -1,0 +1,187 @@
+"""CM-Align, a self-supervised cross-lingual consistency baseline (Zhang et al., EMNLP 2025
+Findings; the study's port ``training/train_wikifact_cmalign_dpo.py``).
+
+Phase 1 (:func:`cmalign_pairs`): K answers per language per fact, sampled from the starting model;
+the English anchor is the English answer with the highest mean cosine to the other English
+answers; for every other language, chosen = its answer closest to the anchor, rejected = the
+farthest (skipped when they are the same text). Cosines come from a sentence encoder: the
+policy's own mean-pooled last hidden state by default (offline), or a named model (the study:
+LaBSE). The pairs are cached in the run (``corpora/cm-align-<id>.jsonl``).
+Phase 2: DPO with TRL's ``DPOTrainer`` (β 0.1, no NLL term; the reference is the policy with its
+LoRA adapter off, or a frozen copy of the starting model).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import datasets
+import torch
+
+from core.errors import PolyFactError
+from core.io import atomic_write_text
+from polyfact.build import rollout_prompt
+from training.arms import Spend, budget_facts, rows_of
+from training.common import begin, finish, quick_recall, sample_facts
+from training.config import BudgetConfig, CmAlignConfig
+from training.lm import last_state, merged, training_args
+from training.scoring import generate_answers
+
+
+def mean_pooled(model, tokenizer, texts: list[str], batch_size: int = 32) -> torch.Tensor:
+    """L2-normalized sentence vectors: the pooler output of an encoder that has one (LaBSE's CLS →
+    dense → tanh), else the mean of the last hidden state over real tokens."""
+    out = []
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "right"
+    try:
+        for i in range(0, len(texts), batch_size):
+            chunk = [t if t.strip() else " " for t in texts[i: i + batch_size]]
+            enc = tokenizer(chunk, return_tensors="pt", padding=True, truncation=True, max_length=128)
+            enc = {k: v.to(next(model.parameters()).device) for k, v in enc.items()}
+            with torch.no_grad():
+                res = model(**enc, output_hidden_states=True)
+            pooled = getattr(res, "pooler_output", None)
+            if pooled is None:
+                h, m = res.hidden_states[-1].float(), enc["attention_mask"][..., None].float()
+                pooled = (h * m).sum(1) / m.sum(1).clamp(min=1)
+            out.append(torch.nn.functional.normalize(pooled.float(), dim=-1).cpu())
+    finally:
+        tokenizer.padding_side = side
+    return torch.cat(out)
+
+
+def load_encoder(name: str, policy: Any, tokenizer: Any) -> Callable[[list[str]], torch.Tensor]:
+    """The sentence encoder ``name`` (``policy``: the starting model itself), loaded offline."""
+    if name == "policy":
+        return lambda texts: mean_pooled(policy, tokenizer, texts)
+    from transformers import AutoModel, AutoTokenizer
+
+    try:
+        enc_tok = AutoTokenizer.from_pretrained(name, local_files_only=True)
+        enc = AutoModel.from_pretrained(name, local_files_only=True).eval()
+    except Exception as err:  # noqa: BLE001 - any load failure is the same user error
+        raise PolyFactError(f"cm_align.encoder {name!r} cannot be loaded offline ({type(err).__name__}); use 'policy' "
+                            "(the model's own mean-pooled states) or a local model directory") from None
+    return lambda texts: mean_pooled(enc, enc_tok, texts)
+
+
+def choose_pairs(candidates: dict[str, list[str]], embed: Callable[[list[str]], torch.Tensor],
+                 anchor_lang: str = "en") -> list[dict[str, Any]]:
+    """One fact's DPO pairs from its candidates ``{lang: [K answers]}``: the anchor is the
+    non-empty ``anchor_lang`` answer with the highest mean cosine to the other anchor-language
+    answers; per other language, chosen = the highest cosine to it, rejected = the lowest."""
+    anchors = [a for a in candidates.get(anchor_lang, []) if a.strip()]
+    if not anchors:
+        return []
+    if len(anchors) > 1:
+        e = embed(anchors)
+        sim = e @ e.T
+        sim.fill_diagonal_(0.0)
+        anchor = anchors[int((sim.sum(1) / (len(anchors) - 1)).argmax())]
+    else:
+        anchor = anchors[0]
+    ref = embed([anchor])[0]
+    pairs = []
+    for lang, answers in candidates.items():
+        if lang == anchor_lang or len(answers) < 2:
+            continue
+        cos = embed(answers) @ ref
+        hi, lo = int(cos.argmax()), int(cos.argmin())
+        if hi == lo or answers[hi].strip() == answers[lo].strip():
+            continue
+        pairs.append({"lang": lang, "chosen": answers[hi], "rejected": answers[lo], "anchor": anchor,
+                      "cos_chosen": float(cos[hi]), "cos_rejected": float(cos[lo])})
+    return pairs
+
+
+def cmalign_pairs(model, tokenizer, facts: list[dict[str, dict]], cfg: CmAlignConfig, seed: int,
+                  spend: Spend) -> list[dict[str, Any]]:
+    """Phase 1 over ``facts`` (``{lang: row}`` each): sample, embed, choose (see the module docstring)."""
+    items = [(i, lang, row) for i, fact in enumerate(facts) for lang, row in fact.items()]
+    answers = generate_answers(model, tokenizer, [rollout_prompt(r, "study") for _, _, r in items],
+                               max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.temperature,
+                               top_p=cfg.top_p, num_return_sequences=cfg.candidates, seed=seed,
+                               repetition_penalty=cfg.repetition_penalty)
+    spend.generated_tokens += sum(len(tokenizer(a, add_special_tokens=False)["input_ids"]) for k in answers for a in k)
+    per_fact: list[dict[str, list[str]]] = [{} for _ in facts]
+    for (i, lang, _), k in zip(items, answers):
+        per_fact[i][lang] = list(k)
+    embed = load_encoder(cfg.encoder, model, tokenizer)
+    out = []
+    for fact, cands in zip(facts, per_fact):
+        for p in choose_pairs(cands, embed):
+            row = fact[p["lang"]]
+            out.append({"fact_id": row["fact_id"], "prompt": rollout_prompt(row, "study"), **p})
+    return out
+
+
+def _cached_pairs(path: Path, key: str) -> list[dict] | None:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        head = json.loads(lines[0])
+        return [json.loads(x) for x in lines[1:]] if head.get("key") == key else None
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def cm_align(run_dir: str | Path, cfg: CmAlignConfig, *, parent: str = "base", ckpt_id: str = "cm-align",
+             seed: int = 0, data_dir: str | Path | None = None, method: str = "cm-align",
+             budget: BudgetConfig | None = None) -> dict:
+    """CM-Align from ``parent``: pairs from its own samples (cached), then DPO with TRL."""
+    from trl import DPOConfig, DPOTrainer
+
+    def check(data: Any) -> None:
+        langs = cfg.langs or data.training_langs
+        if "en" not in langs or len(langs) < 2:
+            raise PolyFactError(f"cm-align anchors on English answers: its languages need en and one more; got {langs}")
+        budget_facts(data.require("train", langs), budget, cfg.max_facts, seed)
+        if cfg.encoder != "policy":
+            load_encoder(cfg.encoder, None, None)
+
+    job = begin(run_dir, data_dir, seed, parent, method=method, ckpt_id=ckpt_id, cfg=cfg, budget=budget, check=check)
+    data, model, tokenizer = job.data, job.model, job.tokenizer
+    langs = cfg.langs or data.training_langs
+    train_rows = data.require("train", langs)
+    facts = budget_facts(train_rows, budget, cfg.max_facts, seed)
+    rows = rows_of(train_rows, facts)
+    groups: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        groups.setdefault(r["fact_id"], {})[r["lang"]] = r
+    spend = Spend(facts)
+    cache = job.run.corpus(f"cm-align-{ckpt_id}")
+    pairs = _cached_pairs(cache, job.fingerprint)
+    if pairs is None:
+        pairs = cmalign_pairs(model, tokenizer, list(groups.values()), cfg, seed, spend)
+        atomic_write_text(cache, "".join(json.dumps(x, ensure_ascii=False) + "\n"
+                                         for x in [{"key": job.fingerprint, "encoder": cfg.encoder}, *pairs]))
+    if not pairs:
+        raise PolyFactError("cm-align found no pair (every language's candidates were identical); sample more "
+                            "(--set cm_align.candidates=8) or raise cm_align.temperature")
+    ds = datasets.Dataset.from_dict({k: [p[k] for p in pairs] for k in ("prompt", "chosen", "rejected")})
+    curve = job.curve_callback(tokenizer, facts, langs, normalization=cfg.normalization)
+    ordered = {"train_sampling_strategy": "sequential"} if budget is not None and budget.facts else {}
+    losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, cfg.nll_weight]} if cfg.nll_weight else {}
+    args = DPOConfig(**{"gradient_checkpointing": cfg.train.gradient_checkpointing,
+                        **training_args(job.work, cfg.train, seed, **ordered)},
+                     beta=cfg.beta, max_length=cfg.train.seq_len, dataset_num_proc=None, **losses)
+    trainer = DPOTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
+                         peft_config=cfg.lora.peft_config(), callbacks=[curve])
+    result = trainer.train(resume_from_checkpoint=last_state(job.work))
+    epochs = cfg.train.epochs if cfg.train.max_steps < 0 else 1
+    spend.steps = trainer.state.global_step
+    spend.examples = int(len(pairs) * epochs)
+    spend.forward_tokens = int(epochs * sum(len(tokenizer(p["prompt"] + x)["input_ids"]) for p in pairs
+                                            for x in (p["chosen"], p["rejected"])))
+    model = merged(trainer.model)
+    test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
+    metrics: dict[str, Any] = {
+        "train": {"train_loss": float(result.training_loss), "steps": trainer.state.global_step, "pairs": len(pairs)},
+        "encoder": cfg.encoder,
+        "test_recall": quick_recall(model, tokenizer, test, normalization=cfg.normalization),
+        "train_recall": quick_recall(model, tokenizer, sample_facts(rows, cfg.eval_max_facts, seed),
+                                     normalization=cfg.normalization),
+    }
+    return finish(job, model, metrics, spend=spend)
