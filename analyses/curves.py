@@ -16,6 +16,12 @@ from training.arms import objective_change
 from training.methods import METHODS
 
 
+def deterministic(budget: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An arm's budget record without its wall seconds (result files repeat exactly; the seconds stay
+    in the checkpoint's manifest)."""
+    return {k: v for k, v in budget.items() if k != "seconds"} if isinstance(budget, dict) else None
+
+
 def objective_measure(method: str) -> str:
     """The probe measure that is a method's own training objective (``mean_accuracy`` for a method
     the registry does not know)."""
@@ -37,19 +43,21 @@ def curve_analysis(run_dir: str | Path, ckpt: str, force: bool = False) -> dict[
         return done
     method = str(manifest.get("method"))
     payload = {"checkpoint": ckpt, "method": method, "arm": split_seed(ckpt)[0], "seed": manifest.get("seed"),
-               "budget": metrics.get("budget"), "objective": objective_change(curve, objective_measure(method)),
+               "budget": deterministic(metrics.get("budget")),
+               "objective": objective_change(curve, objective_measure(method)),
                "curve": curve}
     return write_result(path, payload, prov)
 
 
-def budget_table(run_dir: str | Path, ids: Sequence[str]) -> list[dict[str, Any]]:
+def budget_table(run_dir: str | Path, ids: Sequence[str], wall: bool = False) -> list[dict[str, Any]]:
     """One row per trained checkpoint: the facts it learned from (count and hash), examples,
-    optimizer steps, forward and generated tokens, seconds."""
+    optimizer steps, forward and generated tokens (``seconds`` too with ``wall=True``: not for
+    result files, which repeat exactly)."""
     rows = []
     for c in ids:
         budget = (read_manifest(run_dir, c).get("metrics") or {}).get("budget")
         if isinstance(budget, dict):
-            rows.append({"checkpoint": c, **budget})
+            rows.append({"checkpoint": c, **(budget if wall else deterministic(budget))})
     return rows
 
 

@@ -134,9 +134,14 @@ def _unmatched(seeds: dict[str, Any]) -> str:
 
 def _budget_section(run_dir: Path) -> str:
     """The budget table of the run's arms: what each learned from and spent, and whether its objective improved."""
+    from core.checkpoints import read_manifest
+
     rows = [r for r in results(run_dir, "curves", checkpoint_order(run_dir)).values() if r.get("budget")]
     if not rows:
         return ""
+    for r in rows:  # wall seconds live in the manifest only (result files repeat exactly)
+        r["budget"]["seconds"] = ((read_manifest(run_dir, r["checkpoint"]).get("metrics") or {}).get("budget")
+                                  or {}).get("seconds", "-")
     cols = [("checkpoint", lambda r: r["checkpoint"]), ("facts", lambda r: r["budget"]["facts"]),
             ("facts hash", lambda r: r["budget"]["facts_hash"][:8]), ("examples", lambda r: r["budget"]["examples"]),
             ("optimizer steps", lambda r: r["budget"]["steps"]),

@@ -32,14 +32,24 @@ def stage_prediction(model: str, stage: str, units: float, plan: dict | None = N
     return predict(entry["stages"][stage]["fit"], entry["layers"], units, entry["vocab"], plan["vocab_base"])
 
 
+# stages priced with another stage's measured fit (their step is the same kind of work: a LoRA
+# forward and backward of a batch of sequences, plus a no-grad reference forward of the same batch)
+BORROWED = {"dco": "sft", "dpo": "sft"}
+STUDY_LANGS = 12
+
+
 def stage_units(cfg: Any) -> dict[str, float]:
     """Each planned stage's batch in the plan's units, from the run's settings: statistics in
-    1024-token sequences, head samples in 512 tokens, SFT in 256-token sequences, GRPO in
-    rollouts of all training languages, MCQ in facts."""
+    1024-token sequences, head samples in 512 tokens, SFT, DCO and DPO in 256-token sequences (the
+    study's SFT: a fact's 12 languages per batch; DCO: 4 sequences per instance; DPO: chosen and
+    rejected), GRPO in rollouts of all training languages, MCQ in facts."""
     head_len = cfg.analysis.head_seq_len or cfg.analysis.seq_len
+    sft = cfg.sft.train.batch_size * (STUDY_LANGS if cfg.sft.objective == "study" else 1)
     return {"stats": cfg.analysis.batch_size * cfg.analysis.seq_len / 1024, "lahis": head_len / 512,
-            "gradient": head_len / 512, "mcq": 1.0, "sft": cfg.sft.train.batch_size * cfg.sft.train.seq_len / 256,
-            "grpo": float(cfg.grpo.num_generations * cfg.grpo.facts_per_step)}
+            "gradient": head_len / 512, "mcq": 1.0, "sft": sft * cfg.sft.train.seq_len / 256,
+            "grpo": float(cfg.grpo.num_generations * cfg.grpo.facts_per_step),
+            "dco": 4 * cfg.dco.train.batch_size * cfg.dco.train.seq_len / 256,
+            "dpo": 2 * cfg.cm_align.train.batch_size * cfg.cm_align.train.seq_len / 256}
 
 
 def predicted_peaks(cfg: Any) -> dict[str, float]:
@@ -53,5 +63,8 @@ def predicted_peaks(cfg: Any) -> dict[str, float]:
     if model is None:
         return {}
     units = stage_units(cfg)
-    return {stage: float(stage_prediction(model, stage, units[stage], plan))
-            for stage in plan["models"][model]["stages"]}
+    out = {stage: float(stage_prediction(model, stage, units[stage], plan)) for stage in plan["models"][model]["stages"]}
+    for stage, like in BORROWED.items():
+        if like in plan["models"][model]["stages"]:
+            out[stage] = float(stage_prediction(model, like, units[stage], plan))
+    return out

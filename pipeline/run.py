@@ -62,6 +62,40 @@ def run_lock(run: RunLayout) -> Iterator[None]:
         lock.release()
 
 
+def arm_budgets(cfg: RunConfig) -> list[str]:
+    """One line per planned arm: the facts it learns from and its optimizer steps at these settings
+    (the budget a dry run prints; the data can only lower the counts)."""
+    import math
+
+    n = cfg.budget.facts
+    lines = []
+    for spec in cfg.methods:
+        method = spec.split("+")[-1]
+        if method == "cpt":
+            lines.append(f"{spec:<14s} facts {n or 'all non-test'}; steps: the corpus's (cpt.train)")
+            continue
+        if method in ("grpo", "grpo-perlang", "grpo-trl"):
+            g = cfg.grpo
+            facts = n or g.max_facts
+            steps = g.steps if g.steps is not None else (math.ceil(g.epochs * facts / g.facts_per_step) if facts else "?")
+            lines.append(f"{spec:<14s} facts {facts or 'all'}; {steps} steps of {g.facts_per_step} facts x "
+                         f"{g.num_generations} rollouts")
+            continue
+        section = {"sft": cfg.sft, "dco": cfg.dco, "cm-align": cfg.cm_align}.get(method)
+        if section is None:
+            continue
+        facts = n or section.max_facts
+        per_step = section.train.batch_size * section.train.gradient_accumulation
+        unit = {"sft": "fact x language rows" if cfg.sft.objective == "answer" else "facts (all languages)",
+                "dco": "instances (one per fact)", "cm-align": "pairs (up to languages - 1 per fact)"}[method]
+        items = facts * (len(cfg.cm_align.langs or []) or 12) - facts if method == "cm-align" and facts else facts
+        steps = (section.train.max_steps if section.train.max_steps > 0 else
+                 f"{'<=' if method == 'cm-align' else '~'}{math.ceil(section.train.epochs * items / per_step)}"
+                 if items else "?")
+        lines.append(f"{spec:<14s} facts {facts or 'all'}; {steps} steps of {per_step} {unit}")
+    return lines
+
+
 def prepare_run_dir(run: RunLayout, cfg: RunConfig) -> None:
     """Save the (already validated) config, unless the run already holds the same one."""
     saved = read_cached(run.config)
@@ -84,6 +118,12 @@ def run(preset: str | None = None, run_dir: str | Path | None = None, config_fil
              f"model {cfg.model or 'toy ' + cfg.pretrain.model.family}):")
         for i, s in enumerate(steps, 1):
             echo(f"{i:2d}. {s.name:<18s} {s.command}")
+        arms = arm_budgets(cfg)
+        if arms:
+            echo(f"every arm's budget (budget.facts = {cfg.budget.facts or 'each method its own'}; optimizer steps "
+                 "per seed, before the data's own limits):")
+            for line in arms:
+                echo("    " + line)
         peaks = predicted_peaks(cfg)
         if peaks:
             echo(f"predicted peak GPU memory per stage at these settings (bench/memory_plan.py; one 80 GB GPU "
@@ -93,7 +133,7 @@ def run(preset: str | None = None, run_dir: str | Path | None = None, config_fil
         if cfg.model:
             echo(f"accelerate configs: {ACCELERATE_DIR / 'zero3.yaml'} (DeepSpeed ZeRO-3), "
                  f"{ACCELERATE_DIR / 'fsdp.yaml'} (FSDP); LoRA: sft {cfg.sft.lora.enabled}, grpo {cfg.grpo.lora.enabled}")
-        return {"plan": [(s.name, s.command) for s in steps], "predicted_peak_gib": peaks,
+        return {"plan": [(s.name, s.command) for s in steps], "predicted_peak_gib": peaks, "arms": arms,
                 "config": to_dict(cfg), "settings": settings_table(cfg)}
     with run_lock(run_l):
         prepare_run_dir(run_l, cfg)
@@ -108,4 +148,10 @@ def run(preset: str | None = None, run_dir: str | Path | None = None, config_fil
         summary = summary_table(run_l.root, checkpoint_ids(cfg))
         atomic_write_json(run_l.summary, summary)  # no times: identical runs give identical files
         atomic_write_json(run_l.timings, timings)
+        from analyses.curves import budget_table
+
+        wall = {r["checkpoint"]: r.get("seconds") for r in budget_table(run_l.root, checkpoint_ids(cfg), wall=True)}
+        for row in summary["rows"]:  # the terminal's budget table shows each arm's wall seconds
+            if row.get("budget"):
+                row["budget"] = {**row["budget"], "seconds": wall.get(row["checkpoint"])}
     return {**summary, "timings": timings, "total_seconds": sum(timings.values())}

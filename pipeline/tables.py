@@ -247,7 +247,7 @@ def print_summary(summary: dict) -> None:
         for r in arms:
             b, o = r["budget"], r.get("objective") or {}
             t.add_row(r["checkpoint"], str(b["facts"]), b["facts_hash"][:8], str(b["examples"]), str(b["steps"]),
-                      str(b["forward_tokens"]), str(b["generated_tokens"]), f"{b['seconds']:.0f}", o.get("measure", "-"),
+                      str(b["forward_tokens"]), str(b["generated_tokens"]), _f(b.get("seconds"), 0), o.get("measure", "-"),
                       f"{_f(o.get('first'), 3)} → {_f(o.get('last'), 3)}", "yes" if o.get("improved") else "no")
         console.print(t)
     seeds = summary.get("seeds")

@@ -591,4 +591,6 @@ def test_paper_command_writes_the_release_figures(tmp_path):
     assert "0 disagreement(s)" in r.stdout and (tmp_path / "paper" / "index.html").exists()
     assert "| Baseline | 54.2 | 42.3 |" in (tmp_path / "paper" / "main.md").read_text()
     one_line_error(cli("paper", "--release", release, "--out", release / "figs"), "inside")
-    one_line_error(cli("paper", "--release", tmp_path, "--out", tmp_path / "x"), "holds none of the study's result files")
+    (tmp_path / "empty").mkdir()
+    one_line_error(cli("paper", "--release", tmp_path / "empty", "--out", tmp_path / "x"),
+                   "holds none of the study's result files")

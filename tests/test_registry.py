@@ -53,3 +53,74 @@ def test_korean_particles_follow_the_last_syllable():
 def test_unknown_relation_error_names_the_fix():
     with pytest.raises(PolyFactError, match="unknown relation 'P9999'"):
         get_relation("P9999")
+
+
+def _help(*args: str) -> str:
+    import re
+
+    from tests.helpers import cli
+
+    r = cli(*args, "--help")
+    assert r.returncode == 0, r.stderr
+    return re.sub(r"[\s│|]+", " ", r.stdout)  # rich wraps help text in boxes
+
+
+def test_every_registered_name_is_in_the_command_line_help():
+    from analyses.texts import TEXT_SOURCES
+    from interp.registry import BACKENDS, HEAD_METHODS
+    from pipeline.stages import STAGES
+    from polyfact.make import IMPORTS, SOURCES
+    from training.methods import METHODS
+
+    where = {"train": METHODS, "data build": SOURCES, "data import": IMPORTS, "analyze neurons": BACKENDS,
+             "analyze heads": HEAD_METHODS}
+    for command, registry in where.items():
+        text = _help(*command.split())
+        for name in registry:
+            assert name in text, (command, name)
+    analyze = _help("analyze")
+    for name in ("neurons", "heads", "routing", "curves", "seeds", "ablate", "representations"):
+        assert name in STAGES and name in analyze
+    neurons = _help("analyze", "neurons")
+    for kind in TEXT_SOURCES:
+        assert kind in neurons
+
+
+def test_every_config_field_documents_itself():
+    from core.settings import undocumented
+    from pipeline.config import RunConfig
+
+    assert undocumented(RunConfig) == []
+
+
+def test_registry_errors_and_lazy_targets():
+    from core.registry import Registry
+
+    reg = Registry("widget", hint="(see the docs)")
+    reg.add("a", "the a", "core.layout:seeded_id", section="x", colour="red")
+    assert reg.load("a")("sft", 2) == "sft@s2" and reg.get("a")["colour"] == "red" and reg.get("a").section == "x"
+    with pytest.raises(PolyFactError, match=r"^size: unknown widget 'b'; use one of: a \(see the docs\)$"):
+        reg.get("b", "size")
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.add("a", "again")
+
+
+def test_settings_rules_next_to_the_field():
+    from dataclasses import dataclass
+
+    from core.settings import SettingError, check, describe, setting
+
+    @dataclass
+    class Probe:
+        rate: float = setting(0.5, help="a rate", gt=0, lt=1)
+        kind: str = setting("x", help="a kind", choices=("x", "y"))
+
+        def __post_init__(self):
+            check(self)
+
+    assert describe(Probe())["rate"] == {"value": 0.5, "help": "a rate", "rule": "more than 0 and less than 1"}
+    for kwargs, text in (({"rate": 1.0}, "rate must be more than 0 and less than 1"),
+                         ({"rate": float("nan")}, "rate must be a finite number"),
+                         ({"kind": "z"}, "kind must be one of: x, y")):
+        with pytest.raises(SettingError, match=text):
+            Probe(**kwargs)

@@ -62,21 +62,52 @@ def facts_hash(facts: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(facts)).encode()).hexdigest()[:16]
 
 
+COUNTS = ("examples", "forward_tokens", "generated_tokens")
+
+
 @dataclass
 class Spend:
-    """What an arm spent; ``record()`` is the manifest's ``budget`` entry."""
+    """What an arm spent; ``record()`` is the manifest's ``budget`` entry. The counts are saved with
+    every resumable state (:class:`SpendCallback`) and restored on resume, so an interrupted arm
+    reports what an uninterrupted one does (wall seconds add up over the attempts)."""
 
     facts: list[str]
     examples: int = 0  # fact × language training examples (a DCO instance counts its two languages)
     forward_tokens: int = 0  # tokens through the policy in training forwards
     generated_tokens: int = 0  # tokens sampled by the policy (rollouts, candidates)
     steps: int = 0
+    earlier_seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
+
+    def seconds(self) -> float:
+        return self.earlier_seconds + time.perf_counter() - self.started
 
     def record(self) -> dict[str, Any]:
         return {"facts_hash": facts_hash(self.facts), "facts": len(set(self.facts)), "examples": self.examples,
                 "steps": self.steps, "forward_tokens": self.forward_tokens,
-                "generated_tokens": self.generated_tokens, "seconds": round(time.perf_counter() - self.started, 1)}
+                "generated_tokens": self.generated_tokens, "seconds": round(self.seconds(), 1)}
+
+    def restore(self, state_dir: str | Path | None) -> "Spend":
+        """Continue the counts saved with the resumable state ``state_dir`` (if any)."""
+        saved = read_cached(Path(state_dir) / "spend.json") if state_dir else None
+        if isinstance(saved, dict):
+            for key in COUNTS:
+                setattr(self, key, int(saved.get(key, 0)))
+            self.earlier_seconds = float(saved.get("seconds", 0.0))
+        return self
+
+
+class SpendCallback(TrainerCallback):
+    """Saves an arm's counts beside each resumable state the trainer writes."""
+
+    def __init__(self, spend: Spend) -> None:
+        self.spend = spend
+
+    def on_save(self, args, state, control, **kwargs):  # noqa: D102
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if folder.is_dir():
+            atomic_write_json(folder / "spend.json", {**{k: getattr(self.spend, k) for k in COUNTS},
+                                                      "seconds": self.spend.seconds()})
 
 
 def curve_steps(total: int, points: int) -> list[int]:

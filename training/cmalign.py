@@ -118,13 +118,16 @@ def cmalign_pairs(model, tokenizer, facts: list[dict[str, dict]], cfg: CmAlignCo
     return out
 
 
-def _cached_pairs(path: Path, key: str) -> list[dict] | None:
+def _cached_pairs(path: Path, key: str) -> tuple[list[dict] | None, int]:
+    """The pairs (and the tokens sampled for them) cached for the settings ``key``, else (None, 0)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
         head = json.loads(lines[0])
-        return [json.loads(x) for x in lines[1:]] if head.get("key") == key else None
+        if head.get("key") == key:
+            return [json.loads(x) for x in lines[1:]], int(head.get("generated_tokens", 0))
     except (OSError, ValueError, IndexError, AttributeError):
-        return None
+        pass
+    return None, 0
 
 
 def cm_align(run_dir: str | Path, cfg: CmAlignConfig, *, parent: str = "base", ckpt_id: str = "cm-align",
@@ -150,25 +153,26 @@ def cm_align(run_dir: str | Path, cfg: CmAlignConfig, *, parent: str = "base", c
     groups: dict[str, dict[str, dict]] = {}
     for r in rows:
         groups.setdefault(r["fact_id"], {})[r["lang"]] = r
-    spend = Spend(facts)
+    spend, callbacks = job.arm(facts, langs, normalization=cfg.normalization)
     cache = job.run.corpus(f"cm-align-{ckpt_id}")
-    pairs = _cached_pairs(cache, job.fingerprint)
+    pairs, generated = _cached_pairs(cache, job.fingerprint)
     if pairs is None:
         pairs = cmalign_pairs(model, tokenizer, list(groups.values()), cfg, seed, spend)
-        atomic_write_text(cache, "".join(json.dumps(x, ensure_ascii=False) + "\n"
-                                         for x in [{"key": job.fingerprint, "encoder": cfg.encoder}, *pairs]))
+        generated = spend.generated_tokens
+        head = {"key": job.fingerprint, "encoder": cfg.encoder, "generated_tokens": generated}
+        atomic_write_text(cache, "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in [head, *pairs]))
+    spend.generated_tokens = generated
     if not pairs:
         raise PolyFactError("cm-align found no pair (every language's candidates were identical); sample more "
                             "(--set cm_align.candidates=8) or raise cm_align.temperature")
     ds = datasets.Dataset.from_dict({k: [p[k] for p in pairs] for k in ("prompt", "chosen", "rejected")})
-    curve = job.curve_callback(tokenizer, facts, langs, normalization=cfg.normalization)
     ordered = {"train_sampling_strategy": "sequential"} if budget is not None and budget.facts else {}
     losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, cfg.nll_weight]} if cfg.nll_weight else {}
     args = DPOConfig(**{"gradient_checkpointing": cfg.train.gradient_checkpointing,
                         **training_args(job.work, cfg.train, seed, **ordered)},
                      beta=cfg.beta, max_length=cfg.train.seq_len, dataset_num_proc=None, **losses)
     trainer = DPOTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
-                         peft_config=cfg.lora.peft_config(), callbacks=[curve])
+                         peft_config=cfg.lora.peft_config(), callbacks=callbacks)
     result = trainer.train(resume_from_checkpoint=last_state(job.work))
     epochs = cfg.train.epochs if cfg.train.max_steps < 0 else 1
     spend.steps = trainer.state.global_step

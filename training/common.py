@@ -146,19 +146,21 @@ class Job:
     def work(self) -> Path:
         return self.run.work(self.ckpt_id)
 
-    def curve_callback(self, tokenizer: PreTrainedTokenizerBase, facts: list[str], langs: list[str], *,
-                       normalization: str, grpo: Any = None):
-        """The learning-curve callback of this arm (probe facts: its own first facts; test facts: a
-        seeded sample), evaluating with ``normalization`` and the budget's prompt style."""
-        from training.arms import CurveCallback, curve_evaluator, curve_rows
+    def arm(self, facts: list[str], langs: list[str], *, normalization: str, grpo: Any = None) -> tuple[Any, list]:
+        """What this arm records: its :class:`training.arms.Spend` (restored from the state it
+        resumes from) and the trainer callbacks that keep it and the learning curve (probe facts: its
+        own first facts; test facts: a seeded sample; ``grpo``: also the greedy reward)."""
+        from training.arms import CurveCallback, Spend, SpendCallback, curve_evaluator, curve_rows
         from training.config import BudgetConfig
+        from training.lm import last_state
 
         budget = self.budget or BudgetConfig()
         probe, test = curve_rows(self.data, facts, langs, budget, self.seed)
-        evaluate = curve_evaluator(tokenizer, probe, test, langs, normalization=normalization,
+        evaluate = curve_evaluator(self.tokenizer, probe, test, langs, normalization=normalization,
                                    prompt=budget.curve_prompt, grpo=grpo)
         self.curve = CurveCallback(evaluate, budget.curve_points, self.work / "curve.json")
-        return self.curve
+        spend = Spend(facts).restore(last_state(self.work))
+        return spend, [self.curve, SpendCallback(spend)]
 
 
 def begin(run_dir: str | Path, data_dir: str | Path | None, seed: int, parent: str | None, *, method: str,

@@ -155,12 +155,11 @@ def dco(run_dir: str | Path, cfg: DcoConfig, *, parent: str = "base", ckpt_id: s
     instances = dco_instances(list(groups.values()), seed)
     if not instances:
         raise PolyFactError("no train fact has two languages with the same option entities; dco needs parallel options")
-    spend = Spend(facts)
-    curve = job.curve_callback(tokenizer, facts, langs, normalization=cfg.normalization)
+    spend, callbacks = job.arm(facts, langs, normalization=cfg.normalization)
     ordered = {"train_sampling_strategy": "sequential"} if budget is not None and budget.facts else {}
     args = TrainingArguments(**training_args(job.work, cfg.train, seed, remove_unused_columns=False, **ordered))
     trainer = DcoTrainer(model=job.model, args=args, instances=instances, tokenizer=tokenizer, cfg=cfg, spend=spend,
-                         callbacks=[curve])
+                         callbacks=callbacks)
     result = trainer.train(resume_from_checkpoint=last_state(job.work))
     spend.steps = trainer.state.global_step
     model = merged(trainer.model)

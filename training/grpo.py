@@ -341,10 +341,9 @@ def grpo(run_dir: str | Path, cfg: GrpoConfig, *, parent: str = "base", ckpt_id:
         raise PolyFactError("no train fact is asked in two or more training languages; GRPO needs parallel facts")
     train_eval = sample_facts(train_rows, cfg.eval_max_facts, seed)
     before = quick_recall(model, tokenizer, train_eval, mode="generate")
-    spend = Spend(facts)
-    curve = job.curve_callback(tokenizer, facts, langs, normalization=cfg.normalization, grpo=cfg)
+    spend, callbacks = job.arm(facts, langs, normalization=cfg.normalization, grpo=cfg)
     ordered = {"train_sampling_strategy": "sequential"} if budget is not None and budget.facts else {}
-    trainer = grpo_trainer(model, tokenizer, groups, cfg, job.work, seed, spend=spend, callbacks=[curve], **ordered)
+    trainer = grpo_trainer(model, tokenizer, groups, cfg, job.work, seed, spend=spend, callbacks=callbacks, **ordered)
     trainer.train(resume_from_checkpoint=last_state(job.work))
     spend.steps = trainer.state.global_step
     model = merged(trainer.model)
@@ -402,12 +401,12 @@ def grpo_trl(run_dir: str | Path, cfg: GrpoConfig, *, parent: str = "base", ckpt
                          beta=cfg.beta, loss_type=cfg.loss_type,
                          scale_rewards="group" if cfg.scale_rewards == "study" else cfg.scale_rewards,
                          **({"use_vllm": True, "vllm_mode": "colocate"} if cfg.use_vllm else {}))
+    spend, callbacks = job.arm(facts, langs, normalization=cfg.normalization)
     trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=ds, processing_class=tokenizer,
-                          peft_config=cfg.lora.peft_config(),
-                          callbacks=[job.curve_callback(tokenizer, facts, langs, normalization=cfg.normalization)])
+                          peft_config=cfg.lora.peft_config(), callbacks=callbacks)
     trainer.train(resume_from_checkpoint=last_state(out))
-    spend = Spend(facts, examples=trainer.state.global_step * cfg.facts_per_step, steps=trainer.state.global_step,
-                  forward_tokens=int(trainer.state.num_input_tokens_seen))
+    spend.steps, spend.examples = trainer.state.global_step, trainer.state.global_step * cfg.facts_per_step
+    spend.forward_tokens = int(trainer.state.num_input_tokens_seen)
     model = merged(trainer.model)
     test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
     history = [h for h in trainer.state.log_history if "reward" in h]

@@ -9,7 +9,7 @@ from core.errors import PolyFactError
 from core.io import atomic_write_text
 from core.layout import layout
 from training.common import begin, finish, quick_recall, sample_facts
-from training.arms import Spend, budget_facts, check_budget, rows_of
+from training.arms import budget_facts, check_budget, rows_of
 from training.config import BudgetConfig, CptConfig, PretrainConfig
 from training.corpus import cpt_corpus, pretraining_corpus
 from training.lm import train_causal_lm
@@ -53,9 +53,9 @@ def cpt(run_dir: str | Path, cfg: CptConfig, *, parent: str = "base", ckpt_id: s
         base = pretraining_corpus(data.rows(), cfg.corpus)
         docs = docs + base[: int(len(base) * cfg.replay)]
     _write_corpus(job.run.root, f"cpt-{ckpt_id}", docs)
-    curve = job.curve_callback(job.tokenizer, facts, langs, normalization=cfg.normalization)
-    train_metrics = train_causal_lm(job.model, job.tokenizer, docs, job.work, cfg.train, seed=seed, callbacks=[curve])
-    spend = Spend(facts, examples=len(docs), forward_tokens=int(train_metrics["tokens"]), steps=train_metrics["steps"])
+    spend, callbacks = job.arm(facts, langs, normalization=cfg.normalization)
+    train_metrics = train_causal_lm(job.model, job.tokenizer, docs, job.work, cfg.train, seed=seed, callbacks=callbacks)
+    spend.examples, spend.forward_tokens, spend.steps = len(docs), int(train_metrics["tokens"]), train_metrics["steps"]
     test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
     recall = quick_recall(job.model, job.tokenizer, test, normalization=cfg.normalization)
     return finish(job, job.model, {"train": train_metrics, "test_recall": recall, "corpus_docs": len(docs)},

@@ -131,17 +131,17 @@ def sft(run_dir: str | Path, cfg: SftConfig, *, parent: str = "base", ckpt_id: s
     train_rows = data.require("train", langs)
     facts = budget_facts(train_rows, budget, cfg.max_facts, seed)
     rows = rows_of(train_rows, facts)
-    spend = Spend(facts)
-    curve = job.curve_callback(tokenizer, facts, langs, normalization=cfg.normalization)
+    spend, callbacks = job.arm(facts, langs, normalization=cfg.normalization)
     ordered = {"train_sampling_strategy": "sequential"} if budget is not None and budget.facts else {}
     if cfg.objective == "study":
         by_fact = [[r for r in rows if r["fact_id"] == f] for f in facts]
         args = TrainingArguments(**training_args(job.work, cfg.train, seed, remove_unused_columns=False, **ordered))
         trainer = StudySftTrainer(model=with_lora(job.model, cfg.lora), args=args, facts=by_fact, tokenizer=tokenizer,
-                                  cfg=cfg, spend=spend, callbacks=[curve])
+                                  cfg=cfg, spend=spend, callbacks=callbacks)
     else:
         trainer = sft_trainer(job.model, tokenizer, rows, cfg, job.work, seed, **ordered)
-        trainer.add_callback(curve)
+        for cb in callbacks:
+            trainer.add_callback(cb)
     result = trainer.train(resume_from_checkpoint=last_state(job.work))
     if cfg.objective != "study":
         spend.forward_tokens = int(trainer.state.num_input_tokens_seen)
