@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from core.registry import choices
 from core.settings import check, setting
-from interp.registry import BACKENDS, HEAD_METHODS, LAPE_VARIANTS
+from interp.registry import BACKENDS, HEAD_METHODS, LAHIS_ACCUMULATIONS, LAPE_COUNTS, LAPE_VARIANTS
 from polyfact.answers import MODES as MATCH_MODES
 from polyfact.build import PROMPT_STYLES
 from training.config import NORMALIZATIONS
@@ -15,6 +15,11 @@ from training.config import NORMALIZATIONS
 EVAL_MODES = choices("evaluation mode", {
     "mcq": "option log-likelihoods (the study's closed-book MCQ scoring)",
     "generate": "greedy free-form answers scored with the matcher",
+})
+PROTOCOLS = choices("evaluation protocol", {
+    "mcq": "option log-likelihoods on the dataset's rows (the toolkit's KLAR evaluation)",
+    "study": "KLAR as the study evaluates it: 3-shot generation with template 1, 10 greedy tokens, the first "
+             "line, the study's matcher against the single target, every sample kept",
 })
 SPLITS = choices("split", {"train": "train facts", "validation": "validation facts", "test": "test facts"})
 HEAD_LANGUAGES = choices("head-language set", {"training": "the dataset's training languages",
@@ -46,6 +51,7 @@ class EvalConfig:
     max_facts: int | None = setting(None, help="facts evaluated (None: all of the split)", ge=1)
     bootstrap: int = setting(1000, help="bootstrap resamples of the intervals (0: none)", ge=0)
     klar_path: str | None = setting(None, help="a local KLAR release to import and evaluate as well")
+    protocol: str = setting("mcq", help="how KLAR (--data or klar_path) is evaluated", choices=PROTOCOLS)
 
     def __post_init__(self) -> None:
         check(self)
@@ -63,6 +69,9 @@ class SpecializationConfig:
     seq_len: int = setting(128, help="tokens per analyzed sequence", ge=2)
     batch_size: int = setting(16, help="sequences per forward", ge=1)
     top_frac: float = setting(0.01, help="LAPE: share of all neurons called language-specific", gt=0, lt=1)
+    lape_count: str = setting("floor", help="LAPE: how top_frac becomes a neuron count", choices=LAPE_COUNTS)
+    lape_separator: bool = setting(False, help="LAPE text: an EOS between packed texts (the study: none, texts "
+                                               "concatenated)")
     head_method: str = setting("lahis", help="head importance: the study's LAHIS, or the project's gradient or "
                                              "ablation", choices=HEAD_METHODS)
     head_backend: str = setting("torch", help="hook backend of head importance", choices=BACKENDS)
@@ -78,6 +87,13 @@ class SpecializationConfig:
     head_lr: float = setting(1e-2, help="LAHIS mask learning rate (the study's)", gt=0, lt=1)
     head_top_frac: float = setting(0.02, help="the study's top share of heads per language", gt=0, lt=1)
     head_join: int = setting(5, help="multi-way text: segments joined per head sample (the study's)", ge=1)
+    lahis_accumulation: str = setting("signed", help="LAHIS: how a sample's mask gradient is accumulated",
+                                      choices=LAHIS_ACCUMULATIONS)
+    head_shuffle_seed: int | None = setting(86, help="LAHIS: samples shuffled with this seed before the first "
+                                                     "head_max_samples are taken (the study: 86; None: text order)",
+                                            ge=0)
+    head_special_tokens: bool = setting(True, help="LAHIS: samples tokenized with the tokenizer's special tokens "
+                                                   "(the study's)")
     compile: bool = setting(False, help="torch.compile the statistics' reductions (GPU: ~1.03x bare forward)")
 
     def __post_init__(self) -> None:

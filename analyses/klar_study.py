@@ -56,10 +56,8 @@ def study_prompts(src: Path, langs: list[str]) -> list[dict[str, Any]]:
         files = sorted((src / lang).glob("*.json"))
         for path in files:
             templates, samples = _read_file(path)
-            if len(templates) <= TEMPLATE:
-                raise PolyFactError(f"KLAR file {path} has {len(templates)} prompt template(s); the study's protocol "
-                                    f"uses template {TEMPLATE} (the second)")
-            inputs = [format_template(templates[TEMPLATE], s["subject"]) for s in samples]
+            template = templates[TEMPLATE % len(templates)]  # the study's index, modulo the file's templates
+            inputs = [format_template(template, s["subject"]) for s in samples]
             for i, s in enumerate(samples):
                 pool = [j for j in range(len(samples)) if j != i]
                 demos = rng.sample(pool, min(N_SHOT, len(pool)))

@@ -34,6 +34,14 @@ def effective_reference(run_dir: str | Path, cfg: SpecializationConfig, ckpt_id:
     return ref
 
 
+def shuffled(texts: list[str], seed: int) -> list[str]:
+    """``texts`` in the order ``datasets.Dataset.shuffle(seed=seed)`` gives (numpy's ``default_rng``
+    permutation), as the study draws its LAHIS samples."""
+    import numpy as np
+
+    return [texts[i] for i in np.random.default_rng(seed).permutation(len(texts))]
+
+
 def shard_texts(texts: dict[str, list[str]], shards: int) -> dict[str, list[str]]:
     """``{lang: texts}`` → ``{"lang#s": every shards-th text}`` (interleaved, deterministic)."""
     out = {}
@@ -126,14 +134,15 @@ def collect(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig, seed: 
     matches); :func:`merge_shards` gives them per language."""
     source = text_source(run_dir, cfg.texts, max_chars=cfg.max_tokens * 8 if cfg.max_tokens else None)
     ccfg = CollectConfig(backend=cfg.backend, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
-                         max_tokens=_budget(cfg.max_tokens, cfg), compile=cfg.compile)
+                         max_tokens=_budget(cfg.max_tokens, cfg), compile=cfg.compile, separator=cfg.lape_separator)
 
     def compute(texts, c):
         model, tok = _load_model(run_dir, ckpt_id, cfg.backend)
         return collect_stats(model, tok, texts, c, model_dir=resolve_checkpoint(ckpt_id, run_dir))
 
     return _sharded(run_dir, ckpt_id, cfg, analysis="activation-stats", path=layout(run_dir).result("neurons", ckpt_id, ".stats"),
-                    config={"backend": cfg.backend, "max_tokens": cfg.max_tokens}, source=source, ccfg=ccfg,
+                    config={"backend": cfg.backend, "max_tokens": cfg.max_tokens, "separator": cfg.lape_separator},
+                    source=source, ccfg=ccfg,
                     seed=seed, force=force, load=ActivationStats.load, compute=compute)
 
 
@@ -162,9 +171,10 @@ def neuron_analysis(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig
                                "n_layers": stats.n_layers, "d_mlp": int(probs.shape[1]),
                                "entropy": entropy_summary(probs), "variants": {}}
     for variant in ("tang", "polyfact"):
-        thresholds = calibrate(ref_probs if ref_probs is not None else probs, cfg.top_frac, variant)
-        fixed = lape(probs, stats.languages, cfg.top_frac, variant)
-        calibrated = lape(probs, stats.languages, cfg.top_frac, variant, thresholds=thresholds)
+        thresholds = calibrate(ref_probs if ref_probs is not None else probs, cfg.top_frac, variant,
+                               count=cfg.lape_count)
+        fixed = lape(probs, stats.languages, cfg.top_frac, variant, count=cfg.lape_count)
+        calibrated = lape(probs, stats.languages, cfg.top_frac, variant, thresholds=thresholds, count=cfg.lape_count)
         fixed.write_json(layout(run_dir).lape_dir(ckpt_id, variant) / "lape_results.json")
         payload["variants"][variant] = {
             "counts": fixed.counts(), "per_layer": fixed.per_layer(),
@@ -188,15 +198,20 @@ def collect_heads(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig, 
     per_shard = -(-cfg.head_max_samples // max(cfg.shards, 1)) if lahis and cfg.head_max_samples else None
     ccfg = CollectConfig(backend=cfg.head_backend, seq_len=seq_len, batch_size=cfg.batch_size,
                          max_tokens=_budget(cfg.head_max_tokens, cfg), pack=not lahis or not cfg.texts or
-                         not cfg.texts.startswith("multiway:"))
+                         not cfg.texts.startswith("multiway:"), special_tokens=lahis and cfg.head_special_tokens)
     config = {"method": cfg.head_method, "backend": cfg.head_backend, "max_tokens": cfg.head_max_tokens}
     if lahis:
-        config.update({"lr": cfg.head_lr, "max_samples": cfg.head_max_samples, "join": cfg.head_join})
+        config.update({"lr": cfg.head_lr, "max_samples": cfg.head_max_samples, "join": cfg.head_join,
+                       "accumulation": cfg.lahis_accumulation, "shuffle_seed": cfg.head_shuffle_seed,
+                       "special_tokens": cfg.head_special_tokens})
+        if cfg.head_shuffle_seed is not None:  # the study: dataset.shuffle(seed=86), then the first N samples
+            source = TextSource({lang: shuffled(v, cfg.head_shuffle_seed) for lang, v in source.texts.items()},
+                                source.fingerprint, source.description)
 
     def compute(texts, c):
         model, tok = _load_model(run_dir, ckpt_id, cfg.head_backend)
         return head_importance(model, tok, texts, cfg.head_method, c, model_dir=resolve_checkpoint(ckpt_id, run_dir),
-                               lr=cfg.head_lr, max_samples=per_shard)
+                               lr=cfg.head_lr, max_samples=per_shard, lahis_accumulation=cfg.lahis_accumulation)
 
     return _sharded(run_dir, ckpt_id, cfg, analysis="heads", path=layout(run_dir).result("heads", ckpt_id, ".shards"),
                     config=config, source=source, ccfg=ccfg, seed=seed, force=force, load=HeadImportance.load,

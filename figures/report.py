@@ -152,7 +152,12 @@ def _budget_section(run_dir: Path) -> str:
             ("first → last", lambda r: "{} → {}".format(_fmt((r.get("objective") or {}).get("first")),
                                                         _fmt((r.get("objective") or {}).get("last")))),
             ("improved", lambda r: "yes" if (r.get("objective") or {}).get("improved") else "no")]
-    return ("<section id='budget'><h2>What each arm learned from</h2>" + _table(rows, cols)
+    injected = [r["checkpoint"] for r in rows if ((read_manifest(run_dir, r["checkpoint"]).get("metrics") or {})
+                                                   .get("corpus") or {}).get("states_run_facts")]
+    note = (f"<p class='warn'>{html.escape(', '.join(injected))}: CPT trained on statements of this run's own "
+            "train facts (cpt.text=statements), so it injects the facts it is then evaluated on; the study's CPT "
+            "trains on parallel text (cpt.text=multiway:FILE or files:DIR).</p>") if injected else ""
+    return ("<section id='budget'><h2>What each arm learned from</h2>" + note + _table(rows, cols)
             + "<p class='note'>Arms are compared only on the same train facts (the same facts hash); "
               "budget.facts sets them.</p></section>")
 

@@ -29,6 +29,8 @@ class CollectConfig:
     progress: bool = True
     compile: bool = False  # fuse the per-layer reductions with torch.compile (GPU: ~1.03x bare forward)
     moments: bool = True  # also sum act and act² per neuron (means/variances); LAPE needs only counts
+    separator: bool = True  # packed texts: an EOS between texts (the study's LAPE: none)
+    special_tokens: bool = False  # tokenize with the tokenizer's special tokens (the study's LAHIS: yes)
 
     def __post_init__(self) -> None:
         BACKENDS.check(self.backend, "backend")
@@ -51,21 +53,36 @@ def languages_with_text(texts: Texts, what: str = "statistics") -> list[str]:
     return langs
 
 
+CHARS_PER_TOKEN_CAP = 64  # a text is cut to this many characters per token still needed before tokenizing
+
+
+def _token_ids(tokenizer, items: Sequence[str] | Sequence[Sequence[int]], need, special_tokens: bool):
+    """Each item's token ids, tokenized one at a time and cut beforehand to what ``need()`` tokens
+    can use, so a huge text never meets the tokenizer whole."""
+    for item in items:
+        if isinstance(item, str):
+            limit = need()
+            if limit != float("inf"):
+                item = item[: int(limit) * CHARS_PER_TOKEN_CAP + 1024]
+            yield tokenizer(item, add_special_tokens=special_tokens)["input_ids"]
+        else:
+            yield list(item)
+
+
 def token_chunks(tokenizer, items: Sequence[str] | Sequence[Sequence[int]], seq_len: int,
-                 max_tokens: int | None = None, pack: bool = True) -> list[list[int]]:
-    """Token sequences of at most ``seq_len`` tokens (and ``max_tokens`` in total)."""
-    if items and isinstance(items[0], str):
-        ids = tokenizer(list(items), add_special_tokens=False)["input_ids"]
-    else:
-        ids = [list(x) for x in items]
+                 max_tokens: int | None = None, pack: bool = True, separator: bool = True,
+                 special_tokens: bool = False) -> list[list[int]]:
+    """Token sequences of at most ``seq_len`` tokens (and ``max_tokens`` in total). ``pack``:
+    texts concatenated (with EOS between them when ``separator``) and cut into full chunks;
+    otherwise one (truncated) sequence per text. ``special_tokens``: the tokenizer's own (BOS)."""
     budget = max_tokens if max_tokens is not None else float("inf")
     chunks: list[list[int]] = []
     if pack:
         eos = tokenizer.eos_token_id
         stream: list[int] = []
-        for seq in ids:
+        for seq in _token_ids(tokenizer, items, lambda: budget - len(stream), special_tokens):
             stream.extend(seq)
-            if eos is not None:
+            if eos is not None and separator:
                 stream.append(eos)
             if len(stream) >= budget:
                 break
@@ -73,7 +90,7 @@ def token_chunks(tokenizer, items: Sequence[str] | Sequence[Sequence[int]], seq_
         chunks = [stream[i : i + seq_len] for i in range(0, len(stream), seq_len)]
     else:
         used = 0
-        for seq in ids:
+        for seq in _token_ids(tokenizer, items, lambda: min(seq_len, budget - used), special_tokens):
             if used >= budget:
                 break
             seq = seq[: int(min(seq_len, budget - used))]

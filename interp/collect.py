@@ -37,7 +37,8 @@ def collect_stats(
     pad = pad_id(tokenizer)
     plan = []
     for i, lang in enumerate(langs):
-        chunks = token_chunks(tokenizer, texts[lang], cfg.seq_len, cfg.max_tokens, cfg.pack)[rank::world_size]
+        chunks = token_chunks(tokenizer, texts[lang], cfg.seq_len, cfg.max_tokens, cfg.pack, cfg.separator,
+                              cfg.special_tokens)[rank::world_size]
         plan.extend((i, ids, mask) for ids, mask in batches(chunks, cfg.batch_size, pad))
     meta = {"family": adapter.family, "backend": cfg.backend, "seq_len": cfg.seq_len, "pack": cfg.pack,
             "max_tokens": cfg.max_tokens, "moments": cfg.moments, "n_layers": shape.n_layers, "d_mlp": shape.d_mlp,

@@ -257,6 +257,7 @@ def head_importance(
     *,
     lr: float = 1e-2,
     max_samples: int | None = None,
+    lahis_accumulation: str = "signed",
 ) -> HeadImportance:
     """Importance of every head for every language's text, through ``cfg.backend`` (``torch``
     hooks, ``nnsight`` or ``lens``; the latter boots TransformerBridge from ``model_dir``).
@@ -285,11 +286,12 @@ def head_importance(
     try:
         for i, lang in enumerate(tqdm(langs, desc=f"head importance ({method}, {cfg.backend})",
                                       disable=not cfg.progress)):
-            chunks = token_chunks(tokenizer, texts[lang], cfg.seq_len, cfg.max_tokens, cfg.pack)
+            chunks = token_chunks(tokenizer, texts[lang], cfg.seq_len, cfg.max_tokens, cfg.pack, cfg.separator,
+                                  cfg.special_tokens)
             if method == "lahis":
                 samples = [(torch.tensor([c], device=dev), torch.ones(1, len(c), dtype=torch.long, device=dev))
                            for c in chunks[:max_samples] if len(c) >= 2]  # in text order: the mask drifts
-                mean_score, neg_frac, bad = _lahis(runner, edit, samples, lr)
+                mean_score, neg_frac, bad = _lahis(runner, edit, samples, lr, lahis_accumulation == "signed")
                 parts["mean_score"][i], parts["neg_frac"][i] = mean_score, neg_frac
                 parts["samples"][i] = len(samples) - bad
                 skipped[lang] = bad
@@ -309,7 +311,7 @@ def head_importance(
     meta = {"family": adapter.family, "backend": cfg.backend, "seq_len": cfg.seq_len, "max_tokens": cfg.max_tokens,
             "pack": cfg.pack}
     if method == "lahis":
-        meta.update({"lr": lr, "max_samples": max_samples})
+        meta.update({"lr": lr, "max_samples": max_samples, "accumulation": lahis_accumulation})
     if any(skipped.values()):
         import warnings
 
@@ -319,11 +321,22 @@ def head_importance(
     return HeadImportance(langs, scores, method, delta, meta, parts)
 
 
-def _lahis(runner, edit: _HeadEdit, samples: list, lr: float) -> tuple[torch.Tensor, torch.Tensor, int]:
+def lahis_terms(grad: torch.Tensor, mask: torch.Tensor, signed: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """One sample's LAHIS terms: the score ``|∂L/∂m| · m × 1000`` (``signed``: the study's, with the
+    mask's sign) or ``|∂L/∂m · m| × 1000``, and whether ``∂L/∂m · m < 0`` (float64, on the CPU)."""
+    grad, mask = grad.float(), mask.float()
+    score = grad.abs() * mask if signed else (grad * mask).abs()
+    return score.double().cpu() * LAHIS_SCALE, (grad * mask < 0).double().cpu()
+
+
+def _lahis(runner, edit: _HeadEdit, samples: list, lr: float, signed: bool = True
+           ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """The study's LAHIS accumulation over one language's samples (batch size 1): returns the mean
-    of ``|∂L/∂m · m| × 1000`` and the fraction of samples with ``∂L/∂m · m < 0``; their product is
-    the importance, and the number of samples skipped for a non-finite gradient. The mask starts at
-    1 and takes an AdamW step (torch defaults otherwise, as in the study) after every sample."""
+    of ``|∂L/∂m| · m × 1000`` with the signed current mask (``signed``, the study's
+    ``attn_matrix_ted.py``: a mask driven below 0 gives negative scores) or ``|∂L/∂m · m| × 1000``
+    (the project's, never negative), and the fraction of samples with ``∂L/∂m · m < 0``; their
+    product is the importance, and the number of samples skipped for a non-finite gradient. The mask
+    starts at 1 and takes an AdamW step (torch defaults otherwise, as in the study) after every sample."""
     mask = torch.nn.Parameter(torch.ones_like(edit.mask, dtype=torch.float32))
     opt = torch.optim.AdamW([mask], lr=lr)
     total = torch.zeros(mask.shape, dtype=torch.float64)
@@ -334,9 +347,9 @@ def _lahis(runner, edit: _HeadEdit, samples: list, lr: float) -> tuple[torch.Ten
         grad, _ = _mask_grad(runner, edit, mask, ids, m)
         if grad is None:  # neither counted nor stepped on: one bad sample must not poison the mask
             continue
-        prod = (grad.float() * mask.detach()).double().cpu()
-        total += prod.abs() * LAHIS_SCALE
-        negative += (prod < 0).double()
+        score, neg = lahis_terms(grad, mask.detach(), signed)
+        total += score
+        negative += neg
         mask.grad = grad
         opt.step()
         opt.zero_grad(set_to_none=True)

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from core.errors import PolyFactError
-from interp.registry import LAPE_VARIANTS
+from interp.registry import LAPE_COUNTS, LAPE_VARIANTS
 from core.io import atomic_write_json
 
 
@@ -142,15 +142,22 @@ def _eligible_entropy(probs: torch.Tensor, variant: str, filter_prob: float | No
     return torch.where(eligible & ~torch.isnan(ent), ent, torch.full_like(ent, float("inf")))
 
 
+def n_selected(n: int, top_frac: float, count: str = "floor") -> int:
+    """How many of ``n`` neurons a ``top_frac`` selects: ``max(1, int(n · top_frac))`` (``floor``, the
+    study's HEAD) or ``round(n · top_frac)`` (``round``, its paper-era notebook)."""
+    LAPE_COUNTS.check(count, "count")
+    return max(1, int(n * top_frac)) if count == "floor" else int(round(n * top_frac))
+
+
 def calibrate(act_prob: torch.Tensor, top_frac: float = 0.01, variant: str = "tang", filter_quantile: float = 0.95,
-              bar_quantile: float = 0.95) -> LapeThresholds:
+              bar_quantile: float = 0.95, count: str = "floor") -> LapeThresholds:
     """Thresholds of a reference model: the entropy of its ``top_frac``-th lowest eligible neuron
     (as the variant selects them), and its filter and bar probabilities."""
     probs = act_prob.double()
     filter_prob = _quantile_value(probs, filter_quantile)
     ent = _eligible_entropy(probs, variant, filter_prob if variant == "tang" else None).flatten()
     finite = ent[torch.isfinite(ent)].sort().values
-    k = max(1, int(round(ent.numel() * top_frac)))
+    k = max(1, n_selected(ent.numel(), top_frac, count))
     cut = float(finite[min(k, finite.numel()) - 1]) if finite.numel() else float("-inf")
     return LapeThresholds(cut, filter_prob, _quantile_value(probs, bar_quantile))
 
@@ -163,6 +170,7 @@ def lape(
     filter_quantile: float = 0.95,
     bar_quantile: float = 0.95,
     thresholds: LapeThresholds | None = None,
+    count: str = "floor",
 ) -> LapeResult:
     """Language-specific neurons from ``act_prob`` ``[layers, d_mlp, languages]``.
 
@@ -181,7 +189,7 @@ def lape(
     if thresholds is not None:
         index = torch.nonzero(flat <= thresholds.entropy + 1e-12).flatten()
     else:
-        k = int(round(flat.numel() * top_frac))
+        k = n_selected(flat.numel(), top_frac, count)
         n_eligible = int(torch.isfinite(flat).sum())
         index = torch.topk(flat, min(k, n_eligible), largest=False).indices if k else torch.zeros(0, dtype=torch.long)
     rows, cols = index // d_mlp, index % d_mlp
@@ -200,7 +208,7 @@ def lape(
             selected.setdefault(layer, {}).setdefault(languages[lang_i], []).append(neuron)
     selected = {layer: {lang: sorted(v) for lang, v in langs.items()} for layer, langs in sorted(selected.items())}
     meta = {"variant": variant, "top_frac": top_frac, "filter_quantile": filter_quantile,
-            "bar_quantile": bar_quantile, "filter_prob": filter_prob, "bar_prob": bar,
+            "bar_quantile": bar_quantile, "filter_prob": filter_prob, "bar_prob": bar, "count": count,
             "n_candidates": int(index.numel()), "calibrated": thresholds.to_dict() if thresholds else None}
     return LapeResult(selected, list(languages), n_layers, d_mlp, meta)
 

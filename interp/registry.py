@@ -23,3 +23,13 @@ LAPE_VARIANTS = choices("LAPE variant", {
     "tang": "Tang et al. 2024: 95th-percentile filters, multi-language assignment",
     "polyfact": "the PolyFact study's: dead neurons excluded, argmax assignment",
 })
+
+LAHIS_ACCUMULATIONS = choices("LAHIS accumulation", {
+    "signed": "the study's: |dL/dm| · m with the signed current mask (a mask driven below 0 scores negative)",
+    "abs": "the project's: |dL/dm · m|, never negative",
+})
+
+LAPE_COUNTS = choices("LAPE count rule", {
+    "floor": "max(1, int(n · top_frac)) neurons (the study's HEAD run_lape.py)",
+    "round": "round(n · top_frac) neurons (the study's paper-era notebook)",
+})

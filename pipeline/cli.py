@@ -249,6 +249,8 @@ def eval_checkpoints(
     normalization: Optional[str] = typer.Option(None, "--normalization", help=f"MCQ scores: {NORMALIZATIONS.choices()}"),
     prompt: Optional[str] = typer.Option(None, "--prompt", help="MCQ prompt: cue | study ('Question: …\\nAnswer:')"),
     match_mode: Optional[str] = typer.Option(None, "--match", help=f"Free-form answers: {MATCH_MODES.choices()}"),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="KLAR: mcq | study (3-shot generation, the "
+                                           "study's template, matcher and every sample)"),
     max_facts: Optional[int] = typer.Option(None, "--max-facts"),
     bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Bootstrap resamples for intervals (0: none)."),
     preset: Optional[str] = _PRESET,
@@ -261,10 +263,16 @@ def eval_checkpoints(
 
     overrides: dict = {}
     for key, value in (("split", split), ("mode", mode), ("normalization", normalization), ("max_facts", max_facts),
-                       ("bootstrap", bootstrap), ("prompt", prompt), ("match", match_mode)):
+                       ("bootstrap", bootstrap), ("prompt", prompt), ("match", match_mode), ("protocol", protocol)):
         _put(overrides, f"eval.{key}", value)
     ctx = _context(run, preset, config, sets, overrides, checkpoints or "base", force, data)
-    print_recall(*_execute(ctx, _named("evaluate")))
+    results, paired = _execute(ctx, _named("evaluate"))
+    if ctx.cfg.eval.protocol == "study" and (data is not None or ctx.cfg.eval.klar_path):
+        from pipeline.tables import print_klar_study
+
+        print_klar_study(results)
+    else:
+        print_recall(results, paired)
 
 
 @eval_app.command("score")

@@ -35,8 +35,10 @@ class DataConfig:
     split_fracs: list[float] | None = setting(None, help="train, validation, test shares of facts (None: the "
                                                          "source's default)", ge=0, le=1)
     dump: str | None = setting(None, help="wikidata-dump: the local dump file")
-    import_kind: str | None = setting(None, help="import a local release instead of building", choices=IMPORTS)
-    import_path: str | None = setting(None, help="the release's local directory (with import_kind)")
+    import_kind: str | None = setting(None, help="the format of import_path (None: polyfact, the released "
+                                                 "PolyFact format)", choices=IMPORTS)
+    import_path: str | None = setting(None, help="a local release directory: imported instead of building from "
+                                                 "the source when given")
 
     def __post_init__(self) -> None:
         check(self)

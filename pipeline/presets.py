@@ -64,16 +64,21 @@ _OVERRIDES: dict[str, dict] = {
         "model": "Qwen/Qwen2.5-7B",
         "methods": ["sft", "dco", "cm-align", "grpo", "cpt", "cpt+grpo"],
         "budget": {"facts": 10_000, "curve_prompt": "study", "probe_facts": 200, "test_facts": 200},
-        "data": {"source": "wikidata-dump", "langs": "all", "max_per_relation": None,
+        # the study's 12 languages; a local copy of the released PolyFact-Clean (--set data.import_path=DIR,
+        # its 'parallel' config) is imported when given, else PolyFact is built from a Wikidata dump
+        "data": {"source": "wikidata-dump", "langs": "polyfact", "max_per_relation": None, "import_kind": "polyfact",
                  "split_fracs": [0.95, 0.025, 0.025]},
-        "cpt": {"train": {"epochs": 1.0, "batch_size": 4, "gradient_accumulation": 16, "learning_rate": 1e-5,
+        "cpt": {"text": "multiway:TED2025/multi_way.jsonl",  # the study's CPT: parallel text, not the facts
+                "train": {"epochs": 1.0, "batch_size": 4, "gradient_accumulation": 16, "learning_rate": 1e-5,
                           "seq_len": 1024, "save_steps": 200, "gradient_checkpointing": True}, "replay": 0.0,
                 "eval_max_facts": 500},
         "sft": to_dict(SftConfig.study(eval_max_facts=500)),
         "dco": to_dict(DcoConfig.study(eval_max_facts=500)),
         "cm_align": to_dict(CmAlignConfig.study(eval_max_facts=500)),
         "grpo": to_dict(GrpoConfig.study(save_steps=500, eval_max_facts=500)),
-        "eval": {"prompt": "study", "match": "study"},
+        # the study's final (HEAD) rules: byte-normalized MCQ, the HEAD answer resolver in the reward
+        # (grpo.reward.resolver=head; "paper" is the paper-era rule), KLAR by its 3-shot protocol
+        "eval": {"prompt": "study", "match": "study", "normalization": "byte", "protocol": "study"},
         "analysis": {"texts": "multiway:TED2025/multi_way.jsonl", "backend": "torch", "compile": True,
                      "max_tokens": 2_000_000, "seq_len": 1024, "batch_size": 8, "head_method": "lahis",
                      "head_backend": "torch", "head_seq_len": 512, "head_max_samples": 500, "head_max_tokens": None,

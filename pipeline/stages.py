@@ -150,10 +150,9 @@ def data(ctx: Context) -> None:
             return
         except PolyFactError:
             ctx.note(f"the dataset in {run.relative(run.data)} is damaged; rebuilding it")
-    if d.import_kind:
-        if not d.import_path:
-            raise PolyFactError("data.import_kind needs data.import_path (the release's local directory)")
-        import_dataset(d.import_kind, d.import_path, run.data, langs=d.langs, seed=ctx.cfg.seed, force=True)
+    if d.import_path:  # a local release is the first choice (the paper preset: the released PolyFact-Clean)
+        import_dataset(d.import_kind or "polyfact", d.import_path, run.data, langs=d.langs, seed=ctx.cfg.seed,
+                       force=True)
     else:
         build_dataset(d.source, run.data, langs=d.langs, relations=d.relations, seed=ctx.cfg.seed,
                       split_fracs=d.split_fracs, max_per_relation=d.max_per_relation, dump=d.dump, force=True)
@@ -200,6 +199,11 @@ def evaluate(ctx: Context) -> tuple[dict, dict]:
     from analyses.recall import analysis_name, evaluate_checkpoint, paired_tests
 
     e, run, ids = ctx.cfg.eval, ctx.run.root, ctx.ids()
+    if e.protocol == "study" and (ctx.data_dir is not None or e.klar_path):
+        from analyses.klar_study import klar_study_evaluation
+
+        source = ctx.data_dir or Path(e.klar_path)
+        return {c: klar_study_evaluation(run, c, source, force=ctx.force) for c in ids}, {}
 
     def each(data_dir: Path | None) -> dict:
         return {c: evaluate_checkpoint(run, c, data_dir=data_dir, split=e.split, mode=e.mode,

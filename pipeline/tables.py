@@ -361,3 +361,19 @@ def print_curves(curves: dict) -> None:
                   f"{_f(first['test']['mean_accuracy'])}→{_f(last['test']['mean_accuracy'])}",
                   str((r.get("budget") or {}).get("facts", "-")))
     console.print(t)
+
+
+def print_klar_study(results: dict) -> None:
+    """KLAR by the study's protocol: accuracy per language, trained vs held-out means."""
+    first = next(iter(results.values()))
+    langs = list(first["metrics"]["accuracy"])
+    t = Table(title="KLAR, the study's protocol (3-shot, template 1, 10 greedy tokens, study matcher)")
+    t.add_column("language")
+    for ckpt in results:
+        t.add_column(ckpt, justify="right")
+    for lang in langs:
+        t.add_row(lang, *[_f(r["metrics"]["accuracy"].get(lang)) for r in results.values()])
+    t.add_row("trained languages", *[_f(r["trained_mean"]) for r in results.values()])
+    t.add_row("held-out languages", *[_f(r["heldout_mean"]) for r in results.values()])
+    console.print(t)
+    console.print(f"predictions: results/klar-study/<id>.predictions.jsonl (re-score: polyfact eval score FILE --match study)")

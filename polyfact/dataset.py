@@ -64,8 +64,10 @@ def save_dataset(
     report: BuildReport | None = None,
     licenses: str = "",
     force: bool = False,
+    source_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Write the DatasetDict, ``polyfact.json`` and ``README.md`` to ``out`` atomically.
+    """Write the DatasetDict, ``polyfact.json`` and ``README.md`` to ``out`` atomically
+    (``source_path``: the local release an import read, recorded for protocols that need its files).
 
     Returns the metadata written to ``polyfact.json`` (with its ``fingerprint``)."""
     fp = rows_fingerprint(rows_by_split)
@@ -74,6 +76,7 @@ def save_dataset(
     meta = {
         "format_version": FORMAT_VERSION,
         "source": source,
+        **({"source_path": str(Path(source_path).resolve())} if source_path else {}),
         "licenses": licenses,
         "fingerprint": fp,
         "seed": cfg.seed,

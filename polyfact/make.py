@@ -127,7 +127,8 @@ def import_dataset(
     report.facts_in += sum(dropped.values())
     from polyfact.dataset import save_dataset
 
-    return save_dataset(rows, out, source=kind, cfg=cfg, report=report, licenses=licenses, force=force)
+    return save_dataset(rows, out, source=kind, cfg=cfg, report=report, licenses=licenses, force=force,
+                        source_path=src)
 
 
 def _klar(src: str | Path, *, seed: int, dropped: dict[str, int], **_: Any) -> tuple[list, Any]:

@@ -313,3 +313,44 @@ def test_released_olmo_base_heads_match_a_hand_computation():
     prof = imp.layer_profile(0.02)["en"]
     assert sum(prof) == pytest.approx(100.0)
     assert prof == [100.0 * sum(1 for f in hand["en"] if f // 32 == layer) / n for layer in range(32)]
+
+
+def test_lahis_terms_signed_and_absolute_on_a_planted_mask():
+    from interp.heads import lahis_terms
+
+    grad = torch.tensor([[0.5, -2.0], [1.0, 0.0]])
+    mask = torch.tensor([[1.0, -0.5], [-2.0, 1.0]])  # AdamW drove two heads' mask below 0
+    signed, neg = lahis_terms(grad, mask, signed=True)
+    absolute, neg2 = lahis_terms(grad, mask, signed=False)
+    assert signed.tolist() == [[500.0, -1000.0], [-2000.0, 0.0]]  # |g| · m · 1000: negative where m < 0
+    assert absolute.tolist() == [[500.0, 1000.0], [2000.0, 0.0]]  # |g · m| · 1000
+    assert neg.tolist() == neg2.tolist() == [[0.0, 0.0], [1.0, 0.0]]  # g · m < 0
+
+
+def test_study_text_rules_separator_special_tokens_and_floor():
+    from interp.batching import token_chunks
+    from interp.lape import n_selected
+    from training.config import TinyModelConfig  # noqa: F401 - the toy tokenizer's family
+    from training.models import train_tokenizer
+
+    tok = train_tokenizer(["one two three four"] * 20, vocab_size=300)
+    a, b = tok("one two", add_special_tokens=False)["input_ids"], tok("three", add_special_tokens=False)["input_ids"]
+    eos = tok.eos_token_id
+    assert token_chunks(tok, ["one two", "three"], 64)[0] == a + [eos] + b + [eos]  # the project's: EOS between
+    assert token_chunks(tok, ["one two", "three"], 64, separator=False)[0] == a + b  # the study's LAPE: concatenated
+    huge = "one " * 2_000_000  # 8 MB in one line: cut before the tokenizer sees it
+    assert sum(map(len, token_chunks(tok, [huge], 32, max_tokens=100))) == 100
+    # the study floors 1 % (HEAD run_lape.py), its notebook rounded: OLMo-2-7B has 32 x 11008 neurons
+    assert (n_selected(352_256, 0.01, "floor"), n_selected(352_256, 0.01, "round")) == (3522, 3523)
+    assert n_selected(530_432, 0.01, "floor") == n_selected(530_432, 0.01, "round") == 5304  # Qwen2.5-7B
+    assert n_selected(50, 0.01, "floor") == 1  # at least one
+
+
+def test_lahis_samples_are_shuffled_as_the_study_does():
+    import datasets
+
+    from analyses.specialization import shuffled
+
+    texts = [f"text {i}" for i in range(40)]
+    assert shuffled(texts, 86) == datasets.Dataset.from_dict({"t": texts}).shuffle(seed=86)["t"]
+    assert shuffled(texts, 86) != texts and sorted(shuffled(texts, 86)) == sorted(texts)

@@ -175,7 +175,13 @@ class PretrainConfig:
 class CptConfig:
     """Continual pretraining on parallel statements (toy world), with replayed pretraining text."""
 
-    corpus: CorpusConfig = setting(help="what the CPT corpus states", factory=CorpusConfig)
+    corpus: CorpusConfig = setting(help="what the toy world's CPT statements state", factory=CorpusConfig)
+    text: str = setting("statements", help="CPT text: 'statements' (the toy world's parallel statements of the "
+                                           "run's own non-test facts: CPT then injects facts) or parallel text, "
+                                           "'multiway:FILE.jsonl' / 'files:DIR' (the study's)",
+                        check=lambda v: None if v == "statements" or v.split(":", 1)[0] in ("multiway", "files")
+                        and ":" in v else "statements, multiway:FILE.jsonl or files:DIR")
+    max_docs: int | None = setting(None, help="parallel text: rows read (None: all)", ge=1)
     train: LMTrainConfig = setting(help="optimization", factory=_lm(epochs=1.0, batch_size=16, learning_rate=1e-3,
                                                                       warmup_ratio=0.1))
     replay: float = setting(0.5, help="share of replayed pretraining text, so CPT does not erase what the base "

@@ -72,6 +72,48 @@ def pretraining_corpus(rows: Iterable[dict], cfg: CorpusConfig) -> list[str]:
     return docs
 
 
+def parallel_corpus(spec: str, langs: list[str], seed: int = 42, max_docs: int | None = None) -> list[str]:
+    """CPT text from parallel sentences, formatted as the study's TED CPT
+    (``build-parallel-dataset/pretokenize_ted_structured.py``): per parallel row, one line
+    ``"<code>: <sentence>"`` per available language in a language order shuffled per row (seed 42),
+    rows with fewer than two languages dropped. ``spec``: ``multiway:FILE.jsonl`` (TED2025 records)
+    or ``files:DIR`` (``DIR/<lang>.txt``, line-aligned)."""
+    from core.errors import PolyFactError
+
+    kind, _, where = spec.partition(":")
+    if kind == "multiway":
+        from polyfact.sources.multiway import iter_records
+
+        rows: Iterable[dict[str, str]] = iter_records(where, langs)
+    elif kind == "files":
+        from pathlib import Path
+
+        files = {lang: Path(where) / f"{lang}.txt" for lang in langs if (Path(where) / f"{lang}.txt").is_file()}
+        if len(files) < 2:
+            raise PolyFactError(f"cpt.corpus {spec}: parallel text needs two or more languages' <lang>.txt files "
+                                f"among {', '.join(langs)}; found {', '.join(files) or 'none'}")
+        texts = {lang: p.read_text(encoding="utf-8").splitlines() for lang, p in files.items()}
+        rows = ({lang: t[i].strip() for lang, t in texts.items() if i < len(t) and t[i].strip()}
+                for i in range(max(len(t) for t in texts.values())))
+    else:
+        raise PolyFactError(f"cpt.corpus must be statements, multiway:FILE.jsonl or files:DIR; got {spec!r}")
+    rng = random.Random(seed)
+    docs, seen_langs = [], set()
+    for row in rows:
+        order = [lang for lang in langs if lang in row]
+        if len(order) < 2:
+            continue
+        rng.shuffle(order)
+        seen_langs.update(order)
+        docs.append("\n".join(f"{lang}: {row[lang]}" for lang in order))
+        if max_docs is not None and len(docs) >= max_docs:
+            break
+    if len(seen_langs) < 2:
+        raise PolyFactError(f"cpt.corpus {spec} holds parallel text in fewer than two of the languages "
+                            f"{', '.join(langs)}; it needs at least two")
+    return docs
+
+
 def cpt_corpus(rows: Iterable[dict], cfg: CorpusConfig, langs: list[str] | None = None) -> list[str]:
     """Parallel text for continual pretraining: the same statement in English and another language
     (and in two non-English languages), plus name pairs, built from non-test facts only."""

@@ -11,7 +11,7 @@ from core.layout import layout
 from training.common import begin, finish, quick_recall, sample_facts
 from training.arms import budget_facts, check_budget, rows_of
 from training.config import BudgetConfig, CptConfig, PretrainConfig
-from training.corpus import cpt_corpus, pretraining_corpus
+from training.corpus import cpt_corpus, parallel_corpus, pretraining_corpus
 from training.lm import train_causal_lm
 from training.models import make_tiny_model, train_tokenizer
 
@@ -47,8 +47,11 @@ def cpt(run_dir: str | Path, cfg: CptConfig, *, parent: str = "base", ckpt_id: s
                 check=check_budget(None, budget))
     data, langs = job.data, job.data.training_langs
     facts = budget_facts(data.require("train", langs), budget, None, seed)
-    rows = rows_of(data.rows(), facts) if budget is not None and budget.facts else data.rows()
-    docs = cpt_corpus(rows, cfg.corpus, langs=langs)
+    if cfg.text == "statements":
+        rows = rows_of(data.rows(), facts) if budget is not None and budget.facts else data.rows()
+        docs = cpt_corpus(rows, cfg.corpus, langs=langs)
+    else:
+        docs = parallel_corpus(cfg.text, langs, max_docs=cfg.max_docs)
     if cfg.replay > 0:
         base = pretraining_corpus(data.rows(), cfg.corpus)
         docs = docs + base[: int(len(base) * cfg.replay)]
@@ -58,5 +61,6 @@ def cpt(run_dir: str | Path, cfg: CptConfig, *, parent: str = "base", ckpt_id: s
     spend.examples, spend.forward_tokens, spend.steps = len(docs), int(train_metrics["tokens"]), train_metrics["steps"]
     test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
     recall = quick_recall(job.model, job.tokenizer, test, normalization=cfg.normalization)
-    return finish(job, job.model, {"train": train_metrics, "test_recall": recall, "corpus_docs": len(docs)},
-                  spend=spend)
+    corpus = {"text": cfg.text, "docs": len(docs), "states_run_facts": cfg.text == "statements"}
+    return finish(job, job.model, {"train": train_metrics, "test_recall": recall, "corpus_docs": len(docs),
+                                   "corpus": corpus}, spend=spend)

@@ -68,3 +68,28 @@ def multiway_texts(path: str | Path, langs: list[str] | None = None, join: int =
         raise PolyFactError(f"{path} holds no segments of 20–600 characters"
                             + (f" in {', '.join(langs)}" if langs else ""))
     return groups
+
+
+def iter_records(path: str | Path, langs: list[str] | None = None) -> Iterator[dict[str, str]]:
+    """``{lang: segment}`` per record in file order (codes mapped, newlines → spaces, no length
+    filter): the parallel rows the study's TED CPT formats."""
+    path = Path(path)
+    keep = set(langs) if langs else None
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as err:
+        raise PolyFactError(f"cannot read multi-way text {path}: {err.strerror}") from None
+    with fh:
+        for i, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise PolyFactError(f"{path} line {i} is not JSON ({err.msg}); expected one record per line") from None
+            para = rec.get("para_data") if isinstance(rec, dict) else None
+            if not isinstance(para, dict):
+                raise PolyFactError(f"{path} line {i} has no 'para_data' mapping of language code to text")
+            row = {CODE_MAP.get(c, c): t.replace("\n", " ").strip() for c, t in para.items()
+                   if isinstance(t, str) and t.strip()}
+            yield {lang: t for lang, t in row.items() if keep is None or lang in keep}
