@@ -20,6 +20,7 @@ from pathlib import Path
 
 from core.errors import PolyFactError
 from core.io import fingerprint
+from core.layout import check_id
 from core.registry import Registry
 
 TEXT_SOURCES: Registry = Registry("text source")
@@ -56,7 +57,14 @@ def text_source(run_dir: str | Path, spec: str | None, langs: list[str] | None =
     ``join`` and ``max_chars`` apply to multi-way text (segments per text, characters per language)."""
     spec = spec or "dataset"
     fn = TEXT_SOURCES.load(spec_kind(spec))
-    return fn(run_dir, spec, langs or None, join=join, max_chars=max_chars)
+    source = fn(run_dir, spec, langs or None, join=join, max_chars=max_chars)
+    for lang in source.texts:  # language codes become file names (lahis_<lang>.pth) and shard keys (lang#s)
+        check_id(lang, f"language code of --texts {spec}")
+    with_text = [lang for lang, items in source.texts.items() if any(items)]
+    if len(with_text) < 2:
+        raise PolyFactError(f"--texts {spec} has text in {len(with_text)} language(s) ({', '.join(with_text) or 'none'});"
+                            " specialization compares languages: give it text in two or more")
+    return source
 
 
 def _dataset(run_dir: str | Path, spec: str, langs: list[str] | None, **_: object) -> TextSource:
@@ -83,19 +91,34 @@ def _dataset(run_dir: str | Path, spec: str, langs: list[str] | None, **_: objec
                       f"the run dataset's {what}")
 
 
-def _files(run_dir: str | Path, spec: str, langs: list[str] | None, **_: object) -> TextSource:
+def read_lines(path: Path, max_chars: int | None = None) -> list[str]:
+    """The non-empty lines of a UTF-8 text file, read until ``max_chars`` characters are kept (a
+    decoding error names the file and the line)."""
+    from polyfact.sources.multiway import utf8_lines
+
+    out, chars = [], 0
+    try:
+        with open(path, "rb") as fh:
+            for _, line in utf8_lines(fh, path):
+                line = line.rstrip("\r\n")
+                if line.strip():
+                    out.append(line)
+                    chars += len(line)
+                    if max_chars is not None and chars >= max_chars:
+                        break
+    except OSError as err:
+        raise PolyFactError(f"cannot read {path}: {err.strerror}") from None
+    return out
+
+
+def _files(run_dir: str | Path, spec: str, langs: list[str] | None, *, max_chars: int | None = None,
+           **_: object) -> TextSource:
     keep = set(langs) if langs else None
     folder = Path(spec[len("files:"):])
     files = sorted(folder.glob("*.txt"))
     if not files:
         raise PolyFactError(f"no <lang>.txt files in {folder}; write one file per language")
-    texts = {}
-    for f in files:
-        try:
-            texts[f.stem] = [line for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except UnicodeDecodeError:
-            raise PolyFactError(f"{f} is not UTF-8 text") from None
-    texts = {k: v for k, v in texts.items() if keep is None or k in keep}
+    texts = {f.stem: read_lines(f, max_chars) for f in files if keep is None or f.stem in keep}
     return TextSource(texts, fingerprint(texts), f"text files in {folder}")
 
 
@@ -117,9 +140,11 @@ def _hf(run_dir: str | Path, spec: str, langs: list[str] | None, **_: object) ->
     for col in (column, lang_col):
         if col not in ds.column_names:
             raise PolyFactError(f"dataset {path} has no column {col!r}; it has {', '.join(ds.column_names)}")
+    if len(ds) == 0:
+        raise PolyFactError(f"the dataset at {path} has no rows; pass one with text")
     out: dict[str, list[str]] = {}
     for text, lang in zip(ds[column], ds[lang_col]):
-        if keep is None or lang in keep:
+        if isinstance(text, str) and text.strip() and isinstance(lang, str) and (keep is None or lang in keep):
             out.setdefault(lang, []).append(text)
     return TextSource(out, ds._fingerprint, f"column {column!r} of the dataset at {path}")
 

@@ -215,22 +215,51 @@ def start_work(run_dir: str | os.PathLike, ckpt_id: str, key: str) -> Path:
 
 
 # ------------------------------------------------------------------------------------ outside checkpoints
-def source_fingerprint(source: str, revision: str | None = None) -> dict[str, Any]:
+_HUB_ID = __import__("re").compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+")
+
+
+def check_source(source: str) -> Path | None:
+    """A model directory (checked: it exists, is a directory, no symlink loop, has ``config.json``
+    and a usable tokenizer), or None for a well-formed hub id; anything else is a one-line error."""
+    path = Path(source).expanduser()
+    looks_local = path.exists() or source.startswith((".", "/", "~")) or os.sep + os.sep in source \
+        or (len(path.parts) > 1 and Path(path.parts[0]).exists()) or not _HUB_ID.fullmatch(source)
+    if not looks_local:
+        return None
+    try:
+        path = path.resolve(strict=True)
+    except FileNotFoundError:
+        raise PolyFactError(f"no model directory {source}; pass an existing save_pretrained directory or a hub id "
+                            "(owner/name)") from None
+    except (RuntimeError, OSError) as err:
+        raise PolyFactError(f"{source} cannot be resolved ({type(err).__name__}: a symlink loop?); pass the model "
+                            "directory itself") from None
+    if not path.is_dir():
+        raise PolyFactError(f"{source} is a file, not a model directory; pass the save_pretrained directory")
+    if not (path / "config.json").exists():
+        raise PolyFactError(f"{source} has no config.json; it is not a saved model (save_pretrained) directory")
+    if not any((path / f).exists() for f in ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model")):
+        raise PolyFactError(f"{source} has no tokenizer files (tokenizer.json, vocab.json, …); save the tokenizer "
+                            "with the model (tokenizer.save_pretrained)")
+    return path
+
+
+def source_fingerprint(source: str, revision: str | None = None, cache: dict | None = None) -> dict[str, Any]:
     """What identifies an outside model: the safetensors files' sizes and hashes of a local
-    directory, or a hub id with its revision (the commit, when the hub or its cache tells it)."""
-    path = Path(source)
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise PolyFactError(f"{path} has no config.json; it is not a saved model (save_pretrained) directory")
-        weights = content_record(path, "*.safetensors")
+    directory (``cache``: hashes reused by size and mtime), or a hub id with its revision (the
+    commit, when the hub or its cache tells it)."""
+    path = check_source(source)
+    if path is not None:
+        weights = content_record(path, "*.safetensors", cache)
         if not weights:
             raise PolyFactError(f"{path} has no *.safetensors weights; save the model with safe_serialization=True")
         record = {"source": str(path.resolve()), "weights": weights,
                   "config_sha256": file_hash(path / "config.json")}
         return {**record, "fingerprint": fingerprint({"weights": weights, "config": record["config_sha256"]})}
-    if "/" not in source:
-        raise PolyFactError(f"{source!r} is neither a directory nor a hub id (owner/name); pass a model directory")
     revision = revision or _hub_revision(source)
+    if revision.startswith("unresolved"):
+        raise PolyFactError(f"{source!r} is neither a local model directory nor a hub model this machine can resolve "
+                            f"({revision}); pass an existing directory, or download the model first")
     return {"source": source, "revision": revision, "fingerprint": fingerprint({"hub": source, "revision": revision})}
 
 
@@ -260,7 +289,11 @@ def register_external(run_dir: str | os.PathLike, ckpt_id: str, source: str, *, 
     Re-registering the same source is a no-op; another source under the same id is an error."""
     run = layout(run_dir)
     check_id(ckpt_id)
-    rec = source_fingerprint(source, revision)
+    cache = _HashCache(run)
+    try:
+        rec = source_fingerprint(source, revision, cache.data)
+    finally:
+        cache.save()
     old = read_cached(run.manifest(ckpt_id))
     if isinstance(old, dict):
         if old.get("method") == "external" and old.get("fingerprint") == rec["fingerprint"]:
@@ -271,6 +304,26 @@ def register_external(run_dir: str | os.PathLike, ckpt_id: str, source: str, *, 
                 "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **rec}
     atomic_write_json(run.manifest(ckpt_id), manifest)
     return manifest
+
+
+def refresh_external(run_dir: str | os.PathLike, ckpt_id: str) -> bool:
+    """Re-check a registered outside directory's weights (hashes cached by size and mtime): when they
+    changed since registration, record the new fingerprint (so results computed from the old weights
+    are stale and recompute) and say so; True when it changed."""
+    run = layout(run_dir)
+    manifest = read_cached(run.manifest(ckpt_id))
+    if not isinstance(manifest, dict) or manifest.get("method") != "external" or "weights" not in manifest:
+        return False
+    cache = _HashCache(run)
+    try:
+        rec = source_fingerprint(str(manifest["source"]), cache=cache.data)
+    finally:
+        cache.save()
+    if rec["fingerprint"] == manifest.get("fingerprint"):
+        return False
+    note(f"the weights of {ckpt_id} ({manifest['source']}) changed since it was registered; its results recompute")
+    atomic_write_json(run.manifest(ckpt_id), {**manifest, **rec})
+    return True
 
 
 def external_id(source: str) -> str:
@@ -339,8 +392,13 @@ def load_checkpoint(
         model = AutoModelForCausalLM.from_pretrained(
             where, dtype=dtype, device_map=device_map, trust_remote_code=trust_remote_code, use_safetensors=True
         )
-    except (OSError, ValueError) as err:
-        raise PolyFactError(f"cannot load model {where!r}: {str(err).splitlines()[0][:300]}") from None
+    except Exception as err:  # noqa: BLE001 - truncated weights, mismatched shapes, broken configs: one line
+        first = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+        raise PolyFactError(f"cannot load model {where!r} ({type(err).__name__}: {first}); check the directory's "
+                            "weights, config.json and tokenizer files") from None
+    if len(tokenizer("The capital of France is Paris.", add_special_tokens=False)["input_ids"]) == 0:
+        raise PolyFactError(f"the tokenizer of {where!r} encodes text to no tokens; save a usable tokenizer with the "
+                            "model")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:

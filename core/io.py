@@ -130,6 +130,18 @@ def read_json(path: str | os.PathLike, what: str = "file", fix: str = "regenerat
         raise PolyFactError(f"{what} {path} is not valid JSON ({err}); {fix}") from None
 
 
+def check_apart(inputs: list[str | os.PathLike | None], out: str | os.PathLike, what: str = "output") -> None:
+    """Refuse an output directory that is, contains or lies inside one of the ``inputs`` (writing it
+    would replace or mix with what it reads)."""
+    target = Path(out).expanduser().resolve()
+    for inp in inputs:
+        if inp is None:
+            continue
+        source = Path(inp).expanduser().resolve()
+        if target == source or target in source.parents or source in target.parents:
+            raise PolyFactError(f"{what} {out} is, contains or lies inside the input {inp}; write it somewhere else")
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary directory; on success it replaces ``target`` in one rename.

@@ -23,14 +23,18 @@ from pathlib import Path
 from core.errors import PolyFactError
 
 _ID = re.compile(r"[A-Za-z0-9_+.@-]+")
+MAX_NAME = 100  # every name that becomes a path (ids, languages, tags) stays well below file-name limits
 
 
 def check_id(name: str, what: str = "checkpoint id") -> str:
     """A checkpoint, run or analysis name: letters, digits and ``-_+.@``, no path separators,
     not ``.`` or ``..`` (so every write stays inside the run directory)."""
     if not isinstance(name, str) or not _ID.fullmatch(name) or name in (".", "..") or name.startswith("."):
-        raise PolyFactError(f"invalid {what} {name!r}: use letters, digits and -_+.@ (no '/', not starting "
+        raise PolyFactError(f"invalid {what} {str(name)[:80]!r}: use letters, digits and -_+.@ (no '/', not starting "
                             "with '.'), e.g. sft or grpo@s1")
+    if len(name) > MAX_NAME:
+        raise PolyFactError(f"invalid {what} {name[:40]!r}…: {len(name)} characters, at most {MAX_NAME}; "
+                            "choose a shorter name")
     return name
 
 

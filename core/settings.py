@@ -16,6 +16,17 @@ from core.errors import PolyFactError
 from core.registry import Registry
 
 
+def short(value: Any) -> str:
+    """A value as an error may show it: bounded, however large (or YAML-alias-expanded) it is."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = 60
+    r.maxlist = r.maxdict = r.maxtuple = r.maxset = 4
+    r.maxlevel = 2
+    return r.repr(value)
+
+
 class SettingError(PolyFactError):
     """A setting outside its rule; ``key`` is the field name (dotted once a parent adds its prefix)."""
 
@@ -24,10 +35,7 @@ class SettingError(PolyFactError):
         super().__init__(self._text())
 
     def _text(self) -> str:
-        shown = repr(self.value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        return f"{self.key} {self.rule}, got {shown}; fix it with --set {self.key}=..."
+        return f"{self.key} {self.rule}, got {short(self.value)}; fix it with --set {self.key}=..."
 
     def under(self, prefix: str) -> "SettingError":
         """The same error with ``prefix.`` before the key."""

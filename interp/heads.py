@@ -160,6 +160,8 @@ class HeadImportance:
             meta = read_json(meta_path, "LAHIS metadata", "re-download the release")
             if not isinstance(meta, dict):
                 raise PolyFactError(f"{meta_path} must hold a JSON object (model, langs, num_layers, num_heads)")
+            check_meta(meta, meta_path, {"langs": list, "num_layers": int, "num_heads": int, "data_num": int,
+                                         "max_length": int, "model": str, "arch": str})
         files = {p.stem[len("lahis_"):]: p for p in folder.glob("lahis_*.pth")}
         if not files:
             raise PolyFactError(f"no lahis_<lang>.pth files in {folder}; pass the folder of a released LAHIS run")
@@ -171,10 +173,18 @@ class HeadImportance:
             except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file
                 raise PolyFactError(f"cannot read {files[lang]}: {str(err).splitlines()[0][:200]}; "
                                     "expected a torch.save'd float tensor [layers, heads]") from None
-            if not isinstance(t, torch.Tensor) or t.dim() != 2 or not t.is_floating_point():
-                raise PolyFactError(f"{files[lang]} must hold a float tensor [layers, heads], "
+            if not isinstance(t, torch.Tensor) or t.dim() != 2 or not t.is_floating_point() or 0 in t.shape:
+                raise PolyFactError(f"{files[lang]} must hold a non-empty float tensor [layers, heads], "
                                     f"got {type(t).__name__} {tuple(getattr(t, 'shape', ()))}")
+            if max(t.shape) > MAX_LAYERS_OR_HEADS:
+                raise PolyFactError(f"{files[lang]} holds a {tuple(t.shape)} tensor; a model has at most "
+                                    f"{MAX_LAYERS_OR_HEADS} layers and heads")
+            if not bool(torch.isfinite(t).all()):
+                raise PolyFactError(f"{files[lang]} holds NaN or infinite scores; re-download or recompute it")
             mats.append(t.double())
+        if meta.get("langs") and set(meta["langs"]) != set(files):
+            raise PolyFactError(f"{meta_path} lists languages {sorted(meta['langs'])} but the folder has "
+                                f"lahis_<lang>.pth for {sorted(files)}; make them agree")
         shapes = {tuple(m.shape) for m in mats}
         if len(shapes) != 1:
             raise PolyFactError(f"the lahis_<lang>.pth files in {folder} have different shapes {sorted(shapes)}")
@@ -200,6 +210,26 @@ class HeadImportance:
                        parts)
         except (KeyError, TypeError) as err:
             raise PolyFactError(f"cannot read head importance at {path} (missing {err}); recompute it") from None
+
+
+MAX_LAYERS_OR_HEADS = 4096
+
+
+def check_meta(meta: dict, path: Path, types: dict[str, type]) -> None:
+    """A released ``meta.json``'s fields have the types the format says (a one-line error naming
+    the field otherwise); unknown fields are kept as they are."""
+    for key, tp in types.items():
+        value = meta.get(key)
+        if value is None:
+            continue
+        ok = isinstance(value, tp) and not (tp is int and isinstance(value, bool))
+        if tp is list:
+            ok = ok and all(isinstance(x, str) for x in value)
+        if tp is int and ok:
+            ok = 0 <= value <= 10_000_000
+        if not ok:
+            raise PolyFactError(f"{path}: {key!r} must be {'a list of language codes' if tp is list else tp.__name__}"
+                                f"{' in [0, 1e7]' if tp is int else ''}, got {str(value)[:60]!r}")
 
 
 class _HeadEdit:

@@ -18,7 +18,6 @@ bars, so the *number* of language-specific neurons of another checkpoint can cha
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,9 @@ import torch
 
 from core.errors import PolyFactError
 from interp.registry import LAPE_COUNTS, LAPE_VARIANTS
-from core.io import atomic_write_json
+
+MAX_LAYERS = 4096  # a released layer key beyond this (or meta's num_layers) is refused, never allocated
+from core.io import atomic_write_json, read_json
 
 
 
@@ -113,24 +114,39 @@ class LapeResult:
         path = Path(path)
         if path.is_dir():
             path = path / "lape_results.json"
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise PolyFactError(f"LAPE results not found: {path}") from None
-        except json.JSONDecodeError as err:
-            raise PolyFactError(f"{path} is not valid JSON ({err.msg})") from None
+        raw = read_json(path, "LAPE results", "re-download the release")
         meta_path = path.with_name("meta.json")
-        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
-        try:
-            selected = {int(layer) - 1: {lang: [int(i) for i in idx] for lang, idx in langs.items()}
-                        for layer, langs in raw.items()}
-        except (ValueError, AttributeError, TypeError):
-            raise PolyFactError(f"{path} is not in the LAPE format {{layer: {{lang: [indices]}}}}") from None
+        meta = read_json(meta_path, "LAPE metadata", "re-download the release") if meta_path.exists() else {}
+        if not isinstance(meta, dict):
+            raise PolyFactError(f"{meta_path} must hold a JSON object (langs, num_layers, intermediate_size, …)")
+        from interp.heads import check_meta
+
+        check_meta(meta, meta_path, {"langs": list, "num_layers": int, "intermediate_size": int, "n_selected": int})
+        if not isinstance(raw, dict):
+            raise PolyFactError(f"{path} is not in the LAPE format {{layer: {{lang: [indices]}}}}")
+        n_layers = meta.get("num_layers") or MAX_LAYERS
+        d_mlp = meta.get("intermediate_size")
+        selected: dict[int, dict[str, list[int]]] = {}
+        for layer, langs in raw.items():
+            if not (isinstance(layer, str) and layer.isdigit() and 1 <= int(layer) <= n_layers):
+                raise PolyFactError(f"{path}: layer key {str(layer)[:20]!r} must be a 1-based layer number up to "
+                                    f"{n_layers}")
+            if not isinstance(langs, dict) or not all(isinstance(v, list) for v in langs.values()):
+                raise PolyFactError(f"{path}: layer {layer} must map languages to lists of neuron indices")
+            for lang, idx in langs.items():
+                if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
+                           and (d_mlp is None or i < d_mlp) for i in idx):
+                    raise PolyFactError(f"{path}: layer {layer}, {lang}: neuron indices must be integers in "
+                                        f"[0, {d_mlp if d_mlp else 'the MLP width'})")
+            selected[int(layer) - 1] = {lang: list(idx) for lang, idx in langs.items()}
         langs_seen = {lang for langs in selected.values() for lang in langs}
+        if meta.get("langs") and not langs_seen <= set(meta["langs"]):
+            raise PolyFactError(f"{path} has neurons for {sorted(langs_seen - set(meta['langs']))}, which "
+                                f"{meta_path.name} does not list; make them agree")
         languages = list(meta.get("langs") or sorted(langs_seen))
         n_layers = int(meta.get("num_layers") or (max(selected) + 1 if selected else 0))
-        d_mlp = int(meta.get("intermediate_size") or 1 + max((i for langs in selected.values()
-                                                                  for idx in langs.values() for i in idx), default=0))
+        d_mlp = int(d_mlp or 1 + max((i for langs in selected.values() for idx in langs.values() for i in idx),
+                                      default=0))
         return cls(selected, languages, n_layers, d_mlp, meta)
 
 

@@ -489,6 +489,8 @@ def figures_heads(
     from analyses.released import released_heads
     from figures.report import paper_head_figures
 
+    if not 0 < frac <= 1:
+        raise PolyFactError(f"--top is the share of heads per language, in (0, 1] (the study: 0.02); got {frac}")
     out = _out_dir(out)
     for path in paper_head_figures(released_heads(paper_dir, compare, frac), out, static=static):
         print(f"wrote {path}")

@@ -17,7 +17,7 @@ import yaml
 from analyses.config import AblationConfig, EvalConfig, RepresentationConfig, RoutingConfig, SpecializationConfig
 from core.errors import PolyFactError
 from core.io import atomic_write_text
-from core.settings import SettingError, check, check_tree, describe, setting
+from core.settings import SettingError, check, check_tree, describe, setting, short
 from polyfact.make import IMPORTS, SOURCES
 from training.config import BudgetConfig, CmAlignConfig, CptConfig, DcoConfig, GrpoConfig, PretrainConfig, SftConfig
 
@@ -98,35 +98,35 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, tp):
             return value
         if not isinstance(value, dict):
-            raise PolyFactError(f"{key}: expected a mapping of settings, got {value!r}")
+            raise PolyFactError(f"{key}: expected a mapping of settings, got {short(value)}")
         return from_dict(tp, value, key)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise PolyFactError(f"{key}: expected a list, got {value!r}")
+            raise PolyFactError(f"{key}: expected a list, got {short(value)}")
         (inner, *_) = typing.get_args(tp) or (Any,)
         items = [_convert(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
-            raise PolyFactError(f"{key}: expected a mapping, got {value!r}")
+            raise PolyFactError(f"{key}: expected a mapping, got {short(value)}")
         _, vt = typing.get_args(tp) or (Any, Any)
         return {k: _convert(v, vt, f"{key}.{k}") for k, v in value.items()}
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise PolyFactError(f"{key}: expected true or false, got {value!r}")
+        raise PolyFactError(f"{key}: expected true or false, got {short(value)}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise PolyFactError(f"{key}: expected an integer, got {value!r}")
+        raise PolyFactError(f"{key}: expected an integer, got {short(value)}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        raise PolyFactError(f"{key}: expected a number, got {value!r}")
+        raise PolyFactError(f"{key}: expected a number, got {short(value)}")
     if tp is str:
         if isinstance(value, str):
             return value
-        raise PolyFactError(f"{key}: expected text, got {value!r}")
+        raise PolyFactError(f"{key}: expected text, got {short(value)}")
     return value
 
 
@@ -185,14 +185,40 @@ def parse_set(items: list[str]) -> dict:
     return out
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML whose mappings may not repeat a key (the last would silently win)."""
+
+    def construct_mapping(self, node, deep=False):  # noqa: D102
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _RepeatedKey(f"line {key_node.start_mark.line + 1} repeats the key {str(key)[:60]!r}; keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str | Path) -> dict:
-    """A YAML mapping from a file (one-line errors for missing or malformed files)."""
+    """A YAML mapping from a file (one-line errors for missing, unreadable or malformed files and
+    repeated keys)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PolyFactError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise PolyFactError(f"--config {path} is a directory; pass a YAML file of settings") from None
+    except UnicodeDecodeError:
+        raise PolyFactError(f"--config {path} is not UTF-8 text; pass a YAML file of settings") from None
+    except OSError as err:
+        raise PolyFactError(f"cannot read --config {path}: {err.strerror}") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.load(text, Loader=_UniqueKeys) or {}
+    except _RepeatedKey as err:
+        raise PolyFactError(f"{path} {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -252,7 +278,26 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise PolyFactError(f"methods: {cfg.methods} lists a method twice")
     if cfg.seeds is not None and (not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds)):
         raise PolyFactError(f"seeds must be distinct non-negative integers, e.g. --seeds 0,1,2; got {cfg.seeds}")
+    _check_sampling_ceiling(cfg)
     return cfg
+
+
+GENERATED_TOKENS_CEILING = 1 << 22  # tokens one training step may sample (4.2M: ~40 GB of a 7B model's KV cache)
+
+
+def _check_sampling_ceiling(cfg: RunConfig) -> None:
+    """Settings whose product bounds memory: the tokens one GRPO step or CM-Align's sampling asks
+    for at once (facts x rollouts x languages x new tokens), against a stated ceiling."""
+    langs = 12
+    for key, product, parts in (
+        ("grpo.num_generations", cfg.grpo.facts_per_step * cfg.grpo.num_generations * langs * cfg.grpo.max_new_tokens,
+         "grpo.facts_per_step x num_generations x 12 languages x max_new_tokens"),
+        ("cm_align.candidates", 32 * cfg.cm_align.candidates * cfg.cm_align.max_new_tokens,
+         "32 prompts per batch x cm_align.candidates x max_new_tokens"),
+    ):
+        if product > GENERATED_TOKENS_CEILING:
+            raise PolyFactError(f"{key}: {parts} = {product:,} tokens sampled at once, above the ceiling "
+                                f"{GENERATED_TOKENS_CEILING:,}; lower {key} (or the other factors)")
 
 
 def settings_table(cfg: RunConfig) -> dict[str, dict[str, Any]]:

@@ -113,24 +113,30 @@ def first_seed_ids(cfg: RunConfig) -> list[str]:
 
 def resolve_checkpoints(ctx: Context) -> None:
     """Turn the command's checkpoint items into run ids: a directory (or an item with ``/``) is
-    registered as an outside checkpoint (``polyfact checkpoints add``), under the run's lock."""
-    from core.checkpoints import external_id, register_external
+    registered as an outside checkpoint (``polyfact checkpoints add``), under the run's lock; every
+    registered outside directory is re-checked, so changed weights recompute their results."""
+    from core.checkpoints import external_id, list_checkpoints, refresh_external, register_external
 
-    if ctx.checkpoints is None:
-        return
     def in_run(item: str) -> bool:
         try:
             return ctx.run.manifest(item).exists()
         except PolyFactError:
             return False
 
-    out = []
-    for item in ctx.checkpoints:
-        if not in_run(item) and ("/" in item or Path(item).is_dir()):
-            out.append(register_external(ctx.run.root, external_id(item), item)["id"])
-        else:
-            out.append(item)  # unknown ids get the library's one-line error, naming the run's checkpoints
-    ctx.checkpoints = out
+    if ctx.checkpoints is not None:
+        out = []
+        for item in ctx.checkpoints:
+            if not in_run(item) and ("/" in item or Path(item).is_dir()):
+                out.append(register_external(ctx.run.root, external_id(item), item)["id"])
+            elif in_run(item):
+                out.append(item)
+            else:  # refused before any work
+                have = ", ".join(list_checkpoints(ctx.run.root)) or "none"
+                raise PolyFactError(f"no checkpoint {item!r} in {ctx.run.checkpoints} (have: {have}); name one of "
+                                    "them, a model directory or a hub id")
+        ctx.checkpoints = out
+    for c in list_checkpoints(ctx.run.root):
+        refresh_external(ctx.run.root, c)
 
 
 # ------------------------------------------------------------------------------------ stage functions
@@ -160,9 +166,9 @@ def data(ctx: Context) -> None:
 
 
 def _data_fp(ctx: Context) -> str:
-    from polyfact.dataset import load_meta
+    from polyfact.dataset import data_fingerprint
 
-    return str(load_meta(ctx.data_dir or ctx.run.data)["fingerprint"])
+    return data_fingerprint(ctx.data_dir or ctx.run.data)
 
 
 def base(ctx: Context) -> None:

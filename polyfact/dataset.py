@@ -123,6 +123,26 @@ def load_meta(path: str | Path) -> dict[str, Any]:
     return read_json(Path(path) / META_FILE, "dataset metadata")
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def data_fingerprint(path: str | Path) -> str:
+    """The fingerprint of a dataset directory as it is on disk: its recorded fingerprint and the
+    content of its data files (so rows edited in place make everything that depends on them stale;
+    file hashes are reused while size and modification time are unchanged)."""
+    from core.io import file_digest, fingerprint
+
+    root = Path(path)
+    digests = []
+    for f in sorted(root.glob("*/*.arrow")) + sorted(root.glob("*/state.json")):
+        st = f.stat()
+        key = (str(f.resolve()), st.st_size, st.st_mtime_ns)
+        if key not in _DIGESTS:
+            _DIGESTS[key] = file_digest(f)
+        digests.append((str(f.relative_to(root)), _DIGESTS[key]))
+    return fingerprint({"rows": load_meta(root)["fingerprint"], "files": digests})
+
+
 def _counts_table(title: str, counter: Counter, keys: list[str], head: str) -> str:
     lines = [f"### {title}", "", f"| {head} | rows |", "|---|---:|"]
     lines += [f"| {k} | {counter[k]} |" for k in keys]
@@ -177,6 +197,9 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 def export_configs(data_dir: str | Path, out: str | Path, force: bool = False) -> list[Path]:
     """Export as per-language configs like the released PolyFact: ``<out>/<lang>/<split>.jsonl``
     with ``question``, ``options`` (A, B, …), ``answer_index``, ``answer`` and ``fact_id``."""
+    from core.io import check_apart
+
+    check_apart([data_dir], out, "--out")
     dd = load_dataset_dir(data_dir)
     written = []
     with atomic_dir(out, force=force) as tmp:

@@ -54,7 +54,10 @@ def build_dataset(
     force: bool = False,
 ) -> dict[str, Any]:
     """Build PolyFact from a registered ``source`` (see :data:`SOURCES`) into ``out``."""
+    from core.io import check_apart
+
     read = SOURCES.load(source, "source")
+    check_apart([dump, cache_dir], out, "--out")
     lang_list = parse_langs(langs)
     rel_list = parse_relations(relations)
     cfg = BuildConfig(langs=lang_list, seed=seed, n_options=n_options,
@@ -113,9 +116,12 @@ def import_dataset(
     force: bool = False,
 ) -> dict[str, Any]:
     """Import KLAR or the released PolyFact format from the local directory ``src`` into ``out``."""
+    from core.io import check_apart
+
     read = IMPORTS.load(kind, "import format")
     if not Path(src).is_dir():
         raise PolyFactError(f"{src} is not a directory; pass the folder that holds the {kind} files")
+    check_apart([src], out, "--out")
     dropped: dict[str, int] = {}
     facts, licenses = read(src, seed=seed, dropped=dropped, langs=parse_langs(langs) if langs else None)
     present = order_langs({lang for f in facts for lang in f.langs()})

@@ -382,3 +382,156 @@ def test_arm_inputs_are_refused_with_nothing_written(study, args, needle):
     before = snapshot(study)
     one_line_error(cli("train", *args, "--run", study, "--id", "probe"), needle)
     assert snapshot(study) == before and not (study / "checkpoints" / ".work-probe").exists()
+
+
+# ---------------------------------------------------------------------------------------------- 11. reliability, third pass
+def test_language_codes_never_become_paths_outside_the_run(study, tmp_path):
+    text = tmp_path / "multi.jsonl"
+    text.write_text(json.dumps({"para_data": {"en": "The capital of France is Paris, a city.",
+                                              "../../../../outside/x": "La capital de Francia es París."}}) + "\n")
+    one_line_error(cli("analyze", "neurons", "--run", study, "--checkpoint", "base", "--texts", f"multiway:{text}"),
+                   "invalid language code")
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "en.txt").write_text("hello there\n")
+    (files / "en#9.txt").write_text("merged into en?\n")
+    one_line_error(cli("analyze", "neurons", "--run", study, "--checkpoint", "base", "--texts", f"files:{files}"),
+                   "'en#9': use letters, digits")
+    assert not (tmp_path.parent / "outside").exists() and not (study.parent / "outside").exists()
+
+
+@pytest.mark.parametrize("case, needle", [
+    ("one_language", "has text in 1 language(s) (en)"),
+    ("bad_utf8", "line 2 is not UTF-8 text"),
+])
+def test_text_sources_need_two_languages_and_name_bad_lines(study, tmp_path, case, needle):
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "en.txt").write_text("hello there\nmore text\n")
+    if case == "bad_utf8":
+        (files / "de.txt").write_bytes(b"guten Tag\n\xff\xfe kaputt\n")
+    one_line_error(cli("analyze", "neurons", "--run", study, "--checkpoint", "base", "--texts", f"files:{files}"),
+                   needle)
+
+
+def test_outside_checkpoints_are_checked(study, tmp_path):
+    import shutil as sh
+
+    base = study / "checkpoints" / "base"
+    no_tok = tmp_path / "no-tokenizer"
+    sh.copytree(base, no_tok)
+    for f in no_tok.glob("tokenizer*"):
+        f.unlink()
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    cases = [(tmp_path / "missing", "no model directory"), (study / "config.yaml", "is a file"),
+             (loop, "symlink loop"), (no_tok, "has no tokenizer files"),
+             ("nobody/nothing-here", "neither a local model directory nor a hub model")]
+    for source, needle in cases:
+        one_line_error(cli("checkpoints", "add", source, "--run", study, "--id", "probe"), needle)
+        assert not (study / "checkpoints" / "probe").exists()
+    one_line_error(cli("checkpoints", "add", base, "--run", study, "--id", "x" * 150), "at most 100")
+    mine = tmp_path / "mine"
+    sh.copytree(base, mine)
+    (mine / "manifest.json").unlink()
+    assert cli("checkpoints", "add", mine, "--run", study, "--id", "mine").returncode == 0
+    r = cli("analyze", "neurons", "--run", study, "--checkpoint", "mine")
+    assert r.returncode == 0, r.stderr[-800:]
+    from safetensors.torch import load_file, save_file
+
+    w = load_file(mine / "model.safetensors")
+    save_file({k: v + 0.01 for k, v in w.items()}, mine / "model.safetensors", metadata={"format": "pt"})
+    before = (study / "results" / "neurons" / "mine.json").read_text()
+    r = cli("analyze", "neurons", "--run", study, "--checkpoint", "mine")
+    assert r.returncode == 0 and "weights of mine" in r.stderr and "changed since it was registered" in r.stderr
+    assert (study / "results" / "neurons" / "mine.json").read_text() != before  # recomputed, not stale
+    (mine / "model.safetensors").write_bytes((mine / "model.safetensors").read_bytes()[:1000])
+    r = cli("analyze", "neurons", "--run", study, "--checkpoint", "mine")  # a note that it changed, then the error
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("error: cannot load model")
+
+
+def _release(tmp_path: Path, tensor=None, meta=None, lape=None) -> Path:
+    import torch
+
+    d = tmp_path / "rel"
+    d.mkdir(exist_ok=True)
+    for lang in ("en", "de"):
+        torch.save(tensor if tensor is not None else torch.rand(4, 4), d / f"lahis_{lang}.pth")
+    (d / "meta.json").write_text(json.dumps(meta if meta is not None else {"langs": ["en", "de"], "num_layers": 4,
+                                                                            "num_heads": 4}))
+    if lape is not None:
+        (d / "lape_results.json").write_text(json.dumps(lape))
+    return d
+
+
+@pytest.mark.parametrize("kind, args, needle", [
+    ("heads", {"tensor": "nan"}, "NaN or infinite"),
+    ("heads", {"tensor": "empty"}, "non-empty float tensor"),
+    ("heads", {"meta": {"langs": ["en", "fr"]}}, "make them agree"),
+    ("heads", {"meta": {"num_layers": "four"}}, "'num_layers' must be int"),
+    ("heads", {"meta": ["not", "an", "object"]}, "must hold a JSON object"),
+    ("lape", {"lape": {"1": {"en": [-3]}}}, "neuron indices must be integers"),
+    ("lape", {"lape": {"99999999": {"en": [1]}}}, "must be a 1-based layer number up to 4"),
+    ("lape", {"lape": {"1": {"fr": [1]}}}, "does not list"),
+])
+def test_released_files_are_validated(tmp_path, kind, args, needle):
+    import torch
+
+    if args.get("tensor") == "nan":
+        args = {**args, "tensor": torch.full((4, 4), float("nan"))}
+    elif args.get("tensor") == "empty":
+        args = {**args, "tensor": torch.zeros(0, 0)}
+    if kind == "lape":
+        args = {**args, "meta": {"langs": ["en", "de"], "num_layers": 4, "intermediate_size": 8}}
+    d = _release(tmp_path, **args)
+    one_line_error(cli("figures", kind, "--paper-dir", d, "--out", tmp_path / "figs", "--no-static"), needle)
+    assert not (tmp_path / "figs").exists()
+
+
+def test_released_top_must_be_a_share(tmp_path):
+    d = _release(tmp_path)
+    for top in ("0", "-1", "2"):
+        one_line_error(cli("figures", "heads", "--paper-dir", d, "--out", tmp_path / "f", "--top", top), "--top")
+
+
+@pytest.mark.parametrize("content, needle", [
+    ("grpo:\n  steps: 3\n  steps: 4\n", "line 3 repeats the key 'steps'"),
+    ("grpo:\n  learning_rate: .nan\n", "grpo.learning_rate must be a finite number"),
+    ("grpo:\n  facts_per_step: 100\n  num_generations: 512\n  max_new_tokens: 100\n", "above the ceiling"),
+    ("a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+     "grpo:\n  steps: *c\n", "unknown config key 'a'"),
+    (b"grpo:\n  steps: \xff\n", "is not UTF-8 text"),
+])
+def test_bad_config_files_are_one_line_and_leave_nothing(tmp_path, content, needle):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    r = cli("run", "--preset", "smoke", "--config", path, "--run", tmp_path / "r", "--dry-run")
+    one_line_error(r, needle)
+    assert len(r.stderr) < 400 and not (tmp_path / "r").exists()
+    one_line_error(cli("run", "--preset", "smoke", "--config", tmp_path, "--run", tmp_path / "r"), "is a directory")
+    assert not (tmp_path / "r").exists()
+
+
+def test_data_outputs_never_replace_their_inputs_and_edits_are_noticed(study, tmp_path):
+    from polyfact.dataset import data_fingerprint
+
+    data = study / "data"
+    one_line_error(cli("data", "export", data, "--out", data, "--force"), "is, contains or lies inside the input")
+    one_line_error(cli("data", "export", data, "--out", data / "inside", "--force"), "lies inside the input")
+    assert (data / "dataset_dict.json").exists()
+    before = data_fingerprint(data)
+    arrow = next((data / "test").glob("*.arrow"))
+    raw = bytearray(arrow.read_bytes())
+    raw[-200] ^= 0x01  # one row's bytes edited in place
+    arrow.write_bytes(bytes(raw))
+    assert data_fingerprint(data) != before  # everything that depends on the data is stale now
+
+
+def test_commands_that_write_hold_the_lock(study):
+    from filelock import FileLock
+
+    with FileLock(str(study / ".polyfact" / "run.lock")):
+        one_line_error(cli("checkpoints", "add", study / "checkpoints" / "base", "--run", study, "--id", "b2"),
+                       "is in use")
+        one_line_error(cli("report", "--run", study), "is in use")
+        one_line_error(cli("train", "sft", "--run", study), "is in use")

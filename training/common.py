@@ -37,7 +37,9 @@ class RunData:
 
     @property
     def fingerprint(self) -> str:
-        return str(self.meta["fingerprint"])
+        from polyfact.dataset import data_fingerprint
+
+        return data_fingerprint(self.path)
 
     @property
     def training_langs(self) -> list[str]:

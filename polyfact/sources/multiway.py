@@ -19,16 +19,26 @@ CODE_MAP = {"zh-cn": "zh", "pt-br": "pt"}
 MIN_CHARS, MAX_CHARS = 20, 600
 
 
+def utf8_lines(fh, path: Path) -> Iterator[tuple[int, str]]:
+    """Numbered lines of a file opened in binary mode, each decoded as UTF-8 (a decoding error names
+    the file and the line)."""
+    for i, raw in enumerate(fh, 1):
+        try:
+            yield i, raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PolyFactError(f"{path} line {i} is not UTF-8 text; convert the file to UTF-8") from None
+
+
 def iter_segments(path: str | Path, langs: list[str] | None = None) -> Iterator[tuple[str, str]]:
     """``(lang, segment)`` in file order; malformed lines are one-line errors naming the line."""
     path = Path(path)
     keep = set(langs) if langs else None
     try:
-        fh = open(path, encoding="utf-8")
+        fh = open(path, "rb")
     except OSError as err:
         raise PolyFactError(f"cannot read multi-way text {path}: {err.strerror}") from None
     with fh:
-        for i, line in enumerate(fh, 1):
+        for i, line in utf8_lines(fh, path):
             if not line.strip():
                 continue
             try:
@@ -76,11 +86,11 @@ def iter_records(path: str | Path, langs: list[str] | None = None) -> Iterator[d
     path = Path(path)
     keep = set(langs) if langs else None
     try:
-        fh = open(path, encoding="utf-8")
+        fh = open(path, "rb")
     except OSError as err:
         raise PolyFactError(f"cannot read multi-way text {path}: {err.strerror}") from None
     with fh:
-        for i, line in enumerate(fh, 1):
+        for i, line in utf8_lines(fh, path):
             if not line.strip():
                 continue
             try:
