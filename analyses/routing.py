@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from core.checkpoints import checkpoint_fingerprint
-from core.layout import layout
+from core.layout import fs_name, layout
 from core.provenance import fresh, provenance, write_result
 from analyses.config import RoutingConfig, SpecializationConfig
 from analyses.specialization import (collect, collect_heads, effective_reference,
@@ -250,7 +250,7 @@ def compare_pair(run_dir: str | Path, after: str, before: str, spec: Specializat
     config = {"spec": spec.__dict__, "routing": rcfg.__dict__, "before": before,
               "before_fingerprint": checkpoint_fingerprint(run_dir, before)}
     prov = provenance(run_dir, after, analysis="compare", data_fingerprint=None, config=config, seed=seed)
-    path = layout(run_dir).result("compare", f"{after}-vs-{before}")
+    path = layout(run_dir).result("compare", f"{fs_name(after)}-vs-{fs_name(before)}")
     if not force and (done := fresh(path, prov)) is not None:
         return done
     return write_result(path, {"before": before, "after": after,

@@ -130,7 +130,19 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[str]:
     root = layout(run_dir).checkpoints
     if not root.exists():
         return []
-    return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and (p / MANIFEST).exists())
+    return sorted(p.name for p in root.iterdir()
+                  if not p.name.startswith(".") and "~" not in p.name and (p / MANIFEST).exists())
+
+
+def list_points(run_dir: str | os.PathLike, ckpt_id: str) -> list[tuple[int, str]]:
+    """``(step, id)`` of the intermediate states a training run of ``ckpt_id`` kept, by step."""
+    from core.layout import point_id
+
+    root = layout(run_dir).checkpoints
+    prefix = f"{ckpt_id}~step-"
+    steps = [int(p.name[len(prefix):]) for p in root.glob(f"{ckpt_id}~step-*")
+             if p.name[len(prefix):].isdigit() and (p / MANIFEST).exists()] if root.exists() else []
+    return [(s, point_id(ckpt_id, s)) for s in sorted(steps)]
 
 
 def checkpoint_problem(run_dir: str | os.PathLike, ckpt_id: str) -> str | None:
@@ -143,7 +155,7 @@ def checkpoint_problem(run_dir: str | os.PathLike, ckpt_id: str) -> str | None:
     if manifest.get("method") == "external":
         return None if manifest.get("source") else "its manifest names no source"
     folder = run.checkpoint(ckpt_id)
-    if not (folder / "config.json").exists():
+    if not any((folder / f).exists() for f in ("config.json", "adapter_config.json")):
         return f"{run.relative(folder / 'config.json')} is missing"
     files = manifest.get("files")
     if not isinstance(files, dict):
@@ -347,7 +359,7 @@ def resolve_checkpoint(path_or_id: str | os.PathLike, run_dir: str | os.PathLike
     s = str(path_or_id)
     if run_dir is not None and _is_id(s):
         run = layout(run_dir)
-        if (run.checkpoint(s) / "config.json").exists():
+        if any((run.checkpoint(s) / f).exists() for f in ("config.json", "adapter_config.json")):
             return str(run.checkpoint(s))
         manifest = read_cached(run.manifest(s))
         if isinstance(manifest, dict) and manifest.get("source"):
@@ -387,6 +399,16 @@ def load_checkpoint(
     where = resolve_checkpoint(path_or_id, run_dir)
     if dtype == "auto":
         dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    adapter = Path(where) / "adapter_config.json"
+    if adapter.exists():  # an intermediate state of a LoRA arm: its parent with the adapter merged in
+        point = read_cached(Path(where) / MANIFEST)
+        parent = point.get("parent") if isinstance(point, dict) else None
+        if not parent:
+            raise PolyFactError(f"{where} holds a LoRA adapter without a manifest naming its base; it cannot be loaded")
+        from peft import PeftModel
+
+        base, tokenizer = load_checkpoint(parent, run_dir, dtype=dtype, device_map=device_map)
+        return PeftModel.from_pretrained(base, where).merge_and_unload().eval(), tokenizer
     try:
         tokenizer = _load_tokenizer(where, trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(

@@ -22,13 +22,18 @@ from pathlib import Path
 
 from core.errors import PolyFactError
 
-_ID = re.compile(r"[A-Za-z0-9_+.@-]+")
+_ID = re.compile(r"[A-Za-z0-9_+.@~-]+")
+_POINT = re.compile(r"([A-Za-z0-9_+.@-]+)/step-(\d+)")  # an intermediate state of a training run
 MAX_NAME = 100  # every name that becomes a path (ids, languages, tags) stays well below file-name limits
 
 
 def check_id(name: str, what: str = "checkpoint id") -> str:
     """A checkpoint, run or analysis name: letters, digits and ``-_+.@``, no path separators,
     not ``.`` or ``..`` (so every write stays inside the run directory)."""
+    point = _POINT.fullmatch(name) if isinstance(name, str) else None
+    if point:
+        check_id(point.group(1), what)
+        return name
     if not isinstance(name, str) or not _ID.fullmatch(name) or name in (".", "..") or name.startswith("."):
         raise PolyFactError(f"invalid {what} {str(name)[:80]!r}: use letters, digits and -_+.@ (no '/', not starting "
                             "with '.'), e.g. sft or grpo@s1")
@@ -36,6 +41,22 @@ def check_id(name: str, what: str = "checkpoint id") -> str:
         raise PolyFactError(f"invalid {what} {name[:40]!r}…: {len(name)} characters, at most {MAX_NAME}; "
                             "choose a shorter name")
     return name
+
+
+def point_id(ckpt: str, step: int) -> str:
+    """The id of an intermediate state of ``ckpt``'s training: ``grpo@s0/step-10``."""
+    return f"{ckpt}/step-{int(step)}"
+
+
+def split_point(name: str) -> tuple[str, int | None]:
+    """``"grpo@s0/step-10"`` → (``"grpo@s0"``, 10); any other id → (id, None)."""
+    m = _POINT.fullmatch(name)
+    return (m.group(1), int(m.group(2))) if m else (name, None)
+
+
+def fs_name(name: str) -> str:
+    """The file-system name of an id (an intermediate state's ``/`` becomes ``~``)."""
+    return check_id(name).replace("/", "~")
 
 
 def seeded_id(name: str, seed: int | None) -> str:
@@ -84,14 +105,14 @@ class RunLayout:
         return self.root / "checkpoints"
 
     def checkpoint(self, ckpt_id: str) -> Path:
-        return self.checkpoints / check_id(ckpt_id)
+        return self.checkpoints / fs_name(ckpt_id)
 
     def manifest(self, ckpt_id: str) -> Path:
         return self.checkpoint(ckpt_id) / "manifest.json"
 
     def work(self, ckpt_id: str) -> Path:
         """Where a training run keeps its periodic (resumable) states until the checkpoint is final."""
-        return self.checkpoints / f".work-{check_id(ckpt_id)}"
+        return self.checkpoints / f".work-{fs_name(ckpt_id)}"
 
     @property
     def results(self) -> Path:
@@ -102,15 +123,15 @@ class RunLayout:
 
     def result(self, analysis: str, ckpt_id: str, suffix: str = ".json") -> Path:
         """``results/<analysis>/<id><suffix>``."""
-        return self.result_dir(analysis) / f"{check_id(ckpt_id)}{suffix}"
+        return self.result_dir(analysis) / f"{fs_name(ckpt_id)}{suffix}"
 
     def lape_dir(self, ckpt_id: str, variant: str) -> Path:
         """A checkpoint's LAPE neurons in the study's released format (``lape_results.json``)."""
-        return self.result_dir("neurons") / check_id(ckpt_id) / check_id(variant, "LAPE variant")
+        return self.result_dir("neurons") / fs_name(ckpt_id) / check_id(variant, "LAPE variant")
 
     def lahis_dir(self, ckpt_id: str) -> Path:
         """A checkpoint's LAHIS head importance in the study's released format (``lahis_<lang>.pth``)."""
-        return self.result_dir("heads") / check_id(ckpt_id) / "lahis"
+        return self.result_dir("heads") / fs_name(ckpt_id) / "lahis"
 
     @property
     def summary(self) -> Path:

@@ -86,6 +86,19 @@ class Run:
         res = self.results(analysis)
         return pd.DataFrame({c: r["metrics"]["accuracy"] for c, r in res.items()})
 
+    def trajectory(self, method: str | None = None) -> dict[str, Any]:
+        """``results/trajectory``: a method's summary across seeds (its mean and t interval at each
+        point, the half-change steps, which moves first), or every method's with ``method=None``."""
+        doc = read_cached(self.layout.result("trajectory", "summary"))
+        if not isinstance(doc, dict):
+            raise PolyFactError(f"no trajectory in {self.layout.results}; run polyfact analyze trajectory --run "
+                                f"{self.path} (after training with --set trajectory.points=N)")
+        if method is None:
+            return doc
+        if method not in doc["methods"]:
+            raise PolyFactError(f"no trajectory of {method!r}; the run has {', '.join(doc['methods'])}")
+        return doc["methods"][method]
+
     def model(self, ckpt_id: str, **kwargs):
         """Load a checkpoint (``core.checkpoints.load_checkpoint``): ``(model, tokenizer)``."""
         return load_checkpoint(ckpt_id, self.layout.root, **kwargs)

@@ -326,3 +326,32 @@ def learning_curves(curves: Mapping[str, Result], measure: str = "mean_accuracy"
     fig.update_xaxes(title_text="share of training done", range=[0, 1])
     return style(fig, f"Learning curves: {measure.replace('_', ' ')} at evenly spaced points of each arm's training",
                  None, measure.replace("_", " "))
+
+
+def trajectory(summary: Result, panels: Mapping[str, str] | None = None) -> go.Figure:
+    """Measures against the share of training, one line per method (the mean over seeds) with a
+    band from the lowest to the highest seed: the study's measures, the project's, and behavior."""
+    labels, panel_of = summary.get("labels", {}), panels or summary.get("panels", {})
+    groups = {"study": [m for m, p in panel_of.items() if p == "study"],
+              "project": [m for m, p in panel_of.items() if p == "project"],
+              "behavior": ["probe_accuracy", "test_accuracy", "total_consistency"]}
+    rows = [(g, m) for g, ms in groups.items() for m in ms
+            if any(m in s["points"] for s in summary["methods"].values())]
+    fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.03,
+                        subplot_titles=[f"{g}: {labels.get(m, m)}" for g, m in rows])
+    for i, (method, s) in enumerate(summary["methods"].items()):
+        color = method_color(i)
+        for r, (_, m) in enumerate(rows, 1):
+            pts = s["points"].get(m)
+            if not pts:
+                continue
+            x = [p["share"] for p in pts]
+            if s["n_seeds"] > 1:
+                fig.add_scatter(x=x + x[::-1], y=[max(p["seeds"]) for p in pts] + [min(p["seeds"]) for p in pts][::-1],
+                                fill="toself", line=dict(width=0), fillcolor=color, opacity=0.2, showlegend=False,
+                                hoverinfo="skip", row=r, col=1)
+            fig.add_scatter(x=x, y=[p["mean"] for p in pts], mode="lines+markers", line=dict(color=color),
+                            name=f"{method} (n={s['n_seeds']})", showlegend=r == 1, row=r, col=1)
+    fig.update_xaxes(title_text="share of training", row=len(rows), col=1)
+    return style(fig, "How specialization moves during training (mean over seeds; band: lowest to highest seed)",
+                 None, None, height=max(450, 220 * len(rows)))

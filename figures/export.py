@@ -61,7 +61,12 @@ def write_static(fig: go.Figure, path: str | Path, width: int = 1000, height: in
     if path.suffix not in (".png", ".pdf", ".svg"):
         raise PolyFactError(f"static export writes .png, .pdf or .svg, not {path.suffix!r}")
     try:
-        data = fig.to_image(format=path.suffix[1:], width=width, height=height, scale=scale)
+        try:
+            data = fig.to_image(format=path.suffix[1:], width=width, height=height, scale=scale)
+        except Exception as err:  # kaleido's browser page sometimes fails to load under load: one more try
+            if chromium_path() is None or "chrom" in str(err).lower():
+                raise
+            data = fig.to_image(format=path.suffix[1:], width=width, height=height, scale=scale)
     except Exception as err:  # kaleido raises its own types when no browser is found
         if chromium_path() is None or "chrom" in str(err).lower():
             raise PolyFactError(

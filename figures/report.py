@@ -86,6 +86,9 @@ def run_figures(run_dir: str | Path) -> list[tuple[str, str, go.Figure]]:
         first = next(iter(reps.values()))
         langs = [x for x in order_langs(first["logit_lens"]) if x != first["reference"]][:4]
         add("Shared representations", "logit_lens", lambda: B.logit_lens_curves(first, langs))
+    traj = read_cached(layout(run_dir).result("trajectory", "summary"))
+    if isinstance(traj, dict) and traj.get("methods"):
+        add("How specialization moves during training", "trajectory", lambda: B.trajectory(traj))
     from figures.paper_run import run_paper_figures
 
     for name, fig in run_paper_figures(run_dir):  # the paper's shapes, to lay beside `polyfact paper`
@@ -130,6 +133,17 @@ def _unmatched(seeds: dict[str, Any]) -> str:
     text = seeds.get("unmatched")
     return (f"<p class='warn'><b>The arms below learned from different train facts</b> ({html.escape(text)}): "
             "their comparison is not fact-matched.</p>") if text else ""
+
+
+def _trajectory_section(run_dir: Path) -> str:
+    """Which moves first, per method: a sentence with its numbers."""
+    traj = read_cached(layout(run_dir).result("trajectory", "summary"))
+    if not isinstance(traj, dict) or not traj.get("methods"):
+        return ""
+    said = [f"{html.escape(m)}: {html.escape(s['order']['reading'])}" for m, s in traj["methods"].items()]
+    return ("<section id='order'><h2>Which moves first: specialization or consistency</h2><p>"
+            + "<br>".join(said) + "</p><p class='note'>The step at which neuron κ and Total Consistency reach half "
+            "of their final change, per seed; the difference is tested over seeds (paired t).</p></section>")
 
 
 def _budget_section(run_dir: Path) -> str:
@@ -243,6 +257,7 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
         parts.append(_claims_section(seeds))
         parts.append(_seed_section(seeds))
     parts.append(_budget_section(run_dir))
+    parts.append(_trajectory_section(run_dir))
     summary = read_cached(run.summary)
     if isinstance(summary, dict) and summary.get("rows"):
         rows = summary["rows"]

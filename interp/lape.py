@@ -132,7 +132,8 @@ class LapeResult:
                 raise PolyFactError(f"{path}: layer key {str(layer)[:20]!r} must be a 1-based layer number up to "
                                     f"{n_layers}")
             if not isinstance(langs, dict) or not all(isinstance(v, list) for v in langs.values()):
-                raise PolyFactError(f"{path}: layer {layer} must map languages to lists of neuron indices")
+                raise PolyFactError(f"{path}: layer {layer} is not in the LAPE format; it must map languages to lists "
+                                    "of neuron indices")
             for lang, idx in langs.items():
                 if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
                            and (d_mlp is None or i < d_mlp) for i in idx):

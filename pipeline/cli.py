@@ -389,6 +389,45 @@ for _name, _show, _each in (("routing", "print_routing", False), ("curves", "pri
     _run_analysis(_name, _show, _each)
 
 
+@analyze_app.command("trajectory")
+def analyze_trajectory(
+    run: Path = typer.Option(..., "--run"),
+    methods: Optional[str] = typer.Option(None, "--methods", help="Arms to follow, e.g. grpo,sft (default: every arm "
+                                          "that kept intermediate states: trajectory.points)."),
+    checkpoints: Optional[str] = typer.Option(None, "--checkpoints", help="Any series instead: ids, directories, hub ids "
+                                              "or hub_id@revision, comma-separated."),
+    order: str = typer.Option("given", "--order", help="Series order: given | step (the step in each name: step-N, "
+                              "checkpoint-N, -sN)"),
+    name: str = typer.Option("series", "--name", help="Name of the series' result file."),
+    reference: Optional[str] = _REF,
+    texts: Optional[str] = _TEXTS,
+    preset: Optional[str] = _PRESET,
+    config: Optional[Path] = _CONFIG,
+    sets: Optional[list[str]] = _SETS,
+    force: bool = _FORCE,
+) -> None:
+    """How specialization moves during training: measures at every kept state of each arm (or along a
+    series of checkpoints) beside the learning curves; writes results/trajectory/."""
+    from pipeline.tables import print_trajectory
+
+    if order not in ("given", "step"):
+        raise PolyFactError(f"--order must be given or step; got {order!r}")
+    ctx = _context(run, preset, config, sets, _analysis_overrides(texts=texts, reference=reference), checkpoints,
+                   force)
+    names = _csv(checkpoints, "--checkpoints", "A,B,C") if checkpoints else None
+    if names is not None and len(names) < 2:
+        raise PolyFactError(f"a trajectory needs two or more checkpoints; got {names[0]!r}")
+    ctx.options = {"series": bool(checkpoints), "order": order, "name": check_name(name), "names": names,
+                   "methods": _csv(methods, "--methods", "grpo,sft") if methods else None}
+    print_trajectory(_execute(ctx, _named("trajectory")))
+
+
+def check_name(name: str) -> str:
+    from core.layout import check_id
+
+    return check_id(name, "--name")
+
+
 @app.command("compare")
 def compare_cmd(
     run: Path = typer.Option(..., "--run"),

@@ -45,6 +45,17 @@ class DataConfig:
 
 
 @dataclass
+class TrajectoryConfig:
+    """How specialization moves during training: intermediate states kept per arm."""
+
+    points: int = setting(0, help="evenly spaced intermediate states every trained arm keeps (checkpoints "
+                                  "<arm>/step-<n>), analyzed by polyfact analyze trajectory", ge=0, le=100)
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+@dataclass
 class RunConfig:
     """Everything a run does. ``model`` names a Hugging Face model (hub id or directory) to start
     from instead of pretraining the toy world's tiny model."""
@@ -61,6 +72,7 @@ class RunConfig:
     data: DataConfig = setting(help="the dataset", factory=DataConfig)
     budget: BudgetConfig = setting(help="the train facts every arm learns from, and its learning curve",
                                    factory=BudgetConfig)
+    trajectory: TrajectoryConfig = setting(help="intermediate states of each arm's training", factory=TrajectoryConfig)
     pretrain: PretrainConfig = setting(help="pretraining the toy base", factory=PretrainConfig)
     cpt: CptConfig = setting(help="continual pretraining", factory=CptConfig)
     sft: SftConfig = setting(help="supervised fine-tuning", factory=SftConfig)

@@ -38,6 +38,7 @@ _OVERRIDES: dict[str, dict] = {
                      "candidates": 3, "max_new_tokens": 4, "eval_max_facts": 8},
         "eval": {"bootstrap": 100},
         "routing": {"bootstrap": 50, "permutations": 50},
+        "trajectory": {"points": 1},  # every arm keeps its middle state: the trajectory stage end to end
     },
     # The study's comparison at 3 seeds: SFT, GRPO and its control, DCO and CM-Align, each on the same
     # 40 train facts; half the analyzer text and fewer resamples; the causal analyses run on the
@@ -54,6 +55,7 @@ _OVERRIDES: dict[str, dict] = {
         "analysis": {"max_tokens": 10000, "head_max_tokens": 2000},
         "routing": {"bootstrap": 100, "permutations": 100},
         "ablate": {"max_facts": 6},
+        "trajectory": {"points": 4},  # how specialization moves: 4 kept states per arm (cost: README)
     },
     # What the study trained and measured (github jvonrad/Lost-in-Mistranslation): its final runs'
     # arms matched at 10,000 train facts (SFT on the option letters, DCO, CM-Align, GRPO with the study

@@ -12,6 +12,7 @@ is decided by fingerprints inside the library (``core.provenance.current``,
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import time
@@ -40,6 +41,7 @@ class Context:
     force: bool = False
     notes: list[str] = field(default_factory=list)
     data_dir: Path | None = None
+    options: dict = field(default_factory=dict)  # a command's own choices (e.g. the trajectory's series order)
 
     def ids(self) -> list[str]:
         return self.checkpoints if self.checkpoints is not None else checkpoint_ids(self.cfg)
@@ -51,7 +53,8 @@ class Context:
         note(message)
 
     def with_ids(self, ids: list[str], force: bool | None = None) -> "Context":
-        return Context(self.run, self.cfg, ids, self.force if force is None else force, self.notes, self.data_dir)
+        return Context(self.run, self.cfg, ids, self.force if force is None else force, self.notes, self.data_dir,
+                       self.options)
 
 
 @dataclass
@@ -111,6 +114,15 @@ def first_seed_ids(cfg: RunConfig) -> list[str]:
     return ["base", *[c for _, _, c, s in training_plan(cfg) if s == first]]
 
 
+def hub_revision(item: str) -> tuple[str, str | None]:
+    """``"org/model@step1000"`` → (``"org/model"``, ``"step1000"``): a hub id at a revision (an
+    intermediate pretraining checkpoint); anything else → (item, None)."""
+    source, at, revision = item.rpartition("@")
+    if at and "/" in source and revision and "/" not in revision and not Path(item).exists():
+        return source, revision
+    return item, None
+
+
 def resolve_checkpoints(ctx: Context) -> None:
     """Turn the command's checkpoint items into run ids: a directory (or an item with ``/``) is
     registered as an outside checkpoint (``polyfact checkpoints add``), under the run's lock; every
@@ -127,7 +139,9 @@ def resolve_checkpoints(ctx: Context) -> None:
         out = []
         for item in ctx.checkpoints:
             if not in_run(item) and ("/" in item or Path(item).is_dir()):
-                out.append(register_external(ctx.run.root, external_id(item), item)["id"])
+                source, revision = hub_revision(item)
+                out.append(register_external(ctx.run.root, external_id(item.replace("@", "-")), source,
+                                             revision=revision)["id"])
             elif in_run(item):
                 out.append(item)
             else:  # refused before any work
@@ -190,7 +204,8 @@ def train_one(ctx: Context, method: str, parent: str | None, ckpt: str, seed: in
 
     section = section_of(method, ctx.cfg)
     family = section.model.family if method == "pretrain" else None
-    budget = None if method == "pretrain" else ctx.cfg.budget
+    budget = None if method == "pretrain" else dataclasses.replace(ctx.cfg.budget,
+                                                                    trajectory_points=ctx.cfg.trajectory.points)
     expected = expected_fingerprint(ctx.run.root, parent=parent, method=method, cfg=method_config(method, section),
                                     seed=seed, data_fingerprint=_data_fp(ctx), family=family, budget=budget)
     if not ctx.force and checkpoint_current(ctx.run.root, ckpt, expected, ctx.note):
@@ -290,6 +305,32 @@ def compare(ctx: Context) -> dict:
                         force=ctx.force)
 
 
+def trajectory(ctx: Context) -> dict:
+    """How specialization moves during training: every trained arm's kept states (``--methods``
+    filters), or the series of ``ctx.checkpoints`` (ordered as given, or by the step in their names)."""
+    from analyses.trajectory import order_by_step, series_analysis, trajectory_analysis
+    from core.checkpoints import read_manifest
+
+    spec, rcfg, seed = ctx.cfg.analysis, ctx.cfg.routing, ctx.cfg.seed
+    if ctx.options.get("series"):
+        ids = ctx.ids()
+        names = ctx.options.get("names") or ids
+        if ctx.options.get("order") == "step":
+            by_step = dict(zip(names, ids))
+            series = [(s, by_step[n]) for s, n in order_by_step(names)]
+        else:
+            series = list(enumerate(ids))
+        return {"series": series_analysis(ctx.run.root, series, ctx.options.get("name", "series"), spec, rcfg, seed,
+                                          ctx.force)}
+    methods = ctx.options.get("methods")
+    arms = [c for c in ctx.ids() if c != "base" and (read_manifest(ctx.run.root, c).get("budget") or {})
+            .get("trajectory_points") and (not methods or c.split("@")[0] in methods)]
+    if not arms:
+        raise PolyFactError("no trained arm kept intermediate states; train with --set trajectory.points=N (N ≥ 1), "
+                            "or pass a series with --checkpoints A,B,C")
+    return trajectory_analysis(ctx.run.root, arms, spec, rcfg, seed, ctx.force)
+
+
 def report(ctx: Context) -> Path:
     from figures.report import build_report
 
@@ -321,6 +362,8 @@ for _name, _fn, _needs, _writes, _skip, _help in (
      "cross-lingual similarity, CKA, retrieval, language-ID probes and logit lens per layer"),
     ("compare", compare, ("neurons", "heads"), "results/compare/<after>-vs-<before>.json", _PER_CKPT,
      "before/after analyses of any two checkpoints"),
+    ("trajectory", trajectory, (), "results/trajectory/<arm>.json, summary.json", _PER_CKPT + " (per point)",
+     "the study's and the project's measures at every kept state of each arm's training, or along a series"),
     ("report", report, (), "report.html, figures/", "always redrawn (cheap)", "the report and figures"),
 ):
     STAGES.add(_name, _help, stage=Stage(_name, f"polyfact {_name}", _fn, _needs, _writes, _skip))
@@ -360,6 +403,7 @@ def plan(ctx: Context) -> list[Stage]:
         at("seeds", f"polyfact analyze seeds --run {r}"),
         at("ablate", f"polyfact analyze ablate --run {r} --checkpoints {first}"),
         at("representations", f"polyfact analyze representations --run {r} --checkpoints {first}"),
+        *([at("trajectory", f"polyfact analyze trajectory --run {r}")] if cfg.trajectory.points else []),
         at("report", f"polyfact report --run {r}"),
     ]
     return steps

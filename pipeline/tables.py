@@ -377,3 +377,28 @@ def print_klar_study(results: dict) -> None:
     t.add_row("held-out languages", *[_f(r["heldout_mean"]) for r in results.values()])
     console.print(t)
     console.print(f"predictions: results/klar-study/<id>.predictions.jsonl (re-score: polyfact eval score FILE --match study)")
+
+
+def print_trajectory(res: dict) -> None:
+    """Each method's trajectory: the measures at each point (mean over seeds) and the order of events."""
+    if "series" in res:
+        s = res["series"]
+        t = Table(title=f"trajectory of the series {s['name']} (against {s['reference'] or 'no reference'})")
+        cols = [c for c in ("lape_total", "head_overlap", "calibrated_neurons", "neuron_kappa", "head_kappa")
+                if c in s["points"][0]]
+        for c in ("step", "checkpoint", *cols):
+            t.add_column(c, justify="left" if c == "checkpoint" else "right")
+        for p in s["points"]:
+            t.add_row(str(p["step"]), p["checkpoint"], *[_f(p[c], 3) for c in cols])
+        console.print(t)
+        return
+    for method, m in res["methods"].items():
+        t = Table(title=f"{method}: measures along training (mean over {m['n_seeds']} seed(s))")
+        keys = list(m["points"])
+        t.add_column("share of training")
+        for k in keys:
+            t.add_column(k, justify="right")
+        for i in range(len(m["points"][keys[0]])):
+            t.add_row(f"{m['points'][keys[0]][i]['share']:.2f}", *[_f(m["points"][k][i]["mean"], 3) for k in keys])
+        console.print(t)
+        console.print(f"{method}: {m['order']['reading']}")

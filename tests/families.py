@@ -19,5 +19,5 @@ def tiny_model(family: str, tok, max_positions: int = 128, seed: int = 0, **extr
     cfg_cls, model_cls, fam_extra = FAMILIES[family]
     torch.manual_seed(seed)
     cfg = cfg_cls(vocab_size=len(tok), pad_token_id=tok.pad_token_id, max_position_embeddings=max_positions,
-                  **SHAPE, **fam_extra, **extra)
+                  **{**SHAPE, **fam_extra, **extra})
     return model_cls(cfg).eval()

@@ -23,10 +23,11 @@ def test_smoke_study_end_to_end(smoke_study):
     run_dir, stdout = smoke_study
     assert "PolyFact run summary" in stdout and "stage times" in stdout
     for stage in ("data", "base", "train grpo", "evaluate", "neurons", "heads", "routing", "ablate",
-                  "representations", "report"):
+                  "representations", "trajectory", "report"):
         assert f"[{stage}]" in stdout
     ckpts = {p.name for p in (run_dir / "checkpoints").iterdir() if (p / "manifest.json").exists()}
-    assert ckpts == {"base", "cpt", "sft", "grpo", "cpt+grpo"}
+    assert ckpts == {"base", "cpt", "sft", "grpo", "cpt+grpo", "sft~step-2", "cpt~step-2", "grpo~step-6",
+                     "cpt+grpo~step-6"}  # each arm's middle state (trajectory.points=1)
     summary = json.loads((run_dir / "results" / "summary.json").read_text())
     assert [r["checkpoint"] for r in summary["rows"]] == ["base", "cpt", "sft", "grpo", "cpt+grpo"]
     assert (run_dir / "report.html").exists() and (run_dir / "config.yaml").exists()

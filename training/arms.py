@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,8 +120,9 @@ class CurveCallback(TrainerCallback):
     """Evaluates the model at evenly spaced steps of its training (start and end included), keeping
     each point in ``path`` as it is taken, so a resumed run keeps the points before the kill."""
 
-    def __init__(self, evaluate: Callable[[Any], dict[str, Any]], points: int, path: Path) -> None:
-        self.evaluate, self.points, self.path = evaluate, points, path
+    def __init__(self, evaluate: Callable[[Any], dict[str, Any]], points: int, path: Path, extra: int = 0) -> None:
+        """``extra``: also evaluate at the steps where ``extra`` trajectory states are kept."""
+        self.evaluate, self.points, self.path, self.extra = evaluate, points, path, extra
         saved = read_cached(path)
         self.curve: list[dict[str, Any]] = saved if isinstance(saved, list) else []
         self.steps: list[int] = []
@@ -138,7 +140,8 @@ class CurveCallback(TrainerCallback):
         atomic_write_json(self.path, self.curve)
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):  # noqa: D102
-        self.steps = curve_steps(state.max_steps, self.points)
+        self.steps = sorted(set(curve_steps(state.max_steps, self.points))
+                            | set(trajectory_steps(state.max_steps, self.extra)))
         if state.global_step == 0:
             self._at(0, model)
 
@@ -228,3 +231,61 @@ def objective_change(curve: list[dict[str, Any]], measure: str) -> dict[str, Any
     if len(values) < 2:
         return None
     return {"measure": measure, "first": values[0], "last": values[-1], "improved": values[-1] > values[0]}
+
+
+def save_point(job: Any, step: int, model: Any) -> Path:
+    """Keep ``model`` at ``step`` of ``job``'s training as checkpoint ``<arm>/step-<n>`` (a LoRA model:
+    its adapter only), with a manifest naming the arm, its parent and the step."""
+    from core.checkpoints import MANIFEST, content_record, package_versions
+    from core.io import atomic_dir, fingerprint
+    from core.layout import point_id
+    from training.config import fingerprint_view
+
+    pid = point_id(job.ckpt_id, step)
+    folder = job.run.checkpoint(pid)
+    adapter = hasattr(model, "peft_config")
+    with atomic_dir(folder, force=True) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        job.tokenizer.save_pretrained(tmp)
+        manifest = {"id": pid, "parent": job.parent, "method": job.method, "family": job.family,
+                    "data_fingerprint": job.data.fingerprint, "config": fingerprint_view(job.cfg), "seed": job.seed,
+                    "point": {"of": job.ckpt_id, "step": step, "of_fingerprint": job.fingerprint},
+                    "adapter": adapter, "fingerprint": fingerprint([job.fingerprint, step]),
+                    "files": content_record(tmp), "versions": package_versions()}
+        atomic_write_json(tmp / MANIFEST, manifest)
+    return folder
+
+
+class TrajectoryCallback(TrainerCallback):
+    """Keeps ``points`` evenly spaced intermediate states of a training run as checkpoints (the
+    start is the parent, the end the arm itself); states kept by an earlier training of the arm are
+    removed once the new one is known to be possible."""
+
+    def __init__(self, job: Any, points: int) -> None:
+        self.job, self.points = job, points
+        self.steps: list[int] = []
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: D102
+        total = state.max_steps
+        if self.points > max(total - 1, 0):
+            raise PolyFactError(f"trajectory.points={self.points} is more than the {max(total - 1, 0)} intermediate "
+                                f"steps of {self.job.ckpt_id} ({total} optimizer steps); lower it or train longer")
+        self.steps = trajectory_steps(total, self.points)
+        from core.checkpoints import list_points, read_manifest
+
+        for _, pid in list_points(self.job.run.root, self.job.ckpt_id):  # kept by an earlier training of the arm
+            if (read_manifest(self.job.run.root, pid).get("point") or {}).get("of_fingerprint") != self.job.fingerprint:
+                shutil.rmtree(self.job.run.checkpoint(pid), ignore_errors=True)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: D102
+        from core.checkpoints import checkpoint_problem
+        from core.layout import point_id
+
+        step = state.global_step
+        if step in self.steps and checkpoint_problem(self.job.run.root, point_id(self.job.ckpt_id, step)):
+            save_point(self.job, step, model)
+
+
+def trajectory_steps(total: int, points: int) -> list[int]:
+    """The optimizer steps at which ``points`` intermediate states are kept."""
+    return curve_steps(total, points + 2)[1:-1] if points else []

@@ -152,7 +152,7 @@ class Job:
         """What this arm records: its :class:`training.arms.Spend` (restored from the state it
         resumes from) and the trainer callbacks that keep it and the learning curve (probe facts: its
         own first facts; test facts: a seeded sample; ``grpo``: also the greedy reward)."""
-        from training.arms import CurveCallback, Spend, SpendCallback, curve_evaluator, curve_rows
+        from training.arms import CurveCallback, Spend, SpendCallback, TrajectoryCallback, curve_evaluator, curve_rows
         from training.config import BudgetConfig
         from training.lm import last_state
 
@@ -160,9 +160,10 @@ class Job:
         probe, test = curve_rows(self.data, facts, langs, budget, self.seed)
         evaluate = curve_evaluator(self.tokenizer, probe, test, langs, normalization=normalization,
                                    prompt=budget.curve_prompt, grpo=grpo)
-        self.curve = CurveCallback(evaluate, budget.curve_points, self.work / "curve.json")
+        self.curve = CurveCallback(evaluate, budget.curve_points, self.work / "curve.json",
+                                   extra=budget.trajectory_points)
         spend = Spend(facts).restore(last_state(self.work))
-        return spend, [self.curve, SpendCallback(spend)]
+        return spend, [self.curve, SpendCallback(spend), TrajectoryCallback(self, budget.trajectory_points)]
 
 
 def begin(run_dir: str | Path, data_dir: str | Path | None, seed: int, parent: str | None, *, method: str,

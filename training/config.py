@@ -208,6 +208,9 @@ class BudgetConfig:
     probe_facts: int = setting(20, help="train facts of the arm's budget evaluated at each curve point", ge=1)
     test_facts: int = setting(20, help="test facts evaluated at each curve point", ge=1)
     curve_prompt: str = setting("cue", help="MCQ prompt of the curve points", choices=PROMPTS)
+    trajectory_points: int = setting(0, help="intermediate states each arm keeps as checkpoints "
+                                             "<arm>/step-<n>, evenly spaced (LoRA arms: adapters only); set by "
+                                             "trajectory.points", ge=0, le=100)
 
     def __post_init__(self) -> None:
         check(self)
