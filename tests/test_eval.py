@@ -59,6 +59,7 @@ def test_score_free_form_predictions(tmp_path):
     assert r.returncode == 2 and "lacks fact_id" in r.stderr
 
 
+@pytest.mark.slow  # over 20 s: CI runs it (CI=true or -m slow)
 def test_tiny_checkpoint_on_klar_all_17_languages(smoke_run, tmp_path):
     run, _ = smoke_run
     klar = tmp_path / "klar"

@@ -264,6 +264,7 @@ def test_stats_save_load_merge_and_bounded_memory(planted, tmp_path):
     assert back.languages == a.languages and torch.equal(back.act_sum, a.act_sum)
 
 
+@pytest.mark.slow  # over 20 s: CI runs it (CI=true or -m slow)
 def test_two_process_gloo_collection_equals_one_process(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-m", "tests.dist_worker", str(r), "2", str(tmp_path / "pg"),
                                str(tmp_path)], cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE,

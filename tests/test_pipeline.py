@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.helpers import cli, metric_files, one_line_error
@@ -113,6 +114,7 @@ def _interrupt(cmd: list[str], run_dir: Path, ready, sig: int) -> subprocess.Com
     return subprocess.CompletedProcess(cmd, p.returncode, "", err)
 
 
+@pytest.mark.slow  # over 20 s: CI runs it (CI=true or -m slow)
 def test_interrupted_run_resumes_to_the_reference(smoke_study, tmp_path):
     """Ctrl-C in training, SIGKILL and SIGTERM in the analyses: each stops the run (130 and 143 with
     one line), and rerunning the same command ends with exactly the reference's result files —

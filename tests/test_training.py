@@ -45,6 +45,7 @@ def test_batched_scorer_equals_one_option_per_forward(smoke_run):
         assert f.logprob == pytest.approx(s.logprob, abs=1e-4)
 
 
+@pytest.mark.slow  # over 20 s: CI runs it (CI=true or -m slow)
 @pytest.mark.parametrize("family", ["qwen2", "olmo2"])
 def test_every_method_trains_a_checkpoint_with_a_manifest(smoke_run, family, tmp_path):
     """Every registered method trains a checkpoint on the same budget of facts, records what it spent
