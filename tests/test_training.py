@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 import pytest
+import torch
 
 from pipeline.config import resolve
 from core.errors import PolyFactError
@@ -127,11 +128,22 @@ def test_sft_with_lora_merges_into_a_plain_checkpoint(smoke_run, tmp_path):
     run, cfg = smoke_run
     cfg.sft.lora.enabled = True
     cfg.sft.lora.r = 4
-    m = train("sft", run, cfg.sft, ckpt_id="sft-lora")
+    from training.config import BudgetConfig
+
+    m = train("sft", run, cfg.sft, ckpt_id="sft-lora", budget=BudgetConfig(facts=8, trajectory_points=1))
     assert m["config"]["lora"]["enabled"] is True
     model, _ = load_checkpoint("sft-lora", run)
     assert not any("lora" in name for name, _ in model.named_parameters())  # merged, loads without peft
     cfg.sft.lora.enabled = False
+    # its middle state is kept as an adapter only, and loads merged into the parent
+    point = run / "checkpoints" / "sft-lora~step-2"
+    assert (point / "adapter_config.json").exists() and not (point / "model.safetensors").exists()
+    middle, _ = load_checkpoint("sft-lora/step-2", run)
+    base, _ = load_checkpoint("base", run)
+    names = dict(middle.named_parameters())
+    assert set(names) == set(dict(base.named_parameters()))
+    moved = [n for n, p in base.named_parameters() if not torch.equal(p, names[n])]
+    assert moved and all("proj" in n for n in moved)  # only the adapted projections moved
 
 
 def test_empty_split_is_a_one_line_error(smoke_run, tmp_path):
