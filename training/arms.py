@@ -58,6 +58,14 @@ def rows_of(rows: list[dict], facts: list[str]) -> list[dict]:
     return [r for f in facts for r in by_fact.get(f, [])]
 
 
+def fact_groups(rows: list[dict], facts: list[str]) -> list[dict[str, dict]]:
+    """``{lang: row}`` of each of ``facts``, in their order (the unit DCO and CM-Align build from)."""
+    groups: dict[str, dict[str, dict]] = {}
+    for r in rows_of(rows, facts):
+        groups.setdefault(r["fact_id"], {})[r["lang"]] = r
+    return list(groups.values())
+
+
 def facts_hash(facts: list[str]) -> str:
     """A short hash of the set of fact ids (arms that saw the same facts have the same hash)."""
     return hashlib.sha256("\n".join(sorted(facts)).encode()).hexdigest()[:16]

@@ -23,7 +23,7 @@ import torch
 from core.errors import PolyFactError
 from core.io import atomic_write_text
 from polyfact.build import rollout_prompt
-from training.arms import Spend, budget_facts, rows_of
+from training.arms import Spend, budget_facts, fact_groups, rows_of
 from training.common import begin, finish, quick_recall, sample_facts
 from training.config import BudgetConfig, CmAlignConfig
 from training.lm import last_state, merged, training_args
@@ -150,14 +150,12 @@ def cm_align(run_dir: str | Path, cfg: CmAlignConfig, *, parent: str = "base", c
     train_rows = data.require("train", langs)
     facts = budget_facts(train_rows, budget, cfg.max_facts, seed)
     rows = rows_of(train_rows, facts)
-    groups: dict[str, dict[str, dict]] = {}
-    for r in rows:
-        groups.setdefault(r["fact_id"], {})[r["lang"]] = r
+    groups = fact_groups(rows, facts)
     spend, callbacks = job.arm(facts, langs, normalization=cfg.normalization)
     cache = job.run.corpus(f"cm-align-{ckpt_id}")
     pairs, generated = _cached_pairs(cache, job.fingerprint)
     if pairs is None:
-        pairs = cmalign_pairs(model, tokenizer, list(groups.values()), cfg, seed, spend)
+        pairs = cmalign_pairs(model, tokenizer, groups, cfg, seed, spend)
         generated = spend.generated_tokens
         head = {"key": job.fingerprint, "encoder": cfg.encoder, "generated_tokens": generated}
         atomic_write_text(cache, "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in [head, *pairs]))

@@ -25,7 +25,7 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from core.errors import PolyFactError
-from training.arms import Spend, budget_facts, rows_of
+from training.arms import Spend, budget_facts, fact_groups, rows_of
 from training.common import begin, finish, quick_recall, sample_facts
 from training.config import BudgetConfig, DcoConfig
 from training.lm import last_state, merged, training_args, with_lora
@@ -149,10 +149,7 @@ def dco(run_dir: str | Path, cfg: DcoConfig, *, parent: str = "base", ckpt_id: s
     train_rows = data.require("train", langs)
     facts = budget_facts(train_rows, budget, cfg.max_facts, seed)
     rows = rows_of(train_rows, facts)
-    groups: dict[str, dict[str, dict]] = {}
-    for r in rows:
-        groups.setdefault(r["fact_id"], {})[r["lang"]] = r
-    instances = dco_instances(list(groups.values()), seed)
+    instances = dco_instances(fact_groups(rows, facts), seed)
     if not instances:
         raise PolyFactError("no train fact has two languages with the same option entities; dco needs parallel options")
     spend, callbacks = job.arm(facts, langs, normalization=cfg.normalization)

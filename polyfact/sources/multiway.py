@@ -31,8 +31,19 @@ def utf8_lines(fh, path: Path) -> Iterator[tuple[int, str]]:
 
 def iter_segments(path: str | Path, langs: list[str] | None = None) -> Iterator[tuple[str, str]]:
     """``(lang, segment)`` in file order; malformed lines are one-line errors naming the line."""
-    path = Path(path)
     keep = set(langs) if langs else None
+    for para in _para_data(Path(path)):
+        for code, text in para.items():
+            lang = CODE_MAP.get(code, code)
+            if (keep is None or lang in keep) and isinstance(text, str):
+                text = text.replace("\n", " ").strip()
+                if MIN_CHARS <= len(text) <= MAX_CHARS:
+                    yield lang, text
+
+
+def _para_data(path: Path) -> Iterator[dict]:
+    """Each line's ``para_data`` mapping, in file order (blank lines skipped); a line that is not
+    UTF-8, not JSON or has no mapping is a one-line error naming it."""
     try:
         fh = open(path, "rb")
     except OSError as err:
@@ -48,12 +59,7 @@ def iter_segments(path: str | Path, langs: list[str] | None = None) -> Iterator[
             para = rec.get("para_data") if isinstance(rec, dict) else None
             if not isinstance(para, dict):
                 raise PolyFactError(f"{path} line {i} has no 'para_data' mapping of language code to text")
-            for code, text in para.items():
-                lang = CODE_MAP.get(code, code)
-                if (keep is None or lang in keep) and isinstance(text, str):
-                    text = text.replace("\n", " ").strip()
-                    if MIN_CHARS <= len(text) <= MAX_CHARS:
-                        yield lang, text
+            yield para
 
 
 def multiway_texts(path: str | Path, langs: list[str] | None = None, join: int = 1,
@@ -83,23 +89,8 @@ def multiway_texts(path: str | Path, langs: list[str] | None = None, join: int =
 def iter_records(path: str | Path, langs: list[str] | None = None) -> Iterator[dict[str, str]]:
     """``{lang: segment}`` per record in file order (codes mapped, newlines → spaces, no length
     filter): the parallel rows the study's TED CPT formats."""
-    path = Path(path)
     keep = set(langs) if langs else None
-    try:
-        fh = open(path, "rb")
-    except OSError as err:
-        raise PolyFactError(f"cannot read multi-way text {path}: {err.strerror}") from None
-    with fh:
-        for i, line in utf8_lines(fh, path):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise PolyFactError(f"{path} line {i} is not JSON ({err.msg}); expected one record per line") from None
-            para = rec.get("para_data") if isinstance(rec, dict) else None
-            if not isinstance(para, dict):
-                raise PolyFactError(f"{path} line {i} has no 'para_data' mapping of language code to text")
-            row = {CODE_MAP.get(c, c): t.replace("\n", " ").strip() for c, t in para.items()
-                   if isinstance(t, str) and t.strip()}
-            yield {lang: t for lang, t in row.items() if keep is None or lang in keep}
+    for para in _para_data(Path(path)):
+        row = {CODE_MAP.get(c, c): t.replace("\n", " ").strip() for c, t in para.items()
+               if isinstance(t, str) and t.strip()}
+        yield {lang: t for lang, t in row.items() if keep is None or lang in keep}
