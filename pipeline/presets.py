@@ -17,8 +17,13 @@ PRESETS = choices("preset", {
 })
 
 _OVERRIDES: dict[str, dict] = {
-    # every arm learns the same 40 train facts (GRPO's since the first version); curves at 5 points
-    "default": {"budget": {"facts": 40}},
+    # every arm learns the same 40 train facts (GRPO's since the first version); curves at 5 points.
+    # Sized for 10 minutes on 2 cores (README): 10 pretraining epochs, GRPO 30 steps of 2 facts,
+    # half the analyzer text, deactivation on 6 facts per language, fewer resamples
+    "default": {"budget": {"facts": 40}, "pretrain": {"train": {"epochs": 10.0}},
+                "grpo": {"steps": 30, "facts_per_step": 2}, "eval": {"bootstrap": 500},
+                "analysis": {"max_tokens": 10000, "head_max_tokens": 2000},
+                "routing": {"bootstrap": 100, "permutations": 100}, "ablate": {"max_facts": 6}},
     "smoke": {
         "budget": {"facts": 8, "probe_facts": 8, "test_facts": 8},
         "data": {"langs": "en,de,ja,sw,ko", "max_per_relation": 10},
@@ -47,6 +52,7 @@ _OVERRIDES: dict[str, dict] = {
         "seeds": [0, 1, 2],
         "methods": ["sft", "grpo", "grpo-perlang", "dco", "cm-align"],
         "budget": {"facts": 40},
+        "pretrain": {"train": {"epochs": 10.0}},
         "sft": {"train": {"epochs": 1.0}},
         "grpo": {"steps": 30, "facts_per_step": 2},
         "dco": {"train": {"learning_rate": 1e-3}},

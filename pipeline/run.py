@@ -88,7 +88,9 @@ def arm_budgets(cfg: RunConfig) -> list[str]:
         per_step = section.train.batch_size * section.train.gradient_accumulation
         unit = {"sft": "fact x language rows" if cfg.sft.objective == "answer" else "facts (all languages)",
                 "dco": "instances (one per fact)", "cm-align": "pairs (up to languages - 1 per fact)"}[method]
-        items = facts * (len(cfg.cm_align.langs or []) or 12) - facts if method == "cm-align" and facts else facts
+        n_langs = len(section.langs or []) or 12  # the dataset's training languages (12 in PolyFact's split)
+        items = (facts * n_langs - facts if method == "cm-align" else
+                 facts * n_langs if method == "sft" and cfg.sft.objective == "answer" else facts) if facts else facts
         steps = (section.train.max_steps if section.train.max_steps > 0 else
                  f"{'<=' if method == 'cm-align' else '~'}{math.ceil(section.train.epochs * items / per_step)}"
                  if items else "?")

@@ -167,6 +167,16 @@ def test_paper_preset_dry_run_prints_the_plan(tmp_path):
     assert not (tmp_path / "paper").exists()  # a dry run writes nothing
 
 
+def test_replicate_dry_run_prints_every_arms_budget(tmp_path):
+    r = cli("run", "--preset", "replicate", "--run", tmp_path / "rep", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    lines = {line.split()[0]: line for line in r.stdout.splitlines() if " facts 40;" in line}
+    assert set(lines) == {"sft", "grpo", "grpo-perlang", "dco", "cm-align"}
+    # 40 facts x 12 training languages, one epoch, 32 rows per step; 40 DCO instances, 4 per step
+    assert "~15 steps of 32 fact x language rows" in lines["sft"] and "~10 steps of 4 instances" in lines["dco"]
+    assert "30 steps of 2 facts x 8 rollouts" in lines["grpo"] and "analyze trajectory" in r.stdout
+
+
 def test_analyze_commands_on_the_study(study):
     for cmd, expect in (("routing", "change against base"), ("ablate", "diagonal dominance"),
                         ("representations", "language-ID probe")):
