@@ -195,8 +195,9 @@ def order_of_events(spec: Sequence[float | None], consistency: Sequence[float | 
     resolved = (lo > 0 or hi < 0) and all(np.sign(x) == np.sign(np.mean(d)) for x in d)
     return {"n": len(d), "differences": d, "mean": float(np.mean(d)), "ci": [lo, hi], "p_value": p,
             "earlier_first": int(sum(x < 0 for x in d)),
-            "reading": (f"{first} (half of the change at {np.mean(d):+.2f} of training earlier/later, "
-                        f"[{lo:+.2f}, {hi:+.2f}], paired t p={p:.3g}, {len(d)} seeds)") if resolved else
+            "reading": (f"{first}: neuron κ reaches half of its change {abs(np.mean(d)):.2f} of training "
+                        f"{'before' if np.mean(d) < 0 else 'after'} Total Consistency ([{lo:+.2f}, {hi:+.2f}], "
+                        f"paired t p={p:.3g}, {len(d)} seeds)") if resolved else
             (f"no evidence which moves first (specialization − consistency: {np.mean(d):+.2f} of training "
              f"[{lo:+.2f}, {hi:+.2f}], paired t p={p:.3g}, {len(d)} seeds)")}
 
