@@ -45,6 +45,7 @@ def test_klar_fixture_import(tmp_path):
     assert fr["option_ids"][fr["answer_index"]] == en["option_ids"][en["answer_index"]]
 
 
+@pytest.mark.slow  # over 20 s: CI runs it (CI=true or -m slow)
 def test_klar_release_2619_facts_17_languages(tmp_path):
     src = shared("klar")
     meta = import_dataset("klar", src, tmp_path / "klar")
