@@ -119,6 +119,12 @@ def test_unmatched_arms_are_refused_unless_allowed():
         check_matched(rows, False)
     assert "grpo: 40 facts" in check_matched(rows, True)
     assert check_matched(rows[:1] + [{**rows[1], "facts_hash": "aaaa"}], False) is None
+    # each training seed draws its own facts: arms must match within a seed, not across seeds
+    seeds = [{"checkpoint": f"{m}@s{s}", "facts": 40, "facts_hash": h} for s, h in ((0, "aaaa"), (1, "cccc"))
+             for m in ("sft", "grpo")]
+    assert check_matched(seeds, False) is None
+    with pytest.raises(PolyFactError, match=r"grpo@s1: 40 facts \(dddd"):
+        check_matched(seeds[:3] + [{**seeds[3], "facts_hash": "dddd"}], False)
 
 
 def test_claims_are_answered_from_the_seed_table():
