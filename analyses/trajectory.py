@@ -96,16 +96,20 @@ def point_measures(run_dir: str | Path, ckpt: str, reference: str | None, spec: 
 
 def series_analysis(run_dir: str | Path, series: Sequence[tuple[int, str]], name: str,
                     spec: SpecializationConfig | None = None, rcfg: RoutingConfig | None = None, seed: int = 0,
-                    force: bool = False, curve: list[dict] | None = None, method: str | None = None) -> dict[str, Any]:
+                    force: bool = False, curve: list[dict] | None = None, method: str | None = None,
+                    memo: dict[str, dict] | None = None) -> dict[str, Any]:
     """The measures at every point of ``series`` (``(step, checkpoint)``), against the reference (the
-    run's; its first point in a run without one); written to ``results/trajectory/<name>.json``."""
+    run's; its first point in a run without one); written to ``results/trajectory/<name>.json``.
+    ``memo`` keeps each checkpoint's measures across series (every arm shares its parent)."""
     spec, rcfg = spec or SpecializationConfig(), rcfg or RoutingConfig()
     _check_series(run_dir, series)
     reference = effective_reference(run_dir, spec) or series[0][1]  # a run without a base: the series' start
+    memo = {} if memo is None else memo
     points = []
     for step, ckpt in series:
-        points.append({"step": step, "checkpoint": ckpt,
-                       **point_measures(run_dir, ckpt, reference, spec, rcfg, seed, force),
+        if ckpt not in memo:
+            memo[ckpt] = point_measures(run_dir, ckpt, reference, spec, rcfg, seed, force)
+        points.append({"step": step, "checkpoint": ckpt, **memo[ckpt],
                        **(_curve_at(curve, step) if curve else {})})
     total = max(series[-1][0], 1)
     out = {"name": name, "method": method, "reference": reference, "points": points,
@@ -208,11 +212,12 @@ def trajectory_analysis(run_dir: str | Path, arms: Sequence[str], spec: Speciali
     seeds; written to ``results/trajectory/<arm>.json`` and ``summary.json`` (where the methods not
     analyzed this time keep their earlier summaries)."""
     per_method: dict[str, list[dict]] = {}
+    memo: dict[str, dict] = {}  # the shared parent (base) is measured once, not once per arm
     for ckpt in arms:
         manifest = read_manifest(run_dir, ckpt)
         curve = (manifest.get("metrics") or {}).get("curve")
         res = series_analysis(run_dir, arm_series(run_dir, ckpt), ckpt, spec, rcfg, seed, force, curve,
-                              method=split_seed(ckpt)[0])
+                              method=split_seed(ckpt)[0], memo=memo)
         per_method.setdefault(split_seed(ckpt)[0], []).append(res)
     earlier = read_cached(layout(run_dir).result("trajectory", "summary"))  # other methods' (--methods) stay
     methods = dict(earlier.get("methods") or {}) if isinstance(earlier, dict) else {}

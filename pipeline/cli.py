@@ -14,6 +14,8 @@ from typing import Any, Optional
 import typer
 
 from core.errors import PolyFactError
+from core.layout import check_id
+from core.registry import choices
 from interp.registry import BACKENDS, HEAD_METHODS
 from polyfact.answers import MODES as MATCH_MODES
 from polyfact.make import IMPORTS, SOURCES
@@ -389,6 +391,10 @@ for _name, _show, _each in (("routing", "print_routing", False), ("curves", "pri
     _run_analysis(_name, _show, _each)
 
 
+SERIES_ORDERS = choices("series order", {"given": "as listed",
+                                         "step": "by the step in each name (step-N, checkpoint-N, -sN)"})
+
+
 @analyze_app.command("trajectory")
 def analyze_trajectory(
     run: Path = typer.Option(..., "--run"),
@@ -396,8 +402,7 @@ def analyze_trajectory(
                                           "that kept intermediate states: trajectory.points)."),
     checkpoints: Optional[str] = typer.Option(None, "--checkpoints", help="Any series instead: ids, directories, hub ids "
                                               "or hub_id@revision, comma-separated."),
-    order: str = typer.Option("given", "--order", help="Series order: given | step (the step in each name: step-N, "
-                              "checkpoint-N, -sN)"),
+    order: str = typer.Option("given", "--order", help=SERIES_ORDERS.choices()),
     name: str = typer.Option("series", "--name", help="Name of the series' result file."),
     reference: Optional[str] = _REF,
     texts: Optional[str] = _TEXTS,
@@ -410,22 +415,15 @@ def analyze_trajectory(
     series of checkpoints) beside the learning curves; writes results/trajectory/."""
     from pipeline.tables import print_trajectory
 
-    if order not in ("given", "step"):
-        raise PolyFactError(f"--order must be given or step; got {order!r}")
+    SERIES_ORDERS.check(order, "--order")
     ctx = _context(run, preset, config, sets, _analysis_overrides(texts=texts, reference=reference), checkpoints,
                    force)
     names = _csv(checkpoints, "--checkpoints", "A,B,C") if checkpoints else None
     if names is not None and len(names) < 2:
         raise PolyFactError(f"a trajectory needs two or more checkpoints; got {names[0]!r}")
-    ctx.options = {"series": bool(checkpoints), "order": order, "name": check_name(name), "names": names,
+    ctx.options = {"series": bool(checkpoints), "order": order, "name": check_id(name, "--name"), "names": names,
                    "methods": _csv(methods, "--methods", "grpo,sft") if methods else None}
     print_trajectory(_execute(ctx, _named("trajectory")))
-
-
-def check_name(name: str) -> str:
-    from core.layout import check_id
-
-    return check_id(name, "--name")
 
 
 @app.command("compare")
