@@ -78,17 +78,26 @@ def _dataset(run_dir: str | Path, spec: str, langs: list[str] | None, **_: objec
                             "(polyfact data build --out RUN/data) or pass --texts files:DIR, hf:PATH:COLUMN or "
                             "multiway:FILE.jsonl")
     data = RunData(run_dir)
-    split = spec.split(":", 1)[1] if spec.startswith("dataset:") else None
-    rows = [r for r in data.rows(split) if keep is None or r["lang"] in keep]
-    out: dict[str, list[str]] = {}
-    if spec == "statements":
+    key = (str(data.path.resolve()), data.fingerprint, spec, tuple(sorted(keep)) if keep is not None else None)
+    if key not in _DATASET_TEXTS:  # one stage asks for the same texts once per checkpoint and shard
+        split = spec.split(":", 1)[1] if spec.startswith("dataset:") else None
+        rows = [r for r in data.rows(split) if keep is None or r["lang"] in keep]
+        out: dict[str, list[str]] = {}
+        if spec == "statements":
+            for r in rows:
+                out.setdefault(r["lang"], []).append(statement(r))
         for r in rows:
-            out.setdefault(r["lang"], []).append(statement(r))
-    for r in rows:
-        out.setdefault(r["lang"], []).append(r["question"])
-    what = "statements and questions" if spec == "statements" else f"questions ({split or 'all splits'})"
-    return TextSource(out, data.fingerprint if spec != "statements" else fingerprint([data.fingerprint, spec]),
-                      f"the run dataset's {what}")
+            out.setdefault(r["lang"], []).append(r["question"])
+        what = "statements and questions" if spec == "statements" else f"questions ({split or 'all splits'})"
+        if len(_DATASET_TEXTS) >= 8:  # a few: one run's specs and language subsets
+            _DATASET_TEXTS.pop(next(iter(_DATASET_TEXTS)))
+        _DATASET_TEXTS[key] = TextSource(out, data.fingerprint if spec != "statements" else
+                                         fingerprint([data.fingerprint, spec]), f"the run dataset's {what}")
+    src = _DATASET_TEXTS[key]
+    return TextSource({lang: list(items) for lang, items in src.texts.items()}, src.fingerprint, src.description)
+
+
+_DATASET_TEXTS: dict[tuple, TextSource] = {}
 
 
 def read_lines(path: Path, max_chars: int | None = None) -> list[str]:

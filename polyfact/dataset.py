@@ -205,7 +205,7 @@ def export_configs(data_dir: str | Path, out: str | Path, force: bool = False) -
     with atomic_dir(out, force=force) as tmp:
         for split in SPLITS:
             by_lang: dict[str, list[str]] = {}
-            for row in dd[split]:
+            for row in dd[split].to_list():
                 rec = {
                     "fact_id": row["fact_id"], "relation": row["relation"], "subject": row["subject"],
                     "object": row["object"], "question": row["question"],
