@@ -38,7 +38,7 @@ def layer_states(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_
         for start in range(0, len(texts), batch_size):
             enc = tokenizer(list(texts[start : start + batch_size]), return_tensors="pt", padding=True).to(dev)
             captured.clear()
-            model(**enc, use_cache=False)
+            model(**enc, use_cache=False, logits_to_keep=1)  # states only: the LM head for one position
             mask = enc["attention_mask"].float()
             last_idx = enc["attention_mask"].sum(1) - 1
             hs = torch.stack(captured, dim=1).float()  # [b, layers, t, d]

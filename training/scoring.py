@@ -83,7 +83,8 @@ def score_options(
             attn[row, lp - n :] = 1
         ids, attn = ids.to(device), attn.to(device)
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
-        out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True)
+        # the prompt's logits are needed at its last position only (a third of a tiny model's compute)
+        out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
         first = out.logits[:, -1, :].float().log_softmax(-1)
         q_of = [row for row, i in enumerate(batch) for _ in c_ids[i]]
         flat = [c for i in batch for c in c_ids[i]]
