@@ -15,6 +15,8 @@ and a description that result files and the report state.
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,34 +72,34 @@ def text_source(run_dir: str | Path, spec: str | None, langs: list[str] | None =
 def _dataset(run_dir: str | Path, spec: str, langs: list[str] | None, **_: object) -> TextSource:
     keep = set(langs) if langs else None
     from core.layout import layout
-    from training.common import RunData
-    from training.corpus import statement
+    from polyfact.dataset import data_fingerprint
 
-    if not (layout(run_dir).data / "dataset_dict.json").exists():
+    path = layout(run_dir).data
+    if not (path / "dataset_dict.json").exists():
         raise PolyFactError(f"--texts {spec} reads the run's dataset, and {run_dir} has none; build one "
                             "(polyfact data build --out RUN/data) or pass --texts files:DIR, hf:PATH:COLUMN or "
                             "multiway:FILE.jsonl")
-    data = RunData(run_dir)
-    key = (str(data.path.resolve()), data.fingerprint, spec, tuple(sorted(keep)) if keep is not None else None)
-    if key not in _DATASET_TEXTS:  # one stage asks for the same texts once per checkpoint and shard
-        split = spec.split(":", 1)[1] if spec.startswith("dataset:") else None
-        rows = [r for r in data.rows(split) if keep is None or r["lang"] in keep]
-        out: dict[str, list[str]] = {}
-        if spec == "statements":
-            for r in rows:
-                out.setdefault(r["lang"], []).append(statement(r))
-        for r in rows:
-            out.setdefault(r["lang"], []).append(r["question"])
-        what = "statements and questions" if spec == "statements" else f"questions ({split or 'all splits'})"
-        if len(_DATASET_TEXTS) >= 8:  # a few: one run's specs and language subsets
-            _DATASET_TEXTS.pop(next(iter(_DATASET_TEXTS)))
-        _DATASET_TEXTS[key] = TextSource(out, data.fingerprint if spec != "statements" else
-                                         fingerprint([data.fingerprint, spec]), f"the run dataset's {what}")
-    src = _DATASET_TEXTS[key]
+    # one stage asks for the same texts once per checkpoint and shard: built once per data version
+    src = _dataset_texts(path.resolve(), data_fingerprint(path), spec, tuple(sorted(keep)) if keep is not None else None)
     return TextSource({lang: list(items) for lang, items in src.texts.items()}, src.fingerprint, src.description)
 
 
-_DATASET_TEXTS: dict[tuple, TextSource] = {}
+@functools.lru_cache(maxsize=8)
+def _dataset_texts(path: Path, data_fingerprint: str, spec: str, langs: tuple[str, ...] | None) -> TextSource:
+    from training.common import RunData
+    from training.corpus import statement
+
+    split = spec.split(":", 1)[1] if spec.startswith("dataset:") else None
+    rows = [r for r in RunData(path.parent, path).rows(split) if langs is None or r["lang"] in langs]
+    out: dict[str, list[str]] = {}
+    if spec == "statements":
+        for r in rows:
+            out.setdefault(r["lang"], []).append(statement(r))
+    for r in rows:
+        out.setdefault(r["lang"], []).append(r["question"])
+    what = "statements and questions" if spec == "statements" else f"questions ({split or 'all splits'})"
+    return TextSource(out, data_fingerprint if spec != "statements" else fingerprint([data_fingerprint, spec]),
+                      f"the run dataset's {what}")
 
 
 def read_lines(path: Path, max_chars: int | None = None) -> list[str]:

@@ -122,10 +122,9 @@ def next_token_loss(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
     targets, or (``per_sequence``) each sequence's summed loss and target count ``([B], [B])``."""
     logits = logits[:, :-1].float()
     targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+    # flattened to [B*T, V]: the class dimension contiguous (3x faster on CPU than [B, V, T])
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100,
+                           reduction="none" if per_sequence else "mean")
     if per_sequence:
-        # flattened to [B*T, V]: the class dimension contiguous (3x faster on CPU than [B, V, T])
-        per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100,
-                                    reduction="none").view(targets.shape)
-        return per_token.sum(1), (targets != -100).sum(1)
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+        return loss.view(targets.shape).sum(1), (targets != -100).sum(1)
     return loss, (targets != -100).sum()
