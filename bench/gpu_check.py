@@ -10,9 +10,13 @@ memory, and is written to the JSON as soon as it ends, so a later failure loses 
 ``mcq``    MCQ scoring of facts in 12 languages (the evaluation's batched scorer): rows per second;
 ``grpo``   one fact-grouped GRPO step (8 rollouts × 12 languages, 32 new tokens, LoRA r 64,
            gradient checkpointing) through the project's trainer: seconds and peak memory;
-``sft``    one LoRA SFT step (TRL's SFTTrainer as the project builds it): seconds and peak memory.
+``sft``    one LoRA SFT step (TRL's SFTTrainer as the project builds it): seconds and peak memory;
+``dco``    DCO steps (4 instances × 4 sequences, LoRA r 128, checkpointing, reference = adapter off)
+           through the project's ``DcoTrainer``: seconds and peak memory;
+``dpo``    CM-Align's DPO steps (4 pairs of up to 512 tokens, LoRA r 64, checkpointing, TRL's
+           ``DPOTrainer`` as the project builds it): seconds and peak memory.
 
-    python3 bench/gpu_check.py [--tiny] [--sections stats,heads,mcq,grpo,sft] [--out $OUT/gpu_check.json]
+    python3 bench/gpu_check.py [--tiny] [--sections stats,heads,mcq,grpo,sft,dco,dpo] [--out $OUT/gpu_check.json]
 
 ``--tiny`` runs every section on a small model (CPU or GPU) to check the script itself.
 """
@@ -41,7 +45,7 @@ QWEN25_7B = dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, n
 TINY = dict(vocab_size=4096, hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=False)
 LANGS12 = ["en", "de", "id", "pt", "ar", "bn", "sw", "es", "ru", "fr", "ja", "zh"]
-SECTIONS = ("stats", "heads", "mcq", "grpo", "sft")
+SECTIONS = ("stats", "heads", "mcq", "grpo", "sft", "dco", "dpo")
 MCQ_BATCH = 32  # rows per scorer batch
 
 
@@ -456,6 +460,43 @@ def section_sft(check: Check, model, tok) -> dict:
     return res
 
 
+def section_dco(check: Check, model, tok) -> dict:
+    from training.arms import Spend, fact_groups
+    from training.config import DcoConfig
+    from training.dco import dco_instances, dco_trainer
+
+    rows = synthetic_rows(12, LANGS12)
+    facts = list(dict.fromkeys(r["fact_id"] for r in rows))
+    instances = dco_instances(fact_groups(rows, facts), seed=0)
+    cfg = DcoConfig.study()
+    cfg.train.max_steps, cfg.train.logging_steps, cfg.train.save_steps = 3, 1, 10**6
+    _, times, peak = _train_once(check, lambda out: dco_trainer(model, tok, instances, cfg, out, 0, Spend(facts),
+                                                                save_strategy="no", disable_tqdm=True))
+    res = {"instances_per_step": cfg.train.batch_size, "sequences_per_step": 4 * cfg.train.batch_size,
+           "lora_r": cfg.lora.r, "gradient_checkpointing": True, "step_seconds": times, "peak_gib": peak}
+    print(f"  dco: {res}", flush=True)
+    return res
+
+
+def section_dpo(check: Check, model, tok) -> dict:
+    from polyfact.build import rollout_prompt
+    from training.cmalign import dpo_trainer
+    from training.config import CmAlignConfig
+
+    rows = synthetic_rows(16, LANGS12)
+    pairs = [{"prompt": rollout_prompt(r, "study"), "chosen": " " + r["object"],  # CM-Align's prompt
+              "rejected": " " + next(o for o in r["options"] if o != r["object"])} for r in rows]
+    cfg = CmAlignConfig.study(encoder="policy")
+    cfg.train.max_steps, cfg.train.gradient_accumulation = 3, 1
+    cfg.train.logging_steps, cfg.train.save_steps = 1, 10**6
+    _, times, peak = _train_once(check, lambda out: dpo_trainer(model, tok, pairs, cfg, out, 0, save_strategy="no",
+                                                                disable_tqdm=True))
+    res = {"pairs_per_step": cfg.train.batch_size, "max_length": cfg.train.seq_len, "lora_r": cfg.lora.r,
+           "gradient_checkpointing": True, "step_seconds": times, "peak_gib": peak}
+    print(f"  dpo: {res}", flush=True)
+    return res
+
+
 def plan_units(name: str, a: argparse.Namespace) -> dict[str, float]:
     """The CPU memory plan's stage and batch units matching what section ``name`` measured."""
     if name == "stats":
@@ -464,6 +505,10 @@ def plan_units(name: str, a: argparse.Namespace) -> dict[str, float]:
         return {"lahis": 1, "gradient": 1}
     if name == "mcq":
         return {"mcq": MCQ_BATCH / 12}  # the scorer's batch of rows, in facts of 12 languages
+    if name == "dco":  # the plan's unit: 256 tokens; 4 instances × 4 sequences of up to 256
+        return {"dco": 16}
+    if name == "dpo":  # 4 pairs × 2 sequences of up to 512 tokens
+        return {"dpo": 16}
     return {name: 8}  # SFT micro-batch 8; GRPO 8 rollouts (the plan's loss step, no generation)
 
 
@@ -510,7 +555,7 @@ def main() -> None:
     model, tok = build(check)
     check.save()
     funcs = {"stats": section_stats, "heads": section_heads, "mcq": section_mcq, "grpo": section_grpo,
-             "sft": section_sft}
+             "sft": section_sft, "dco": section_dco, "dpo": section_dpo}
     failed = False
     for name in a.sections.split(","):
         if check.left() < 20:

@@ -1,7 +1,7 @@
 """Memory plan for the paper preset at 7B, measured on this CPU.
 
 Real-width Qwen2.5-7B and OLMo-2-1124-7B layers (hidden size, MLP width, heads, KV heads as
-published), truncated to 1, 2 and 4 layers with a small vocabulary, in bf16. Each measurement runs
+published), truncated to 1, 2 and 4 layers with a small vocabulary (and once with the real one), in bf16. Each measurement runs
 one step of a stage and records the peak resident memory above the level before the model was
 built, each in a fresh single-threaded process, one per core at a time, with glibc's mmap
 threshold fixed so that freed tensors leave the resident set (the high-water mark is reset after
@@ -13,10 +13,19 @@ the imports through ``/proc/self/clear_refs``; two runs of a point agree within 
 ``mcq``       MCQ scoring of one fact in 12 languages (4 options each, the evaluation's scorer);
 ``sft``       one LoRA (r 64) SFT step, per 256-token sequence (paper: micro-batch 8);
 ``grpo``      one fact-grouped GRPO loss step with LoRA and gradient checkpointing, per rollout of 12
-              languages (prompt + 32 new tokens; paper: 8 rollouts).
+              languages (prompt + 32 new tokens; paper: 8 rollouts);
+``dco``       one DCO step (LoRA r 128, checkpointing): summed completion log-probabilities of the
+              instances' 4 sequences under the policy and, adapter off, the reference,
+              ``training.dco.dco_loss``, backward, AdamW, per 256 tokens (paper: 4 instances × 4 × 256);
+``dpo``       one DPO step of CM-Align (LoRA r 64, checkpointing): chosen and rejected in one forward,
+              the reference with the adapter off, −log σ(β·margin), per 256 tokens (paper: 4 pairs × 2 × 512).
+
+A bf16 ``grad @ W`` runs at 0.27 GFLOP/s on this CPU (no AVX512-BF16); :func:`row_major_mm` takes
+the same product in the layout that runs at ~10 (the peaks agree: SFT at one layer 0.6338 GiB
+with it, 0.6320 without; 39 s against 443 s).
 
 Per stage the fit is ``peak = a + b·layers + s·(n − 1) + (V − V₀)·(e + f·n)`` from five points:
-(1 layer, n = 1), (2, 1), (1, 2), (1, 1, vocabulary V₁) and (4, 1). The validation predicts the
+(1 layer, n = 1), (2, 1), (1, 2), (1, 1, the model's real vocabulary V) and (4, 1). The validation predicts the
 4-layer point from the 1- and 2-layer ones alone (within 10 %); the prediction then takes its
 slope b from the 1- and 4-layer points (three layers apart: a third of the noise). ``n`` is the stage's batch unit (sequences, facts or rollouts), ``e`` the
 embedding and LM-head weights per vocabulary entry (known), ``f`` the logits per entry and unit.
@@ -33,6 +42,7 @@ does not), and allocators differ; ``bench/gpu_check.sh`` measures the same stage
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -53,7 +63,9 @@ MODELS = {
                   "num_key_value_heads": 32, "num_hidden_layers": 32, "vocab_size": 100352, "rope_theta": 5e5,
                   "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "hub": "allenai/OLMo-2-1124-7B"},
 }
-V0, V1 = 1024, 9216
+V0 = 1024  # the small vocabulary of the layer and batch points
+REAL = 0  # in a point: the model's real vocabulary (its logits are what the batch adds most at 7B:
+# measured at 9,216 entries they stayed below the layers' peak and the plan missed 0.46 GiB per SFT sequence)
 # stage: (unit, paper batch in units, tokens per unit, description)
 STAGES = {
     "stats": ("sequence of 1024 tokens", 8, 1024, "activation statistics (8 × 1024 tokens, inference)"),
@@ -62,6 +74,10 @@ STAGES = {
     "mcq": ("fact in 12 languages", 1, 12 * 4 * 24, "MCQ scoring, one fact × 12 languages × 4 options"),
     "sft": ("sequence of 256 tokens", 8, 256, "LoRA SFT step (micro-batch 8 × 256 tokens)"),
     "grpo": ("rollout of 12 languages", 8, 12 * (96 + 32), "GRPO step, LoRA + checkpointing (8 rollouts × 12 × 128 tokens)"),
+    # a unit of 256 tokens as for SFT, measured as an instance of 4 × 64 (DCO) or a pair of 2 × 128 (DPO)
+    # tokens: the step's memory grows with its tokens, and a 7B-width point costs minutes per 256
+    "dco": ("256 tokens (an instance of 4 × 64)", 16, 256, "DCO step, LoRA r 128 + checkpointing (4 instances × 4 × 256)"),
+    "dpo": ("256 tokens (a pair of 2 × 128)", 16, 256, "DPO step (CM-Align), LoRA + checkpointing (4 pairs × 2 × 512)"),
 }
 
 
@@ -113,6 +129,31 @@ def build(model: str, layers: int, vocab: int):
     return m.eval()
 
 
+def row_major_mm():
+    """A dispatch mode that computes a bf16 ``a @ b`` with a row-major ``b`` (the backward's
+    ``grad @ W`` of every linear layer) as ``(bᵀ @ a_chunkᵀ)ᵀ`` over 64-row chunks of ``a``, into the
+    same output tensor. Same product; this CPU's bf16 kernel (no AVX512-BF16) takes the row-major
+    layout at 0.27 GFLOP/s and the transposed one at ~10 (a 7B-width point: 7 min → seconds).
+    What it adds to the peak is one 64-row chunk and its product: under 5 MiB at 7B widths."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    mm = torch.ops.aten.mm.default
+
+    class RowMajorMM(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is mm and not kwargs and args[0].dtype == torch.bfloat16 and args[1].is_contiguous() \
+                    and args[1].shape[1] >= 256:
+                a, b = args
+                out = torch.empty(a.shape[0], b.shape[1], dtype=a.dtype)
+                for i in range(0, a.shape[0], 64):
+                    out[i:i + 64] = (b.t() @ a[i:i + 64].t().contiguous()).t()
+                return out
+            return func(*args, **(kwargs or {}))
+
+    return RowMajorMM()
+
+
 class _Tok:
     """The few tokenizer attributes the scorer and trainers read (ids are synthetic)."""
 
@@ -121,7 +162,19 @@ class _Tok:
 
 
 def measure(model: str, stage: str, layers: int, units: int, vocab: int) -> float:
-    """One stage step; returns the peak GiB above the level before the model was built."""
+    """One stage step; returns the peak GiB above the level before the model was built
+    (``POLYFACT_PLAN_SLOW_MM=1``: without :func:`row_major_mm`, as the first plan was measured)."""
+    from interp import backends, batching, heads, sites, stats  # noqa: F401  (imported before the baseline)
+    from training import dco, grpo, lm, scoring  # noqa: F401
+
+    mode = row_major_mm() if os.environ.get("POLYFACT_PLAN_SLOW_MM") != "1" else contextlib.nullcontext()
+    base = reset_peak()
+    with mode:
+        _step(model, stage, layers, units, vocab)
+    return peak_gib() - base
+
+
+def _step(model: str, stage: str, layers: int, units: int, vocab: int) -> None:
     import torch
 
     from interp.backends import TorchHooks
@@ -129,9 +182,7 @@ def measure(model: str, stage: str, layers: int, units: int, vocab: int) -> floa
     from interp.heads import head_importance
     from interp.sites import adapter_for, model_shape
     from interp.stats import ActivationStats, SiteReducer
-    from training import grpo, lm, scoring  # noqa: F401  (imported before the baseline)
 
-    base = reset_peak()
     m = build(model, layers, vocab)
     g = torch.Generator().manual_seed(1)
     if stage == "stats":
@@ -153,9 +204,12 @@ def measure(model: str, stage: str, layers: int, units: int, vocab: int) -> floa
         _lora_step(m, torch.randint(1, vocab, (units, 256), generator=g), checkpointing=False)
     elif stage == "grpo":
         _grpo_step(m, units, vocab, g)
+    elif stage == "dco":
+        _dco_step(m, units, vocab, g)
+    elif stage == "dpo":
+        _dpo_step(m, units, vocab, g)
     else:
         raise SystemExit(f"unknown stage {stage}")
-    return peak_gib() - base
 
 
 def _mcq(m, facts: int, vocab: int, g) -> None:
@@ -174,23 +228,73 @@ def _mcq(m, facts: int, vocab: int, g) -> None:
     score_options(m, Tok(), prompts, options, ["de"] * len(prompts), batch_size=32, style="study")
 
 
-def _lora_step(m, ids, checkpointing: bool):
-    """Forward, backward and AdamW step of LoRA r 64 on the seven projections (bf16 autocast)."""
+def _lora(m, checkpointing: bool, r: int = 64):
+    """``m`` with LoRA rank ``r`` (alpha 2r) on the seven projections, in train mode, and its AdamW."""
     import torch
 
     from training.config import LoraSettings
     from training.lm import with_lora
 
-    pm = with_lora(m, LoraSettings(enabled=True))
+    pm = with_lora(m, LoraSettings(enabled=True, r=r, alpha=2 * r))
     if checkpointing:
         pm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         pm.enable_input_require_grads()
     pm.train()
-    opt = torch.optim.AdamW([p for p in pm.parameters() if p.requires_grad], lr=1e-5)
+    return pm, torch.optim.AdamW([p for p in pm.parameters() if p.requires_grad], lr=1e-5)
+
+
+def _lora_step(m, ids, checkpointing: bool):
+    """Forward, backward and AdamW step of LoRA r 64 on the seven projections."""
+    pm, opt = _lora(m, checkpointing)
     out = pm(input_ids=ids, labels=ids)
     out.loss.backward()
     opt.step()
     return pm
+
+
+def _dco_step(m, instances: int, vocab: int, g) -> None:
+    """DCO's step as ``training.dco.DcoTrainer`` takes it: an instance's 4 sequences (chosen and
+    rejected in two languages) of 48 prompt + 16 completion tokens, summed completion
+    log-probabilities by ``sequence_logps`` under the policy and (no grad, adapter off) the
+    reference, ``dco_loss``, backward, AdamW; LoRA r 128 with checkpointing (the study's port)."""
+    import torch
+
+    from training.dco import dco_loss, sequence_logps
+
+    class Tok(_Tok):
+        def __call__(self, text, add_special_tokens=True):
+            return {"input_ids": [int(x) for x in text.split()]}
+
+    rand = lambda n: " ".join(str(int(x)) for x in torch.randint(1, vocab, (n,), generator=g))  # noqa: E731
+    n = 4 * instances
+    prompts, completions = [rand(48) for _ in range(n)], [rand(16) for _ in range(n)]
+    pm, opt = _lora(m, checkpointing=True, r=128)
+    logps, _ = sequence_logps(pm, Tok(), prompts, completions, 64)
+    with torch.no_grad(), pm.disable_adapter():
+        ref, _ = sequence_logps(pm, Tok(), prompts, completions, 64)
+    dco_loss(*logps.split(instances), *ref.split(instances)).mean().backward()
+    opt.step()
+
+
+def _dpo_step(m, pairs: int, vocab: int, g) -> None:
+    """CM-Align's DPO step (TRL's ``DPOTrainer`` with the reference as the adapter off): chosen and
+    rejected of 96 prompt + 32 answer tokens concatenated in one forward, summed completion
+    log-probabilities, the reference's under no grad, −log σ(β·margin), backward, AdamW; LoRA r 64
+    with checkpointing (the study's port)."""
+    import torch
+
+    from training.grpo import completion_logprobs
+
+    ids = torch.randint(1, vocab, (2 * pairs, 128), generator=g)
+    attn, cmask = torch.ones_like(ids), torch.zeros_like(ids)
+    cmask[:, 96:] = 1
+    pm, opt = _lora(m, checkpointing=True)
+    logp = completion_logprobs(pm, ids, attn, cmask).sum(-1)
+    with torch.no_grad(), pm.disable_adapter():
+        ref = completion_logprobs(pm, ids, attn, cmask).sum(-1)
+    margin = (logp[:pairs] - logp[pairs:]) - (ref[:pairs] - ref[pairs:])
+    (-torch.nn.functional.logsigmoid(0.1 * margin)).mean().backward()
+    opt.step()
 
 
 def _grpo_step(m, rollouts: int, vocab: int, g) -> None:
@@ -199,25 +303,25 @@ def _grpo_step(m, rollouts: int, vocab: int, g) -> None:
     import torch
 
     from training.grpo import completion_logprobs, policy_loss
-    from training.config import LoraSettings
-    from training.lm import with_lora
 
     n = 12 * rollouts
     ids = torch.randint(1, vocab, (n, 128), generator=g)
     cmask = torch.zeros_like(ids)
     cmask[:, 96:] = 1
-    pm = with_lora(m, LoraSettings(enabled=True))
-    pm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    pm.enable_input_require_grads()
-    pm.train()
-    opt = torch.optim.AdamW([p for p in pm.parameters() if p.requires_grad], lr=1e-5)
+    pm, opt = _lora(m, checkpointing=True)
     logp = completion_logprobs(pm, ids, torch.ones_like(ids), cmask)
     loss, _ = policy_loss(logp, logp.detach(), torch.randn(n), cmask, loss_type="grpo")
     loss.backward()
     opt.step()
 
 
-POINTS = ((1, 1, V0), (2, 1, V0), (1, 2, V0), (1, 1, V1), (4, 1, V0))  # (layers, units, vocabulary)
+POINTS = ((1, 1, V0), (2, 1, V0), (1, 2, V0), (1, 1, REAL), (4, 1, V0))  # (layers, units, vocabulary)
+
+
+def point_name(point: tuple[int, int, int], vocab: int) -> str:
+    """The plan's key of a point: ``L1``, ``L2``, ``L1_n2``, ``L4`` or ``L1_V<vocab>``."""
+    layers, units, v = point
+    return f"L{layers}" + (f"_n{units}" if units > 1 else "") + (f"_V{vocab}" if v == REAL else "")
 
 
 def run_point(model: str, stage: str, layers: int, units: int, vocab: int) -> float:
@@ -240,11 +344,12 @@ def fit_stage(model: str, stage: str, points: dict[tuple[int, int, int], float])
     spec = MODELS[model]
     unit, paper_n, _, desc = STAGES[stage]
     p11, p21, p12, pv, p41 = (points[p] for p in POINTS)
+    v_real = spec["vocab_size"]
     pred4 = p11 + 3 * (p21 - p11)  # the validation: 4 layers from the 1- and 2-layer points alone
     b = (p41 - p11) / 3  # the prediction's slope: over three layers, a third of the measurement noise
     a = p11 - b
     s = p12 - p11
-    ev = (pv - p11) / (V1 - V0)  # e + f at n = 1
+    ev = (pv - p11) / (v_real - V0)  # e + f at n = 1
     heads = 1 if spec["tie_word_embeddings"] else 2
     e = heads * spec["hidden_size"] * 2 / 2**30  # bf16 embedding + LM head weights per vocabulary entry
     f = max(ev - e, 0.0)
@@ -261,7 +366,7 @@ def fit_stage(model: str, stage: str, points: dict[tuple[int, int, int], float])
     sequential = stage in ("lahis", "gradient")  # one sample per step by design: no batch to grow
     largest = None if sequential or per_unit <= 0 else math.floor((budget - predict(real_l, 1, real_v)) / per_unit) + 1
     return {"stage": stage, "description": desc, "unit": unit, "paper_units": paper_n,
-            "points_gib": {"L1": p11, "L2": p21, "L1_n2": p12, f"L1_V{V1}": pv, "L4": p41},
+            "points_gib": {point_name(p, v_real): points[p] for p in POINTS},
             "fit": fit,
             "validation": {"L4_measured": p41, "L4_predicted": pred4, "error": abs(pred4 - p41) / p41},
             "predicted_gib": peak, "fits_80gb": peak <= budget, "largest_units_that_fit": largest}
@@ -273,6 +378,7 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--stages", default=",".join(STAGES))
     ap.add_argument("--out", default=str(ROOT / "pipeline" / "memory_plan.json"))
+    ap.add_argument("--remeasure", action="store_true", help="measure every point again (default: keep the plan's)")
     a = ap.parse_args()
     import peft  # noqa: F401  (every library loaded before the first baseline)
 
@@ -284,17 +390,29 @@ def main() -> None:
         print(measure(model, stage, int(layers), int(units), int(vocab)))
         return
     t0 = time.time()
-    plan = {"measured_on": f"{os.cpu_count()}-core CPU, bf16, real-width layers, vocabulary {V0}/{V1}",
-            "vocab_base": V0, "gpu_gib": memory.GPU_GIB, "headroom_gib": memory.HEADROOM_GIB, "models": {}}
+    # the stages measured now replace theirs in the plan already written; the others are kept
+    old = json.loads(Path(a.out).read_text()) if Path(a.out).exists() else {}
+    plan = {"measured_on": f"{os.cpu_count()}-core CPU, bf16, real-width layers, vocabulary {V0} and the model's",
+            "vocab_base": V0, "gpu_gib": memory.GPU_GIB, "headroom_gib": memory.HEADROOM_GIB,
+            "models": old.get("models", {}), "seconds": old.get("seconds", {})}
     from concurrent.futures import ThreadPoolExecutor
 
     jobs = [(m, st) for m in a.models.split(",") for st in a.stages.split(",")]
     pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)  # one single-threaded measurement per core
-    futures = {(m, st, p): pool.submit(run_point, m, st, *p) for m, st in jobs for p in POINTS}
+    # the longest points first (time grows with layers × units), so the two cores finish together
+    # a point the plan already holds is kept (--remeasure: measure every point again)
+    have = {(m, st, p): v for m, st in jobs for p in POINTS if not a.remeasure and (v := plan["models"].get(
+        MODELS[m]["hub"], {}).get("stages", {}).get(st, {}).get("points_gib", {}).get(
+        point_name(p, MODELS[m]["vocab_size"]))) is not None}
+    cost = lambda k: -k[2][0] * k[2][1] * (8 if k[2][2] == REAL else 1)  # noqa: E731  (the real LM head: ~8 layers)
+    order = sorted(((m, st, p) for m, st in jobs for p in POINTS if (m, st, p) not in have), key=cost)
+    futures = {k: pool.submit(run_point, k[0], k[1], k[2][0], k[2][1], k[2][2] or MODELS[k[0]]["vocab_size"])
+               for k in order}
     for model in a.models.split(","):
-        stages = {}
+        stages = plan["models"].get(MODELS[model]["hub"], {}).get("stages", {})
         for stage in a.stages.split(","):
-            stages[stage] = fit_stage(model, stage, {p: futures[(model, stage, p)].result() for p in POINTS})
+            points = {p: have[k] if (k := (model, stage, p)) in have else futures[k].result() for p in POINTS}
+            stages[stage] = fit_stage(model, stage, points)
             r = stages[stage]
             print(f"{model:11s} {stage:9s} {r['predicted_gib']:7.1f} GiB  fits: {'yes' if r['fits_80gb'] else 'NO ':3s}  "
                   f"largest batch: {r['largest_units_that_fit'] or 'n/a (one sample per step)'} × {r['unit']}  (4-layer check "
@@ -302,8 +420,12 @@ def main() -> None:
                   f"{100 * r['validation']['error']:.1f} %)", flush=True)
         plan["models"][MODELS[model]["hub"]] = {"layers": MODELS[model]["num_hidden_layers"],
                                                 "vocab": MODELS[model]["vocab_size"], "stages": stages}
-    plan["seconds"] = round(time.time() - t0)
-    Path(a.out).write_text(json.dumps(plan, indent=1) + "\n")
+    if not isinstance(plan["seconds"], dict):  # the first plan recorded one total
+        plan["seconds"] = {",".join(s for s in STAGES if s not in ("dco", "dpo")): plan["seconds"]}
+    plan["seconds"][f"{a.stages} ({len(order)} points)"] = round(time.time() - t0)
+    from core.io import atomic_write_text
+
+    atomic_write_text(Path(a.out), json.dumps(plan, indent=1) + "\n")
     print(f"\n{'stage':46s} | " + " | ".join(f"{m} GiB" for m in plan["models"]) + " | fits on 80 GB? | largest batch")
     for stage in a.stages.split(","):
         cells = [plan["models"][m]["stages"][stage] for m in plan["models"]]
@@ -311,7 +433,7 @@ def main() -> None:
               + " / ".join("yes" if c["fits_80gb"] else "no" for c in cells) + " | "
               + (" / ".join(f"{c['largest_units_that_fit']}" for c in cells) + f" × {STAGES[stage][0]}"
                  if cells[0]["largest_units_that_fit"] else "n/a (one sample per step)"))
-    print(f"wrote {a.out} in {plan['seconds']} s")
+    print(f"wrote {a.out} in {round(time.time() - t0)} s")
 
 
 if __name__ == "__main__":

@@ -32,9 +32,6 @@ def stage_prediction(model: str, stage: str, units: float, plan: dict | None = N
     return predict(entry["stages"][stage]["fit"], entry["layers"], units, entry["vocab"], plan["vocab_base"])
 
 
-# stages priced with another stage's measured fit (their step is the same kind of work: a LoRA
-# forward and backward of a batch of sequences, plus a no-grad reference forward of the same batch)
-BORROWED = {"dco": "sft", "dpo": "sft"}
 STUDY_LANGS = 12
 
 
@@ -63,8 +60,4 @@ def predicted_peaks(cfg: Any) -> dict[str, float]:
     if model is None:
         return {}
     units = stage_units(cfg)
-    out = {stage: float(stage_prediction(model, stage, units[stage], plan)) for stage in plan["models"][model]["stages"]}
-    for stage, like in BORROWED.items():
-        if like in plan["models"][model]["stages"]:
-            out[stage] = float(stage_prediction(model, like, units[stage], plan))
-    return out
+    return {stage: float(stage_prediction(model, stage, units[stage], plan)) for stage in plan["models"][model]["stages"]}

@@ -130,12 +130,26 @@ def _cached_pairs(path: Path, key: str) -> tuple[list[dict] | None, int]:
     return None, 0
 
 
+def dpo_trainer(model, tokenizer, pairs: list[dict], cfg: CmAlignConfig, out: Path, seed: int,
+                callbacks: list | None = None, **overrides):
+    """TRL's ``DPOTrainer`` on ``pairs`` (``prompt``, ``chosen``, ``rejected``; LoRA per ``cfg.lora``, the
+    reference its adapter off; with ``nll_weight``, the NLL of the chosen answer added);
+    ``overrides`` go to ``DPOConfig``."""
+    from trl import DPOConfig, DPOTrainer
+
+    ds = datasets.Dataset.from_dict({k: [p[k] for p in pairs] for k in ("prompt", "chosen", "rejected")})
+    losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, cfg.nll_weight]} if cfg.nll_weight else {}
+    args = DPOConfig(**{"gradient_checkpointing": cfg.train.gradient_checkpointing,
+                        **training_args(out, cfg.train, seed), **overrides},
+                     beta=cfg.beta, max_length=cfg.train.seq_len, dataset_num_proc=None, **losses)
+    return DPOTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
+                      peft_config=cfg.lora.peft_config(), callbacks=callbacks)
+
+
 def cm_align(run_dir: str | Path, cfg: CmAlignConfig, *, parent: str = "base", ckpt_id: str = "cm-align",
              seed: int = 0, data_dir: str | Path | None = None, method: str = "cm-align",
              budget: BudgetConfig | None = None) -> dict:
     """CM-Align from ``parent``: pairs from its own samples (cached), then DPO with TRL."""
-    from trl import DPOConfig, DPOTrainer
-
     def check(data: Any) -> None:
         langs = cfg.langs or data.training_langs
         if "en" not in langs or len(langs) < 2:
@@ -163,14 +177,8 @@ def cm_align(run_dir: str | Path, cfg: CmAlignConfig, *, parent: str = "base", c
     if not pairs:
         raise PolyFactError("cm-align found no pair (every language's candidates were identical); sample more "
                             "(--set cm_align.candidates=8) or raise cm_align.temperature")
-    ds = datasets.Dataset.from_dict({k: [p[k] for p in pairs] for k in ("prompt", "chosen", "rejected")})
     ordered = {"train_sampling_strategy": "sequential"} if budget is not None and budget.facts else {}
-    losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, cfg.nll_weight]} if cfg.nll_weight else {}
-    args = DPOConfig(**{"gradient_checkpointing": cfg.train.gradient_checkpointing,
-                        **training_args(job.work, cfg.train, seed, **ordered)},
-                     beta=cfg.beta, max_length=cfg.train.seq_len, dataset_num_proc=None, **losses)
-    trainer = DPOTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
-                         peft_config=cfg.lora.peft_config(), callbacks=callbacks)
+    trainer = dpo_trainer(model, tokenizer, pairs, cfg, job.work, seed, callbacks, **ordered)
     result = trainer.train(resume_from_checkpoint=last_state(job.work))
     epochs = cfg.train.epochs if cfg.train.max_steps < 0 else 1
     spend.steps = trainer.state.global_step

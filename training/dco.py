@@ -129,6 +129,15 @@ class DcoTrainer(Trainer):
         return losses.mean()
 
 
+def dco_trainer(model, tokenizer, instances: list[dict], cfg: DcoConfig, out: Path, seed: int, spend: Spend,
+                callbacks: list | None = None, **overrides) -> DcoTrainer:
+    """The :class:`DcoTrainer` of ``instances`` (LoRA per ``cfg.lora``); ``overrides`` go to
+    ``TrainingArguments``."""
+    args = TrainingArguments(**{**training_args(out, cfg.train, seed, remove_unused_columns=False), **overrides})
+    return DcoTrainer(model=model, args=args, instances=instances, tokenizer=tokenizer, cfg=cfg, spend=spend,
+                      callbacks=callbacks)
+
+
 def dco(run_dir: str | Path, cfg: DcoConfig, *, parent: str = "base", ckpt_id: str = "dco", seed: int = 0,
         data_dir: str | Path | None = None, method: str = "dco", budget: BudgetConfig | None = None) -> dict:
     """DCO from ``parent`` on its train facts (``budget.facts``, or ``max_facts``), one instance per fact."""
@@ -154,9 +163,7 @@ def dco(run_dir: str | Path, cfg: DcoConfig, *, parent: str = "base", ckpt_id: s
         raise PolyFactError("no train fact has two languages with the same option entities; dco needs parallel options")
     spend, callbacks = job.arm(facts, langs, normalization=cfg.normalization)
     ordered = {"train_sampling_strategy": "sequential"} if budget is not None and budget.facts else {}
-    args = TrainingArguments(**training_args(job.work, cfg.train, seed, remove_unused_columns=False, **ordered))
-    trainer = DcoTrainer(model=job.model, args=args, instances=instances, tokenizer=tokenizer, cfg=cfg, spend=spend,
-                         callbacks=callbacks)
+    trainer = dco_trainer(job.model, tokenizer, instances, cfg, job.work, seed, spend, callbacks, **ordered)
     result = trainer.train(resume_from_checkpoint=last_state(job.work))
     spend.steps = trainer.state.global_step
     model = merged(trainer.model)
