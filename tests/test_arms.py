@@ -153,3 +153,32 @@ def test_smoke_grpo_raises_its_greedy_reward_on_its_probe_facts(smoke_study):
     assert len(hashes) == 1
     summary = json.loads((run / "results" / "summary.json").read_text())
     assert {r["checkpoint"]: r.get("objective", {}).get("measure") for r in summary["rows"]}["grpo"] == "greedy_reward"
+
+
+def test_letter_scores_read_the_answer_position_of_each_row():
+    """The study's SFT scores the option letters after each row's prompt from logits at the answer
+    positions only (rows of different lengths, right padding): the same values as the full-length
+    logits read by hand at each row's last prompt token, and gradients reach the weights."""
+    from polyfact.build import letter_prompt
+    from training.config import TinyModelConfig
+    from training.models import make_tiny_model, train_tokenizer
+    from training.sft import letter_scores
+
+    rows = [{"question": "What is the capital of " + "very " * i + "big land?", "options": opts}
+            for i, opts in enumerate([["Paris", "Rome", "Oslo", "Bern"], ["Lima", "Quito", "Kyiv"],
+                                      ["Baku", "Doha", "Riga", "Male"]])]
+    tok = train_tokenizer([letter_prompt(r) + " A B C D" for r in rows] * 30, vocab_size=300)
+    model = make_tiny_model(TinyModelConfig(hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64), tok)
+    scores, tokens = letter_scores(model, tok, rows)
+    letters = [tok(" " + x, add_special_tokens=False)["input_ids"] for x in "ABCD"]
+    assert all(len(x) == 1 for x in letters)  # the single-token path
+    prompts = [tok(letter_prompt(r), add_special_tokens=False)["input_ids"] for r in rows]
+    assert len({len(p) for p in prompts}) == 3 and tokens == sum(len(p) for p in prompts)
+    with torch.no_grad():
+        for i, (p, r) in enumerate(zip(prompts, rows)):
+            ref = model(input_ids=torch.tensor([p])).logits[0, -1, [x[0] for x in letters]]
+            k = len(r["options"])
+            torch.testing.assert_close(scores[i, :k].detach(), ref[:k], rtol=1e-5, atol=1e-5)
+            assert torch.isinf(scores[i, k:]).all()
+    scores[:, :3].sum().backward()
+    assert model.get_input_embeddings().weight.grad.abs().sum() > 0

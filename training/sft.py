@@ -63,11 +63,15 @@ def letter_scores(model, tokenizer, rows: list[dict]) -> tuple[torch.Tensor, int
     attn = torch.zeros_like(ids)
     for i, s in enumerate(seqs):
         ids[i, : len(s)], attn[i, : len(s)] = torch.tensor(s), 1
-    logits = model(input_ids=ids.to(device), attention_mask=attn.to(device)).logits.float()  # [S, T, V]
-    if single:
-        last = attn.sum(1).to(device) - 1
-        scores = logits[torch.arange(len(seqs), device=device), last][:, [x[0] for x in letters]]  # [N, k]
+    if single:  # the LM head at the answer positions only (at 7B the full-length logits were GiBs)
+        last = attn.sum(1) - 1
+        keep = torch.unique(last)  # sorted
+        logits = model(input_ids=ids.to(device), attention_mask=attn.to(device),
+                       logits_to_keep=keep.to(device)).logits.float()  # [S, positions, V]
+        at = torch.searchsorted(keep, last).to(device)
+        scores = logits[torch.arange(len(seqs), device=device), at][:, [x[0] for x in letters]]  # [N, k]
     else:
+        logits = model(input_ids=ids.to(device), attention_mask=attn.to(device)).logits.float()  # [S, T, V]
         logp = logits[:, :-1].log_softmax(-1)
         out = []
         for i, p in enumerate(prompts):
