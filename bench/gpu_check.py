@@ -472,7 +472,11 @@ def section_dco(check: Check, model, tok) -> dict:
     cfg.train.max_steps, cfg.train.logging_steps, cfg.train.save_steps = 3, 1, 10**6
     _, times, peak = _train_once(check, lambda out: dco_trainer(model, tok, instances, cfg, out, 0, Spend(facts),
                                                                 save_strategy="no", disable_tqdm=True))
+    # what a step pads to: its 16 sequences at the longest prompt + completion (the plan's unit: 256 tokens)
+    width = max(len(tok(x[f"prompt_{k}"])["input_ids"]) + len(tok(x[f"{c}_{k}"], add_special_tokens=False)["input_ids"])
+                for x in instances for k in "12" for c in ("chosen", "rejected"))
     res = {"instances_per_step": cfg.train.batch_size, "sequences_per_step": 4 * cfg.train.batch_size,
+           "padded_tokens_per_step": 4 * cfg.train.batch_size * min(width, cfg.train.seq_len),
            "lora_r": cfg.lora.r, "gradient_checkpointing": True, "step_seconds": times, "peak_gib": peak}
     print(f"  dco: {res}", flush=True)
     return res
@@ -491,24 +495,25 @@ def section_dpo(check: Check, model, tok) -> dict:
     cfg.train.logging_steps, cfg.train.save_steps = 1, 10**6
     _, times, peak = _train_once(check, lambda out: dpo_trainer(model, tok, pairs, cfg, out, 0, save_strategy="no",
                                                                 disable_tqdm=True))
+    width = max(len(tok(p["prompt"] + p[c])["input_ids"]) for p in pairs for c in ("chosen", "rejected"))
     res = {"pairs_per_step": cfg.train.batch_size, "max_length": cfg.train.seq_len, "lora_r": cfg.lora.r,
+           "padded_tokens_per_step": 2 * cfg.train.batch_size * min(width, cfg.train.seq_len),
            "gradient_checkpointing": True, "step_seconds": times, "peak_gib": peak}
     print(f"  dpo: {res}", flush=True)
     return res
 
 
-def plan_units(name: str, a: argparse.Namespace) -> dict[str, float]:
-    """The CPU memory plan's stage and batch units matching what section ``name`` measured."""
+def plan_units(name: str, a: argparse.Namespace, res: dict) -> dict[str, float]:
+    """The CPU memory plan's stage and batch units matching what section ``name`` measured
+    (``res``: its result)."""
     if name == "stats":
         return {"stats": a.batch * a.seq / 1024}  # the plan's unit: a sequence of 1024 tokens
     if name == "heads":
         return {"lahis": 1, "gradient": 1}
     if name == "mcq":
         return {"mcq": MCQ_BATCH / 12}  # the scorer's batch of rows, in facts of 12 languages
-    if name == "dco":  # the plan's unit: 256 tokens; 4 instances × 4 sequences of up to 256
-        return {"dco": 16}
-    if name == "dpo":  # 4 pairs × 2 sequences of up to 512 tokens
-        return {"dpo": 16}
+    if name in ("dco", "dpo"):  # the plan's unit: 256 tokens, at the widest step's padding
+        return {name: res["padded_tokens_per_step"] / 256}
     return {name: 8}  # SFT micro-batch 8; GRPO 8 rollouts (the plan's loss step, no generation)
 
 
@@ -519,7 +524,7 @@ def attach_plan(name: str, res: dict, a: argparse.Namespace, tiny: bool) -> None
 
     if tiny or "error" in res or "skipped" in res:
         return
-    for stage, units in plan_units(name, a).items():
+    for stage, units in plan_units(name, a, res).items():
         pred = stage_prediction("Qwen/Qwen2.5-7B", stage, units)
         if pred is not None:
             res.setdefault("plan_gib", {})[stage] = {"units": units, "predicted": round(pred, 2)}

@@ -134,7 +134,7 @@ def row_major_mm():
     ``grad @ W`` of every linear layer) as ``(bᵀ @ a_chunkᵀ)ᵀ`` over 64-row chunks of ``a``, into the
     same output tensor. Same product; this CPU's bf16 kernel (no AVX512-BF16) takes the row-major
     layout at 0.27 GFLOP/s and the transposed one at ~10 (a 7B-width point: 7 min → seconds).
-    What it adds to the peak is one 64-row chunk and its product: under 5 MiB at 7B widths."""
+    What it adds to the peak is one 64-row chunk and its product: under 20 MiB at 7B widths."""
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -145,7 +145,7 @@ def row_major_mm():
             if func is mm and not kwargs and args[0].dtype == torch.bfloat16 and args[1].is_contiguous() \
                     and args[1].shape[1] >= 256:
                 a, b = args
-                out = torch.empty(a.shape[0], b.shape[1], dtype=a.dtype)
+                out = torch.empty(a.shape[0], b.shape[1], dtype=a.dtype, device=a.device)
                 for i in range(0, a.shape[0], 64):
                     out[i:i + 64] = (b.t() @ a[i:i + 64].t().contiguous()).t()
                 return out

@@ -180,5 +180,13 @@ def test_letter_scores_read_the_answer_position_of_each_row():
             k = len(r["options"])
             torch.testing.assert_close(scores[i, :k].detach(), ref[:k], rtol=1e-5, atol=1e-5)
             assert torch.isinf(scores[i, k:]).all()
+        # and exactly what the whole padded batch's full-length logits give at those positions
+        width = max(len(p) for p in prompts)
+        ids = torch.tensor([p + [tok.pad_token_id] * (width - len(p)) for p in prompts])
+        attn = torch.tensor([[1] * len(p) + [0] * (width - len(p)) for p in prompts])
+        full = model(input_ids=ids, attention_mask=attn).logits
+        at_answer = full[torch.arange(len(rows)), attn.sum(1) - 1][:, [x[0] for x in letters]]
+        finite = torch.isfinite(scores)
+        assert torch.equal(scores.detach()[finite], at_answer[finite])
     scores[:, :3].sum().backward()
     assert model.get_input_embeddings().weight.grad.abs().sum() > 0
