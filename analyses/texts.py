@@ -16,7 +16,6 @@ and a description that result files and the report state.
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 from pathlib import Path
 

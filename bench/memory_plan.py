@@ -155,10 +155,22 @@ def row_major_mm():
 
 
 class _Tok:
-    """The few tokenizer attributes the scorer and trainers read (ids are synthetic)."""
+    """The few tokenizer attributes the scorer and trainers read; a text is its ids written out
+    (:func:`_rand_text`)."""
 
     pad_token_id = eos_token_id = 0
     padding_side = "right"
+
+    def __call__(self, text, add_special_tokens=True):
+        ids = lambda t: [int(x) for x in t.split()]  # noqa: E731
+        return {"input_ids": ids(text) if isinstance(text, str) else [ids(t) for t in text]}
+
+
+def _rand_text(n: int, vocab: int, g) -> str:
+    """``n`` random token ids as a text :class:`_Tok` reads back."""
+    import torch
+
+    return " ".join(str(int(x)) for x in torch.randint(1, vocab, (n,), generator=g))
 
 
 def measure(model: str, stage: str, layers: int, units: int, vocab: int) -> float:
@@ -214,18 +226,11 @@ def _step(model: str, stage: str, layers: int, units: int, vocab: int) -> None:
 
 def _mcq(m, facts: int, vocab: int, g) -> None:
     """The evaluation scorer's two forwards: prompts (with cache), then every option's tokens."""
-    import torch
-
     from training.scoring import score_options
 
-    class Tok(_Tok):
-        def __call__(self, texts, add_special_tokens=True):
-            return {"input_ids": [[int(x) for x in t.split()] for t in texts]}
-
-    rand = lambda n: " ".join(str(int(x)) for x in torch.randint(1, vocab, (n,), generator=g))  # noqa: E731
-    prompts = [rand(20) for _ in range(12 * facts)]
-    options = [[rand(4) for _ in range(4)] for _ in prompts]
-    score_options(m, Tok(), prompts, options, ["de"] * len(prompts), batch_size=32, style="study")
+    prompts = [_rand_text(20, vocab, g) for _ in range(12 * facts)]
+    options = [[_rand_text(4, vocab, g) for _ in range(4)] for _ in prompts]
+    score_options(m, _Tok(), prompts, options, ["de"] * len(prompts), batch_size=32, style="study")
 
 
 def _lora(m, checkpointing: bool, r: int = 64):
@@ -261,17 +266,12 @@ def _dco_step(m, instances: int, vocab: int, g) -> None:
 
     from training.dco import dco_loss, sequence_logps
 
-    class Tok(_Tok):
-        def __call__(self, text, add_special_tokens=True):
-            return {"input_ids": [int(x) for x in text.split()]}
-
-    rand = lambda n: " ".join(str(int(x)) for x in torch.randint(1, vocab, (n,), generator=g))  # noqa: E731
     n = 4 * instances
-    prompts, completions = [rand(48) for _ in range(n)], [rand(16) for _ in range(n)]
+    prompts, completions = [_rand_text(48, vocab, g) for _ in range(n)], [_rand_text(16, vocab, g) for _ in range(n)]
     pm, opt = _lora(m, checkpointing=True, r=128)
-    logps, _ = sequence_logps(pm, Tok(), prompts, completions, 64)
+    logps, _ = sequence_logps(pm, _Tok(), prompts, completions, 64)
     with torch.no_grad(), pm.disable_adapter():
-        ref, _ = sequence_logps(pm, Tok(), prompts, completions, 64)
+        ref, _ = sequence_logps(pm, _Tok(), prompts, completions, 64)
     dco_loss(*logps.split(instances), *ref.split(instances)).mean().backward()
     opt.step()
 
@@ -399,15 +399,17 @@ def main() -> None:
 
     jobs = [(m, st) for m in a.models.split(",") for st in a.stages.split(",")]
     pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)  # one single-threaded measurement per core
-    # the longest points first (time grows with layers × units), so the two cores finish together
-    # a point the plan already holds is kept (--remeasure: measure every point again)
-    have = {(m, st, p): v for m, st in jobs for p in POINTS if not a.remeasure and (v := plan["models"].get(
-        MODELS[m]["hub"], {}).get("stages", {}).get(st, {}).get("points_gib", {}).get(
-        point_name(p, MODELS[m]["vocab_size"]))) is not None}
-    cost = lambda k: -k[2][0] * k[2][1] * (8 if k[2][2] == REAL else 1)  # noqa: E731  (the real LM head: ~8 layers)
+    def kept(m: str, st: str, p: tuple[int, int, int]) -> float | None:
+        """The point as the plan already holds it (--remeasure: none is kept)."""
+        stage = plan["models"].get(MODELS[m]["hub"], {}).get("stages", {}).get(st, {})
+        return None if a.remeasure else stage.get("points_gib", {}).get(point_name(p, MODELS[m]["vocab_size"]))
+
+    have = {k: v for m, st in jobs for p in POINTS if (v := kept(*(k := (m, st, p)))) is not None}
+    # the longest points first (time grows with layers × units; the real LM head weighs ~8 layers)
+    cost = lambda k: -k[2][0] * k[2][1] * (8 if k[2][2] == REAL else 1)  # noqa: E731
     order = sorted(((m, st, p) for m, st in jobs for p in POINTS if (m, st, p) not in have), key=cost)
-    futures = {k: pool.submit(run_point, k[0], k[1], k[2][0], k[2][1], k[2][2] or MODELS[k[0]]["vocab_size"])
-               for k in order}
+    futures = {(m, st, p): pool.submit(run_point, m, st, p[0], p[1], MODELS[m]["vocab_size"] if p[2] == REAL else p[2])
+               for m, st, p in order}
     for model in a.models.split(","):
         stages = plan["models"].get(MODELS[model]["hub"], {}).get("stages", {})
         for stage in a.stages.split(","):
@@ -420,9 +422,8 @@ def main() -> None:
                   f"{100 * r['validation']['error']:.1f} %)", flush=True)
         plan["models"][MODELS[model]["hub"]] = {"layers": MODELS[model]["num_hidden_layers"],
                                                 "vocab": MODELS[model]["vocab_size"], "stages": stages}
-    if not isinstance(plan["seconds"], dict):  # the first plan recorded one total
-        plan["seconds"] = {",".join(s for s in STAGES if s not in ("dco", "dpo")): plan["seconds"]}
-    plan["seconds"][f"{a.stages} ({len(order)} points)"] = round(time.time() - t0)
+    if order:  # what this pass measured and how long it took (the plan keeps every pass's)
+        plan["seconds"][f"{a.stages} ({len(order)} points)"] = round(time.time() - t0)
     from core.io import atomic_write_text
 
     atomic_write_text(Path(a.out), json.dumps(plan, indent=1) + "\n")
