@@ -62,18 +62,23 @@ def budget_table(run_dir: str | Path, ids: Sequence[str], wall: bool = False) ->
 
 
 def check_matched(rows: list[dict[str, Any]], allow_unmatched: bool) -> str | None:
-    """None when the arms of each training seed saw the same train facts (each seed draws its own
-    subset: ``sft@s0`` and ``grpo@s0`` must match, ``sft@s1`` may differ from them); otherwise a
+    """None when the arms of each training seed were offered the same train facts (each seed draws its
+    own subset: ``sft@s0`` and ``grpo@s0`` must match, ``sft@s1`` may differ from them; what an arm
+    dropped after sampling is listed by the seed analysis, the oracle's test facts are its own);
+    otherwise a
     one-line description, raised as an error unless ``allow_unmatched`` (then returned, for the
     report to state above every verdict)."""
     from core.layout import split_seed
 
+    def key(r: dict) -> str:  # what the arm was offered (manifests before offered_hash: what it learned)
+        return r.get("offered_hash") or r["facts_hash"]
+
     by_seed: dict[Any, set[str]] = {}
     for r in rows:
-        by_seed.setdefault(split_seed(r["checkpoint"])[1], set()).add(r["facts_hash"])
+        by_seed.setdefault(split_seed(r["checkpoint"])[1], set()).add(key(r))
     if all(len(hashes) <= 1 for hashes in by_seed.values()):
         return None
-    seen = ", ".join(f"{r['checkpoint']}: {r['facts']} facts ({r['facts_hash'][:6]})" for r in rows
+    seen = ", ".join(f"{r['checkpoint']}: {r.get('offered', r['facts'])} facts ({key(r)[:6]})" for r in rows
                      if len(by_seed[split_seed(r["checkpoint"])[1]]) > 1)
     text = f"the arms learned from different train facts ({seen})"
     if not allow_unmatched:

@@ -40,7 +40,9 @@ def summary_table(run_dir: str | Path, ids: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"rows": rows}
     if isinstance(seeds, dict):
         out["seeds"] = {"n_seeds": seeds.get("n_seeds"), "note": seeds.get("note"),
-                        "headline": {m: seeds["measures"].get(m, {}) for m in seeds.get("headline", [])},
+                        "measures": {m: seeds["measures"].get(m, {}) for m in seeds.get("headline", [])},
+                        "headline": list(seeds.get("headline", [])), "n_tests": seeds.get("n_tests", 0),
                         "labels": seeds.get("labels", {}), "claims": seeds.get("claims", []),
-                        "unmatched": seeds.get("unmatched")}
+                        "controls": seeds.get("controls", {}), "unmatched": seeds.get("unmatched"),
+                        "drops": seeds.get("drops", [])}
     return out

@@ -428,11 +428,12 @@ def _train_once(check: Check, make_trainer):
 
 def section_grpo(check: Check, model, tok) -> dict:
     from training.config import GrpoConfig, LoraSettings
-    from training.grpo import fact_groups, grpo_trainer
+    from training.arms import fact_groups
+    from training.grpo import grpo_trainer
 
     steps = 2
     rows = synthetic_rows(steps, LANGS12)
-    groups = fact_groups(rows, LANGS12)
+    groups = fact_groups(rows, list(dict.fromkeys(r["fact_id"] for r in rows)))
     cfg = GrpoConfig(steps=steps, facts_per_step=1, num_generations=8 if not check.a.tiny else 4,
                      max_new_tokens=32 if not check.a.tiny else 8, learning_rate=1e-5,
                      lora=LoraSettings(enabled=True), gradient_checkpointing=True, logging_steps=1, save_steps=10**6)

@@ -114,19 +114,40 @@ def _fmt(x: Any, digits: int = 3) -> str:
 
 
 def _claims_section(seeds: dict[str, Any]) -> str:
-    """The report's opening: the study's three claims and this run's answer to each, with numbers."""
+    """The study's three claims and this run's answer to each under the one rule (analyses.verdicts),
+    with every test behind it, the minimum detectable effect and the controls' outcome."""
     rows = []
     for c in seeds.get("claims", []):
-        numbers = "; ".join(f"{e['measure']}: GRPO {e['grpo_mean']:+.3g} [{_fmt(e['grpo_ci'][0], 3)}, "
-                            f"{_fmt(e['grpo_ci'][1], 3)}], {e['grpo_verdict']}; GRPO − SFT "
-                            f"{_fmt(e['minus_sft'], 3)} (Welch p {_fmt(e['welch_p'])})" for e in c["evidence"])
-        rows.append({"claim": c["text"], "answer": c["answer"], "numbers": numbers or "-"})
+        tests = "; ".join(f"{t['measure']} {t['contrast']} {t['difference']:+.3g} [{_fmt(t['ci'][0])}, "
+                          f"{_fmt(t['ci'][1])}], p {_fmt(t['p'])} (Holm {_fmt(t['p_adjusted'])}), exact p "
+                          f"{_fmt(t['exact_p'])} (Holm {_fmt(t['exact_p_adjusted'])})" for t in c.get("tests", []))
+        mde = c.get("mde")
+        rows.append({"claim": c["text"], "verdict": c["verdict"], "tests": tests or "-",
+                     "detectable": "-" if mde is None else ("nothing at these seeds" if mde == float("inf")
+                                                            else f"|δ| ≥ {mde:.3g}")})
     if not rows:
         return ""
-    warn = _unmatched(seeds)
+    ctl = seeds.get("controls") or {}
+    controls = (f"<p class='{'note' if ctl.get('answers_claims') else 'warn'}'><b>Controls:</b> "
+                f"{html.escape(ctl.get('reason', 'none'))}.</p>")
+    if not ctl.get("answers_claims"):
+        controls += ("<p class='warn'><b>This run cannot answer the claims</b>: the verdicts below are reported "
+                     "but carry no weight until the placebo comes out unresolved and the oracle is detected.</p>")
+    study = next((c.get("study_difference") for c in seeds.get("claims", []) if c.get("study_difference")), None)
+    power = ""
+    if study:
+        power = (f"<p class='note'>The study's own difference: {study['value']:+.4f} ({html.escape(study['source'])}); "
+                 f"this run {'can' if study.get('detectable_here') else 'cannot'} detect a difference of that size"
+                 + (f"; seeds needed at this run's noise: {study['seeds_needed']}" if study.get("seeds_needed") else "")
+                 + ".</p>")
+    rule = ("<p class='note'>Rule (fixed before the numbers): a claim's tests are one family, Holm-corrected; a test "
+            "passes when its crossed seeds × facts test (or paired t over seeds) and its exact sign-flip test over "
+            "seeds are both below 0.05 after correction, in the same direction. Supported: every half passes in the "
+            "claimed direction; contradicted: a half passes in the opposite one; otherwise not resolved.</p>")
     return (f"<section id='claims'><h2>The study's claims, as this run answers them ({seeds.get('n_seeds', 0)} "
-            f"training seed(s) per method)</h2>{warn}"
-            + _table(rows, [(k, lambda r, k=k: r[k]) for k in ("claim", "answer", "numbers")]) + "</section>")
+            f"training seed(s) per method)</h2>{_unmatched(seeds)}{controls}"
+            + _table(rows, [(k, lambda r, k=k: r[k]) for k in ("claim", "verdict", "tests", "detectable")])
+            + power + rule + "</section>")
 
 
 def _unmatched(seeds: dict[str, Any]) -> str:
@@ -177,22 +198,30 @@ def _budget_section(run_dir: Path) -> str:
 
 
 def _seed_section(seeds: dict[str, Any]) -> str:
-    """The seed-level table of the headline measures and a reading of it."""
+    """The seed-level table of the headline measures (BH across the whole table) and a reading of it."""
     labels = seeds.get("labels", {})
     rows = []
     for m in seeds.get("headline", []):
         for method, r in seeds.get("measures", {}).get(m, {}).items():
-            versus = "; ".join(f"vs {k}: {v['difference']:+.3g} (Welch p {_fmt(v['welch_p'])}, permutation p "
-                               f"{_fmt(v['permutation_p'])})" for k, v in r.get("versus", {}).items())
-            rows.append({"method": method, "measure": labels.get(m, m), "seeds": " ".join(f"{v:+.3g}" for v in r["seeds"]),
-                         "mean": _fmt(r["mean"], 4), "interval": f"[{_fmt(r['ci'][0], 4)}, {_fmt(r['ci'][1], 4)}]",
-                         "same sign": f"{r['same_sign']}/{r['n']}", "versus": versus or "-", "verdict": r["verdict"]})
-    table = _table(rows, [(k, lambda r, k=k: r[k]) for k in ("method", "measure", "seeds", "mean", "interval",
-                                                               "same sign", "versus", "verdict")]) if rows else ""
+            t = r["test"]
+            versus = "; ".join(f"vs {k}: {v['difference']:+.3g} (p {_fmt(v['p'])}, BH {_fmt(v['p_adjusted'])})"
+                               for k, v in r.get("versus", {}).items())
+            rows.append({"method": method, "measure": labels.get(m, m), "change": f"{t['difference']:+.4g}",
+                         "interval": f"[{_fmt(t['ci'][0], 4)}, {_fmt(t['ci'][1], 4)}]",
+                         "p (BH)": f"{_fmt(t['p'])} ({_fmt(t['p_adjusted'])})",
+                         "exact p (BH)": f"{_fmt(t['exact_p'])} ({_fmt(t['exact_p_adjusted'])})",
+                         "seeds": " ".join(f"{v:+.3g}" for v in r["seeds"]), "versus": versus or "-",
+                         "verdict": r["verdict"]})
+    table = _table(rows, [(k, lambda r, k=k: r[k]) for k in ("method", "measure", "change", "interval", "p (BH)",
+                                                               "exact p (BH)", "seeds", "versus", "verdict")]) \
+        if rows else ""
     return (f"<section id='seed-summary'><h2>Method effects across training seeds</h2>{_unmatched(seeds)}"
-            f"<p>{html.escape(_reading(seeds))}</p>{table}<p class='note'>Each row: the change of a method's checkpoints against the base, per training "
-            "seed; the interval is a t interval over seeds (training noise). Intervals elsewhere in this report resample "
-            "text shards of one model: they measure measurement error only.</p></section>")
+            f"<p>{html.escape(_reading(seeds))}</p>{table}<p class='note'>Each row: a method's change against the "
+            f"base, paired by seed and, for accuracy and Total Consistency, by test fact (both are noise); its "
+            f"interval is the crossed test's; p values are adjusted by Benjamini–Hochberg across all "
+            f"{seeds.get('n_tests', 0)} tests of the table, and a verdict needs both adjusted p below 0.05. "
+            "Intervals elsewhere in this report resample text shards of one model: they measure measurement error "
+            "only.</p></section>")
 
 
 def _reading(seeds: dict[str, Any]) -> str:
@@ -200,17 +229,16 @@ def _reading(seeds: dict[str, Any]) -> str:
     n = seeds.get("n_seeds", 0)
     if n < 2:
         return (f"This run trained each method with one seed. One seed cannot separate a method's effect from "
-                f"training noise, so no row below is evidence that a method changed specialization; rerun with "
-                f"--seeds 0,1,2 (or --preset replicate).")
+                f"training noise, so no row below is evidence that a method changed anything; rerun with "
+                f"--seeds 0,1,2,… (or --preset replicate).")
     labels = seeds.get("labels", {})
-    parts = []
-    for m in seeds.get("headline", []):
-        table = seeds.get("measures", {}).get(m, {})
-        said = [f"{method} {r['verdict'].replace('no evidence', 'shows no evidence of a change')} "
-                f"({r['mean']:+.3g}, {r['same_sign']}/{r['n']} seeds agree)" for method, r in table.items()]
-        if said:
-            parts.append(f"{labels.get(m, m)}: " + "; ".join(said))
-    return f"Across {n} training seeds per method — " + ". ".join(parts) + "."
+    moved = [f"{method} {r['verdict']} {labels.get(m, m)} ({r['test']['difference']:+.3g})"
+             for m in seeds.get("headline", []) for method, r in seeds.get("measures", {}).get(m, {}).items()
+             if not r["verdict"].startswith("not resolved")]
+    if not moved:
+        return (f"Across {n} training seeds per method, no headline change passes the rule (Benjamini–Hochberg "
+                f"across the table): every row is not resolved.")
+    return f"Across {n} training seeds per method, the rule resolves: " + "; ".join(moved) + "; every other row is not resolved."
 
 
 def _provenance(run_dir: Path) -> list[dict[str, Any]]:

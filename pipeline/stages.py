@@ -200,12 +200,12 @@ def train_one(ctx: Context, method: str, parent: str | None, ckpt: str, seed: in
     retrain anyway). Returns the new manifest, or None when the checkpoint was current."""
     from core.checkpoints import checkpoint_current
     from training.common import expected_fingerprint
+    from training.arms import arm_budget
     from training.methods import method_config, section_of, train
 
     section = section_of(method, ctx.cfg)
     family = section.model.family if method == "pretrain" else None
-    budget = None if method == "pretrain" else dataclasses.replace(ctx.cfg.budget,
-                                                                    trajectory_points=ctx.cfg.trajectory.points)
+    budget = None if method == "pretrain" else arm_budget(method, ctx.cfg.budget, ctx.cfg.trajectory.points)
     expected = expected_fingerprint(ctx.run.root, parent=parent, method=method, cfg=method_config(method, section),
                                     seed=seed, data_fingerprint=_data_fp(ctx), family=family, budget=budget)
     if not ctx.force and checkpoint_current(ctx.run.root, ckpt, expected, ctx.note):

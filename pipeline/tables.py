@@ -146,36 +146,59 @@ def print_routing(summary: dict) -> None:
 
 
 def seed_rows(seeds: dict, measures: list[str] | None = None) -> list[dict]:
-    """One row per (method, measure) of the seed table, for printing and the report."""
+    """One row per (method, measure) of the seed table, for printing."""
     out = []
     labels = seeds.get("labels", {})
     for m in measures or seeds.get("headline", []):
         for method, row in seeds.get("measures", {}).get(m, {}).items():
-            versus = "; ".join(f"vs {k}: {v['difference']:+.3g} (Welch p={_p(v['welch_p'])}, "
-                               f"perm. p={_p(v['permutation_p'])})" for k, v in row.get("versus", {}).items())
-            out.append({"method": method, "measure": labels.get(m, m),
-                        "mean": f"{_signed(row['mean'])}" if row["n"] else "-",
-                        "interval": "[{}, {}]".format(*(_signed(x) if not math.isnan(x) else "-" for x in row["ci"])),
-                        "seeds": " ".join(_signed(v) for v in row["seeds"]),
-                        "same sign": f"{row['same_sign']}/{row['n']}", "versus": versus or "-",
+            t = row["test"]
+            versus = "; ".join(f"vs {k}: {v['difference']:+.3g} (p {_p(v['p'])}, BH {_p(v['p_adjusted'])})"
+                               for k, v in row.get("versus", {}).items())
+            out.append({"method": method, "measure": labels.get(m, m), "change": _signed(t["difference"]),
+                        "interval": "[{}, {}]".format(*(_signed(x) if not math.isnan(x) else "-" for x in t["ci"])),
+                        "p (BH)": f"{_p(t['p'])} ({_p(t['p_adjusted'])})",
+                        "exact p (BH)": f"{_p(t['exact_p'])} ({_p(t['exact_p_adjusted'])})",
+                        "seeds": " ".join(_signed(v) for v in row["seeds"]), "versus": versus or "-",
                         "verdict": row["verdict"]})
     return out
 
 
+SEED_COLUMNS = ("method", "measure", "change", "interval", "p (BH)", "exact p (BH)", "versus", "verdict")
+
+
 def print_seeds(seeds: dict) -> None:
-    """The seed-level table: per method and headline measure, each seed's change against the base,
-    the mean with a t interval over seeds, sign agreement, tests against the controls, a verdict."""
-    t = Table(title=f"method effects across training seeds (n = {seeds.get('n_seeds')}; t interval over seeds)")
-    rows = seed_rows(seeds)
-    for c in ("method", "measure", "mean", "interval", "seeds", "same sign", "versus", "verdict"):
+    """The seed-level table (per method and headline measure: its change against the base with the
+    crossed test's interval, raw and Benjamini–Hochberg p, the exact test, the comparison arms, a
+    verdict), then the claims and the controls."""
+    if seeds.get("unmatched"):
+        console.print(f"[bold]Unmatched arms:[/bold] {seeds['unmatched']}; the verdicts below compare unequal budgets")
+    for d in seeds.get("drops", []):
+        console.print(f"note: {d}")
+    t = Table(title=f"method effects across training seeds (n = {seeds.get('n_seeds')}; facts and seeds as noise; "
+                    f"BH across {seeds.get('n_tests', 0)} tests)")
+    for c in SEED_COLUMNS:
         t.add_column(c)
-    for r in rows:
-        t.add_row(*[r[c] for c in ("method", "measure", "mean", "interval", "seeds", "same sign", "versus", "verdict")])
+    for r in seed_rows(seeds):
+        t.add_row(*[r[c] for c in SEED_COLUMNS])
     console.print(t)
     console.print(seeds.get("note", ""))
     for name, c in seeds.get("correlations", {}).items():
         console.print(f"correlation {name} over seed-level points: r={_f(c['pearson'])} [{_f(c['ci'][0])}, "
                       f"{_f(c['ci'][1])}], ρ={_f(c['spearman'])}, n={c['n']}")
+    print_claims(seeds)
+
+
+def print_claims(seeds: dict) -> None:
+    """The study's claims under the rule, and the controls."""
+    ctl = seeds.get("controls") or {}
+    if ctl:
+        console.print(f"controls: {ctl.get('reason')}" + ("" if ctl.get("answers_claims") else
+                                                            " — this run cannot answer the claims"))
+    for c in seeds.get("claims", []):
+        line = f"the study's claim — {c['text']}: [bold]{c['verdict']}[/bold]"
+        if c.get("sentence"):
+            line += f" ({c['sentence'].split(': ', 1)[-1]})"
+        console.print(line)
 
 
 def print_compare(res: dict) -> None:
@@ -251,18 +274,8 @@ def print_summary(summary: dict) -> None:
                       f"{_f(o.get('first'), 3)} → {_f(o.get('last'), 3)}", "yes" if o.get("improved") else "no")
         console.print(t)
     seeds = summary.get("seeds")
-    if seeds and seeds.get("unmatched"):
-        console.print(f"[bold]Unmatched arms:[/bold] {seeds['unmatched']}; the verdicts below compare unequal budgets")
     if seeds:
-        t = Table(title=f"method effects across training seeds (n = {seeds['n_seeds']})")
-        for c in ("method", "measure", "mean", "interval", "same sign", "versus", "verdict"):
-            t.add_column(c)
-        for r in seed_rows({**seeds, "measures": seeds["headline"], "headline": list(seeds["headline"])}):
-            t.add_row(*[r[c] for c in ("method", "measure", "mean", "interval", "same sign", "versus", "verdict")])
-        console.print(t)
-        console.print(seeds.get("note", ""))
-        for c in seeds.get("claims", []):
-            console.print(f"the study's claim — {c['text']}: [bold]{c['answer']}[/bold]")
+        print_seeds(seeds)
     timings = summary.get("timings", {})
     if timings:
         console.print("stage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())

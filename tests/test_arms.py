@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -127,19 +128,40 @@ def test_unmatched_arms_are_refused_unless_allowed():
         check_matched(seeds[:3] + [{**seeds[3], "facts_hash": "dddd"}], False)
 
 
-def test_claims_are_answered_from_the_seed_table():
-    from analyses.seeds import claims, infer
+def test_claims_are_answered_by_the_rule():
+    """The three claims from planted contrasts at 8 seeds: Total Consistency supported, held-out
+    accuracy contradicted, specialization not resolved (GRPO reduces it against the base but not
+    more than SFT: one half unresolved), and a run without the arms: not measured."""
+    from analyses import verdicts as V
+    from analyses.seeds import claims
 
-    tc = infer({"grpo": [0.10, 0.12, 0.11], "sft": [0.01, 0.02, 0.0], "grpo-perlang": [0.0, 0.01, -0.01]}, None)
-    held = infer({"grpo": [-0.05, -0.06, -0.04], "sft": [0.01, 0.0, 0.02]}, None)
-    spec = infer({"grpo": [0.01, -0.02, 0.01], "sft": [0.0, 0.01, -0.01]}, -1)
-    out = {c["claim"]: c for c in claims({"total_consistency": tc, "heldout_accuracy": held, "neuron_contrast": spec},
-                                          {}, 3)}
-    assert out["consistency"]["answer"] == "supported"
-    assert out["heldout"]["answer"] == "contradicted"
-    assert out["specialization"]["answer"] == "not resolved at 3 seeds"
-    assert out["consistency"]["evidence"][0]["minus_sft"] == pytest.approx(0.1)
-    assert claims({}, {}, 1)[0]["answer"].startswith("not measured")
+    rng = np.random.default_rng(4)
+    planted = {("total_consistency", "grpo", "sft"): 0.08, ("heldout_accuracy", "grpo", "sft"): -0.08,
+               ("neuron_count", "grpo", "base"): -30.0, ("study_head_overlap", "grpo", "base"): 0.0,
+               ("neuron_count", "grpo", "sft"): 0.0, ("study_head_overlap", "grpo", "sft"): 0.0}
+
+    class Arms:  # what claims() reads of a run: one estimate per contrast
+        def contrast(self, measure, a, b):
+            delta = planted[(measure, a, b)]
+            if measure in ("total_consistency", "heldout_accuracy"):
+                return V.crossed(delta + rng.normal(0, 0.3, (8, 150)))
+            return V.over_seeds(delta + rng.normal(0, 3.0, 8))
+
+    out = {c["claim"]: c for c in claims(Arms())}
+    assert out["consistency"]["verdict"] == "supported"
+    assert out["heldout"]["verdict"] == "contradicted"
+    spec = out["specialization"]
+    assert spec["verdict"] == "not resolved" and spec["halves"] == {"GRPO − base": "supported",
+                                                                     "GRPO − SFT": "not resolved"}
+    assert len(spec["tests"]) == 4 and all(t["p_adjusted"] >= t["p"] for t in spec["tests"])  # Holm over all 4
+    assert out["consistency"]["tests"][0]["difference"] == pytest.approx(0.08, abs=0.01)
+    assert out["consistency"]["study_difference"]["value"] == pytest.approx(0.0265)
+
+    class Empty:
+        def contrast(self, measure, a, b):
+            return None
+
+    assert claims(Empty())[0]["verdict"].startswith("not measured")
 
 
 def test_smoke_grpo_raises_its_greedy_reward_on_its_probe_facts(smoke_study):

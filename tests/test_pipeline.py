@@ -69,7 +69,7 @@ def test_paper_preset_pins_the_study_settings(tmp_path):
     g = cfg["grpo"]
     assert (g["steps"], g["epochs"], g["facts_per_step"], g["num_generations"], g["learning_rate"]) == (None, 1.0, 1, 8, 1e-5)
     assert (g["lr_scheduler"], g["loss_type"], g["scale_rewards"], g["beta"], g["prompt"]) == ("cosine", "grpo", "study", 0.0, "study")
-    assert (g["top_k"], g["weight_decay"], g["min_languages"]) == (50, 0.01, None)  # the study's sampling and data
+    assert (g["top_k"], g["weight_decay"]) == (50, 0.01)  # the study's sampling
     assert g["reward"]["kind"] == "study" and g["reward"]["bonus_weight"] == 1.0 and g["reward"]["unresolved"] == -0.5
     assert cfg["eval"]["prompt"] == "study"
     a = cfg["analysis"]

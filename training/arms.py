@@ -6,6 +6,7 @@ from "did not train"."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import shutil
@@ -21,32 +22,65 @@ from core.io import atomic_write_json, read_cached
 from training.config import BudgetConfig
 
 
-def budget_facts(rows: list[dict], budget: BudgetConfig | None, max_facts: int | None, seed: int,
-                 min_languages: int = 2) -> list[str]:
-    """The train facts an arm learns from, in the order it sees them.
-
-    With ``budget.facts`` = N: N facts drawn with the seed from the train facts asked in at least
-    ``min_languages`` of the arm's languages, in a seeded order — the same subset and order for
-    every arm of a run. Without: the method's own ``max_facts`` (a seeded subset), in id order."""
-    per_fact: dict[str, set[str]] = {}
+def fact_pool(rows: list[dict]) -> list[str]:
+    """The facts every arm may learn from (sorted): asked in every language of ``rows`` with the same
+    option entities in each. One rule for all arms, so none drops a fact for a reason of its own: the
+    study keeps facts of all 12 languages (CM-Align's port, GRPO), DCO aligns options by identity."""
+    langs = {r["lang"] for r in rows}
+    per_fact: dict[str, dict[str, tuple]] = {}
     for r in rows:
-        per_fact.setdefault(r["fact_id"], set()).add(r["lang"])
-    pool = sorted(f for f, langs in per_fact.items() if len(langs) >= min_languages)
+        per_fact.setdefault(r["fact_id"], {})[r["lang"]] = tuple(sorted(r.get("option_ids") or ()))
+    return sorted(f for f, by_lang in per_fact.items()
+                  if set(by_lang) == langs and len(langs) >= 2 and len(set(by_lang.values())) == 1)
+
+
+def budget_facts(rows: list[dict], budget: BudgetConfig | None, max_facts: int | None, seed: int) -> list[str]:
+    """The train facts an arm is offered, in the order it sees them, from :func:`fact_pool`.
+
+    With ``budget.facts`` = N: N facts drawn with the seed, in a seeded order — the same subset and
+    order for every arm of a run. Without: the method's own ``max_facts`` (a seeded subset), in id order."""
+    pool = fact_pool(rows)
     if budget is None or budget.facts is None:
         if max_facts and len(pool) > max_facts:
             return sorted(random.Random(f"{seed}|sample").sample(pool, max_facts))
         return pool
     if budget.facts > len(pool):
-        raise PolyFactError(f"budget.facts={budget.facts} is more than the {len(pool)} train facts asked in "
-                            f"{min_languages}+ languages; lower it (--set budget.facts={len(pool)})")
+        raise PolyFactError(f"budget.facts={budget.facts} is more than the {len(pool)} train facts asked in every "
+                            f"training language with the same options; lower it (--set budget.facts={len(pool)})")
     return random.Random(f"{seed}|budget").sample(pool, budget.facts)
 
 
-def check_budget(langs: list[str] | None, budget: BudgetConfig | None, min_languages: int = 2):
-    """A ``begin(check=...)`` that refuses a ``budget.facts`` larger than the train split before
-    anything is written."""
+def control_of(method: str) -> str | None:
+    """``"positive"`` / ``"negative"`` for a registered control arm (``sft-oracle``, ``grpo-placebo``), else None."""
+    from training.methods import METHODS
+
+    return METHODS.get(method, "method").get("control") if method in METHODS else None
+
+
+def arm_budget(method: str, budget: BudgetConfig, trajectory_points: int) -> BudgetConfig:
+    """The budget ``method`` trains under: the run's, with the trajectory's kept states, and the
+    oracle's test share only for a positive control (0 for every other arm, so changing it
+    retrains the oracle alone)."""
+    share = budget.oracle_test_share if control_of(method) == "positive" else 0.0
+    return dataclasses.replace(budget, trajectory_points=trajectory_points, oracle_test_share=share)
+
+
+def oracle_share(method: str, budget: BudgetConfig | None) -> float:
+    """The share of test facts ``method`` trains on (a positive control's; 0 for every other arm)."""
+    return budget.oracle_test_share if budget is not None and control_of(method) == "positive" else 0.0
+
+
+def oracle_facts(test_rows: list[dict], share: float, seed: int) -> list[str]:
+    """The test facts a positive control also trains on: a seeded ``share`` of them, in a seeded order."""
+    pool = sorted({r["fact_id"] for r in test_rows})
+    return random.Random(f"{seed}|oracle").sample(pool, round(share * len(pool)))
+
+
+def check_budget(langs: list[str] | None, budget: BudgetConfig | None):
+    """A ``begin(check=...)`` that refuses a ``budget.facts`` larger than the pool before anything is
+    written."""
     def check(data: Any) -> None:
-        budget_facts(data.require("train", langs or data.training_langs), budget, None, 0, min_languages)
+        budget_facts(data.require("train", langs or data.training_langs), budget, None, 0)
     return check
 
 
@@ -66,9 +100,10 @@ def fact_groups(rows: list[dict], facts: list[str]) -> list[dict[str, dict]]:
     return list(groups.values())
 
 
-def facts_hash(facts: list[str]) -> str:
-    """A short hash of the set of fact ids (arms that saw the same facts have the same hash)."""
-    return hashlib.sha256("\n".join(sorted(facts)).encode()).hexdigest()[:16]
+def facts_hash(facts: list[str], ordered: bool = False) -> str:
+    """A short hash of fact ids: of their set (arms that learned the same facts share it), or with
+    ``ordered`` of their sequence (the order an arm saw them in)."""
+    return hashlib.sha256("\n".join(facts if ordered else sorted(facts)).encode()).hexdigest()[:16]
 
 
 COUNTS = ("examples", "forward_tokens", "generated_tokens")
@@ -80,7 +115,8 @@ class Spend:
     every resumable state (:class:`SpendCallback`) and restored on resume, so an interrupted arm
     reports what an uninterrupted one does (wall seconds add up over the attempts)."""
 
-    facts: list[str]
+    facts: list[str]  # offered: the budget's draw, in its order
+    trained: list[str] | None = None  # learned from, in training order, after every drop (None: as offered)
     examples: int = 0  # fact × language training examples (a DCO instance counts its two languages)
     forward_tokens: int = 0  # tokens through the policy in training forwards
     generated_tokens: int = 0  # tokens sampled by the policy (rollouts, candidates)
@@ -92,9 +128,14 @@ class Spend:
         return self.earlier_seconds + time.perf_counter() - self.started
 
     def record(self) -> dict[str, Any]:
-        return {"facts_hash": facts_hash(self.facts), "facts": len(set(self.facts)), "examples": self.examples,
-                "steps": self.steps, "forward_tokens": self.forward_tokens,
-                "generated_tokens": self.generated_tokens, "seconds": round(self.seconds(), 1)}
+        """The manifest's ``budget``: the facts trained on (count, set hash, hash of the training
+        order), what was offered (count, set hash) and what the arm spent."""
+        trained = list(dict.fromkeys(self.trained if self.trained is not None else self.facts))
+        return {"facts_hash": facts_hash(trained), "facts": len(trained),
+                "order_hash": facts_hash(trained, ordered=True), "offered_hash": facts_hash(self.facts),
+                "offered": len(set(self.facts)), "examples": self.examples, "steps": self.steps,
+                "forward_tokens": self.forward_tokens, "generated_tokens": self.generated_tokens,
+                "seconds": round(self.seconds(), 1)}
 
     def restore(self, state_dir: str | Path | None) -> "Spend":
         """Continue the counts saved with the resumable state ``state_dir`` (if any)."""

@@ -1,14 +1,18 @@
 """CM-Align, a self-supervised cross-lingual consistency baseline (Zhang et al., EMNLP 2025
 Findings; the study's port ``training/train_wikifact_cmalign_dpo.py``).
 
-Phase 1 (:func:`cmalign_pairs`): K answers per language per fact, sampled from the starting model;
-the English anchor is the English answer with the highest mean cosine to the other English
-answers; for every other language, chosen = its answer closest to the anchor, rejected = the
-farthest (skipped when they are the same text). Cosines come from a sentence encoder: the
-policy's own mean-pooled last hidden state by default (offline), or a named model (the study:
-LaBSE). The pairs are cached in the run (``corpora/cm-align-<id>.jsonl``).
-Phase 2: DPO with TRL's ``DPOTrainer`` (β 0.1, no NLL term; the reference is the policy with its
-LoRA adapter off, or a frozen copy of the starting model).
+Phase 1 (:func:`cmalign_pairs`): K answers per language per fact, sampled from the starting model
+(the port's T 0.9, top-p 0.95, top-k 50, repetition penalty 1.3); the English anchor is the English
+answer with the highest mean cosine to the other English answers; for every other language,
+chosen = its answer closest to the anchor, rejected = the farthest (skipped when they are the same
+text). Cosines come from a sentence encoder: the policy's own mean-pooled last hidden state by
+default (offline), or a named model (the study: LaBSE). The pairs, with the token ids the model
+sampled, are cached in the run (``corpora/cm-align-<id>.jsonl``).
+Phase 2: DPO with TRL's ``DPOTrainer`` on the tokens as sampled — the answer line's generated ids
+(leading space kept) plus EOS, as the port trains on ``" " + completion.strip()`` + EOS — never a
+re-tokenization of prompt + text, which merges tokens across the boundary; the pairs shuffled with
+the port's seed (42) and the last partial batch dropped (β 0.1, no NLL term; the reference is the
+policy with its LoRA adapter off, or a frozen copy of the starting model).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from training.arms import Spend, budget_facts, fact_groups, rows_of
 from training.common import begin, finish, quick_recall, sample_facts
 from training.config import BudgetConfig, CmAlignConfig
 from training.lm import last_state, merged, training_args
-from training.scoring import generate_answers
+from training.scoring import Sample, sample_answers
 
 
 def mean_pooled(model, tokenizer, texts: list[str], batch_size: int = 32) -> torch.Tensor:
@@ -99,23 +103,38 @@ def choose_pairs(candidates: dict[str, list[str]], embed: Callable[[list[str]], 
 
 def cmalign_pairs(model, tokenizer, facts: list[dict[str, dict]], cfg: CmAlignConfig, seed: int,
                   spend: Spend) -> list[dict[str, Any]]:
-    """Phase 1 over ``facts`` (``{lang: row}`` each): sample, embed, choose (see the module docstring)."""
+    """Phase 1 over ``facts`` (``{lang: row}`` each): sample, embed, choose (see the module docstring).
+    Each pair carries the prompt's ids and the chosen and rejected answers' sampled ids plus EOS."""
     items = [(i, lang, row) for i, fact in enumerate(facts) for lang, row in fact.items()]
-    answers = generate_answers(model, tokenizer, [rollout_prompt(r, "study") for _, _, r in items],
-                               max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.temperature,
-                               top_p=cfg.top_p, num_return_sequences=cfg.candidates, seed=seed,
-                               repetition_penalty=cfg.repetition_penalty)
-    spend.generated_tokens += sum(len(tokenizer(a, add_special_tokens=False)["input_ids"]) for k in answers for a in k)
-    per_fact: list[dict[str, list[str]]] = [{} for _ in facts]
-    for (i, lang, _), k in zip(items, answers):
+    samples = sample_answers(model, tokenizer, [rollout_prompt(r, "study") for _, _, r in items],
+                             max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.temperature,
+                             top_p=cfg.top_p, top_k=cfg.top_k, num_return_sequences=cfg.candidates, seed=seed,
+                             repetition_penalty=cfg.repetition_penalty)
+    spend.generated_tokens += sum(len(a.ids) for k in samples for a in k)
+    per_fact: list[dict[str, list[Sample]]] = [{} for _ in facts]
+    for (i, lang, _), k in zip(items, samples):
         per_fact[i][lang] = list(k)
     embed = load_encoder(cfg.encoder, model, tokenizer)
+    eos = [tokenizer.eos_token_id]
     out = []
     for fact, cands in zip(facts, per_fact):
-        for p in choose_pairs(cands, embed):
+        ids = {(lang, a.text): a.ids for lang, k in cands.items() for a in k}
+        for p in choose_pairs({lang: [a.text for a in k] for lang, k in cands.items()}, embed):
             row = fact[p["lang"]]
-            out.append({"fact_id": row["fact_id"], "prompt": rollout_prompt(row, "study"), **p})
+            prompt = rollout_prompt(row, "study")
+            out.append({"fact_id": row["fact_id"], "prompt": prompt, **p,
+                        "prompt_ids": tokenizer(prompt)["input_ids"],
+                        "chosen_ids": ids[(p["lang"], p["chosen"])] + eos,
+                        "rejected_ids": ids[(p["lang"], p["rejected"])] + eos})
     return out
+
+
+def training_order(pairs: list[dict], batch_size: int, seed: int) -> list[dict]:
+    """The port's order: the pairs shuffled with ``seed`` (the port's 42) and the last partial batch
+    of ``batch_size`` dropped (its ``DataLoader(shuffle=True, drop_last=True)``)."""
+    order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed)).tolist()
+    keep = len(pairs) - len(pairs) % batch_size
+    return [pairs[i] for i in order[:keep]]
 
 
 def _cached_pairs(path: Path, key: str) -> tuple[list[dict] | None, int]:
@@ -132,18 +151,36 @@ def _cached_pairs(path: Path, key: str) -> tuple[list[dict] | None, int]:
 
 def dpo_trainer(model, tokenizer, pairs: list[dict], cfg: CmAlignConfig, out: Path, seed: int,
                 callbacks: list | None = None, **overrides):
-    """TRL's ``DPOTrainer`` on ``pairs`` (``prompt``, ``chosen``, ``rejected``; LoRA per ``cfg.lora``, the
-    reference its adapter off; with ``nll_weight``, the NLL of the chosen answer added);
-    ``overrides`` go to ``DPOConfig``."""
-    from trl import DPOConfig, DPOTrainer
+    """TRL's ``DPOTrainer`` on ``pairs`` in their order (``prompt_ids``, ``chosen_ids``,
+    ``rejected_ids``: trained as given, see :class:`TokenDPOTrainer`; LoRA per ``cfg.lora``, the
+    reference its adapter off; with ``nll_weight``, the NLL of the chosen answer added); ``overrides``
+    go to ``DPOConfig``."""
+    from trl import DPOConfig
 
-    ds = datasets.Dataset.from_dict({k: [p[k] for p in pairs] for k in ("prompt", "chosen", "rejected")})
+    ds = datasets.Dataset.from_dict({k: [p[k] for p in pairs] for k in ("prompt_ids", "chosen_ids", "rejected_ids")})
     losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, cfg.nll_weight]} if cfg.nll_weight else {}
     args = DPOConfig(**{"gradient_checkpointing": cfg.train.gradient_checkpointing,
-                        **training_args(out, cfg.train, seed), **overrides},
-                     beta=cfg.beta, max_length=cfg.train.seq_len, dataset_num_proc=None, **losses)
-    return DPOTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
-                      peft_config=cfg.lora.peft_config(), callbacks=callbacks)
+                        **training_args(out, cfg.train, seed), "train_sampling_strategy": "sequential",
+                        **overrides}, beta=cfg.beta, max_length=cfg.train.seq_len, dataset_num_proc=None, **losses)
+    return token_dpo_trainer()(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
+                               peft_config=cfg.lora.peft_config(), callbacks=callbacks)
+
+
+def token_dpo_trainer() -> type:
+    """``TokenDPOTrainer``: TRL's ``DPOTrainer`` on a dataset that already holds ``prompt_ids``,
+    ``chosen_ids`` and ``rejected_ids``. TRL tokenizes ``prompt + chosen`` as one string, which
+    merges tokens across the boundary (``[':', 'ĠParis']`` became ``[':', 'Pa', 'ris']``): here the
+    ids go to its collator as they are (only pairs whose prompt fills ``max_length`` are dropped,
+    as TRL does). Built on first use so importing this module does not import TRL."""
+    from trl import DPOTrainer
+
+    class TokenDPOTrainer(DPOTrainer):
+        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):  # noqa: D102
+            if args.max_length is None:
+                return dataset
+            return dataset.filter(lambda x: len(x["prompt_ids"]) < args.max_length)
+
+    return TokenDPOTrainer
 
 
 def cm_align(run_dir: str | Path, cfg: CmAlignConfig, *, parent: str = "base", ckpt_id: str = "cm-align",
@@ -177,14 +214,18 @@ def cm_align(run_dir: str | Path, cfg: CmAlignConfig, *, parent: str = "base", c
     if not pairs:
         raise PolyFactError("cm-align found no pair (every language's candidates were identical); sample more "
                             "(--set cm_align.candidates=8) or raise cm_align.temperature")
-    ordered = {"train_sampling_strategy": "sequential"} if budget is not None and budget.facts else {}
-    trainer = dpo_trainer(model, tokenizer, pairs, cfg, job.work, seed, callbacks, **ordered)
+    pairs = training_order(pairs, cfg.train.batch_size, cfg.shuffle_seed)
+    if not pairs:
+        raise PolyFactError(f"cm-align found fewer pairs than one batch ({cfg.train.batch_size}); train on more facts "
+                            "or lower cm_align.train.batch_size")
+    spend.trained = [p["fact_id"] for p in pairs]  # after every drop, in training order
+    trainer = dpo_trainer(model, tokenizer, pairs, cfg, job.work, seed, callbacks)
     result = trainer.train(resume_from_checkpoint=last_state(job.work))
     epochs = cfg.train.epochs if cfg.train.max_steps < 0 else 1
     spend.steps = trainer.state.global_step
     spend.examples = int(len(pairs) * epochs)
-    spend.forward_tokens = int(epochs * sum(len(tokenizer(p["prompt"] + x)["input_ids"]) for p in pairs
-                                            for x in (p["chosen"], p["rejected"])))
+    spend.forward_tokens = int(epochs * sum(len(p["prompt_ids"]) * 2 + len(p["chosen_ids"]) + len(p["rejected_ids"])
+                                            for p in pairs))
     model = merged(trainer.model)
     test = sample_facts(data.require("test", langs), cfg.eval_max_facts, seed)
     metrics: dict[str, Any] = {

@@ -47,6 +47,10 @@ SFT_OBJECTIVES = choices("SFT objective", {
     "answer": "the project's: free-text answer completion under the row's cue prompt",
     "study": "the study's: the four options shown, cross-entropy on the gold letter only",
 })
+ACCUMULATIONS = choices("loss over gradient accumulation", {
+    "mean": "micro-batch losses averaged over the accumulation window (transformers' default)",
+    "sum": "micro-batch losses summed (the study's SFT: its loss is not divided by the window)",
+})
 SCHEDULERS = choices("learning-rate schedule", {s: f"transformers' {s} schedule" for s in (
     "constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")})
 
@@ -93,8 +97,15 @@ class CorpusConfig:
                                            factory=lambda: {"high": 0.5, "low": 0.3, "heldout": 0.15}, ge=0, le=1)
     qa: dict[str, float] = setting(help="share of train facts seen as question–answer lines per group",
                                    factory=lambda: {"en": 1.0, "high": 0.3, "low": 0.2, "heldout": 0.0}, ge=0, le=1)
+    qa_unseen: dict[str, float] = setting(help="share of the facts no arm trains on (validation and test) seen as "
+                                                "question–answer lines per group: what the base knows in each "
+                                                "language beyond statements", factory=dict, ge=0, le=1)
     repeats: dict[str, int] = setting(help="times each stated line is repeated per group",
                                       factory=lambda: {"en": 4, "high": 2, "low": 2, "heldout": 1}, ge=0)
+    shared_exposure: float = setting(0.0, help="how much a fact's exposure is shared across languages: 1 = one "
+                                               "draw per fact (a fact stated in a language is stated in every "
+                                               "language with a larger share: well-known facts are known "
+                                               "everywhere), 0 = an independent draw per language", ge=0, le=1)
     cpt_pairs_per_fact: int = setting(3, help="CPT: parallel statement pairs per fact", ge=1)
     seed: int = setting(0, help="seed of the corpus draws", ge=0)
 
@@ -121,7 +132,8 @@ class LMTrainConfig:
     save_steps: int = _not_fingerprinted("steps between resumable states (not part of the fingerprint)", 50)
     logging_steps: int = _not_fingerprinted("steps between logged metrics (not part of the fingerprint)", 25)
     gradient_accumulation: int = setting(1, help="micro-batches per optimizer step", ge=1)
-    bf16: bool = setting(True, help="bf16 autocast where the hardware has it (GPU, or a CPU with AVX512-BF16)")
+    bf16: bool = setting(True, help="bf16 autocast on a GPU that has it (never on a CPU, so CPU results do not depend on its "
+                                              "kernels)")
     gradient_checkpointing: bool = setting(False, help="recompute activations in the backward pass (7B: fits 80 GB)")
 
     def __post_init__(self) -> None:
@@ -208,6 +220,10 @@ class BudgetConfig:
     probe_facts: int = setting(20, help="train facts of the arm's budget evaluated at each curve point", ge=1)
     test_facts: int = setting(20, help="test facts evaluated at each curve point", ge=1)
     curve_prompt: str = setting("cue", help="MCQ prompt of the curve points", choices=PROMPTS)
+    oracle_test_share: float = setting(0.25, help="the positive control sft-oracle only: share of the test facts it "
+                                                  "trains on besides the budget's, in every training language (an "
+                                                  "oracle, kept out of every claim; other arms never see test facts)",
+                                       ge=0, le=1)
     trajectory_points: int = setting(0, help="intermediate states each arm keeps as checkpoints "
                                              "<arm>/step-<n>, evenly spaced (LoRA arms: adapters only); set by "
                                              "trajectory.points", ge=0, le=100)
@@ -228,6 +244,10 @@ class SftConfig:
     consistency_weight: float = setting(0.0, help="study objective: weight of the KL of each language's letter "
                                                   "distribution to the fact's mean (the study's fact-matched runs: 0)",
                                         ge=0)
+    accumulation: str = setting("mean", help="study objective: micro-batch losses over a gradient-accumulation "
+                                             "window averaged ('mean', transformers' default) or summed ('sum', "
+                                             "the study's: its loss reaches the Trainer without being divided)",
+                                choices=ACCUMULATIONS)
     langs: list[str] | None = setting(None, help="languages trained on (None: the dataset's training languages)")
     max_facts: int | None = setting(None, help="train facts used (None: all; budget.facts overrides)", ge=1)
     lora: LoraSettings = setting(help="LoRA adapters (off: full fine-tuning)", factory=LoraSettings)
@@ -238,13 +258,20 @@ class SftConfig:
         if isinstance(self.lora, dict):
             self.lora = LoraSettings(**self.lora)
         check(self)
+        if self.accumulation == "sum" and self.objective != "study":
+            from core.errors import PolyFactError
+
+            raise PolyFactError("sft.accumulation=sum applies to the study objective only (the answer objective "
+                                "trains through TRL, which averages); set sft.objective=study or drop it")
 
     @classmethod
     def study(cls, **overrides: Any) -> "SftConfig":
         """The study's SFT (``train_multilingual_consistency_lora_sft.py``, ``sft_10k.sbatch``): options
         shown, CE on the gold letter, a fact's languages in one batch of 8 facts, LoRA r 64 / alpha 128
-        on q, k, v, o, lr 2e-5 cosine, warm-up 0.05, weight decay 0.01, one epoch, no KL term."""
-        base = dict(objective="study", consistency_weight=0.0,
+        on q, k, v, o, lr 2e-5 cosine, warm-up 0.05, weight decay 0.01, one epoch, no KL term, and the
+        eight micro-batch losses of a step summed (the study passes ``labels``, so ``transformers``
+        does not divide its loss by gradient accumulation)."""
+        base = dict(objective="study", consistency_weight=0.0, accumulation="sum",
                     train=LMTrainConfig(epochs=1.0, batch_size=1, gradient_accumulation=8, learning_rate=2e-5,
                                         lr_scheduler="cosine", warmup_ratio=0.05, weight_decay=0.01, seq_len=512,
                                         gradient_checkpointing=True),
@@ -300,6 +327,8 @@ class CmAlignConfig:
     candidates: int = setting(4, help="answers sampled per language per fact (K)", ge=2, le=64)
     temperature: float = setting(0.9, help="sampling temperature of the candidates", gt=0)
     top_p: float = setting(0.95, help="nucleus sampling of the candidates", gt=0, le=1)
+    top_k: int = setting(50, help="top-k sampling of the candidates (the port passes none: transformers' 50; 0: off)",
+                         ge=0)
     repetition_penalty: float = setting(1.3, help="generation repetition penalty of the candidates", gt=0)
     max_new_tokens: int = setting(32, help="longest candidate in tokens", ge=1, le=4096)
     encoder: str = setting("policy", help="sentence encoder of the cosines: 'policy' (the model's own mean-pooled "
@@ -307,6 +336,8 @@ class CmAlignConfig:
                                           "(the study: sentence-transformers/LaBSE)")
     beta: float = setting(0.1, help="DPO β", gt=0)
     nll_weight: float = setting(0.0, help="weight of the NLL term on the chosen answer (the study: 0)", ge=0)
+    shuffle_seed: int = setting(42, help="seed of the pairs' training order (the port's --seed 42; the last "
+                                         "partial batch is dropped, as its DataLoader does)", ge=0)
     langs: list[str] | None = setting(None, help="languages (None: the training languages; English anchors)")
     max_facts: int | None = setting(None, help="facts (None: all; budget.facts overrides)", ge=1)
     lora: LoraSettings = setting(help="LoRA adapters (reference: the adapter off; without LoRA a frozen copy)",
@@ -380,13 +411,14 @@ class GrpoConfig:
     scale_rewards: str = setting("study", help="how advantages are scaled", choices=SCALES)
     reward: RewardConfig = setting(help="reward definition", factory=RewardConfig.study)
     grouping: str = setting("fact", help="what one advantage group is", choices=GROUPINGS)
+    placebo: bool = setting(False, help="negative control (method grpo-placebo): each group's rewards are "
+                                        "permuted across its rollouts before the advantages, so an update carries "
+                                        "no information about which answer was right")
     prompt: str = setting("cue", help="what a rollout answers", choices=PROMPTS)
     repetition_penalty: float = setting(1.0, help="generation repetition penalty (the study: 1.3)", gt=0)
     lr_scheduler: str = setting("constant", help="learning-rate schedule", choices=SCHEDULERS)
     warmup_ratio: float = setting(0.0, help="share of steps with a linear warm-up", ge=0, le=1)
     langs: list[str] | None = setting(None, help="languages a rollout answers (None: the training languages)")
-    min_languages: int | None = setting(2, help="keep facts asked in at least this many of those languages (None: "
-                                                "all of them, as the study keeps only facts of all 12)", ge=2)
     max_facts: int | None = setting(40, help="train facts GRPO learns from (None: all; budget.facts overrides); "
                                              "its train recall is measured on them", ge=1)
     save_steps: int = _not_fingerprinted("steps between resumable states (not part of the fingerprint)", 20)
@@ -409,7 +441,7 @@ class GrpoConfig:
         """The study's objective and settings (one fact per step, 8 rollouts, one epoch, LoRA r 64,
         lr 1e-5 with cosine decay, T 0.7, top-p 0.95, repetition penalty 1.3, 32 new tokens)."""
         base = dict(steps=None, epochs=1.0, facts_per_step=1, num_generations=8, temperature=0.7, top_p=0.95,
-                    top_k=50, weight_decay=0.01, min_languages=None,
+                    top_k=50, weight_decay=0.01,
                     repetition_penalty=1.3, max_new_tokens=32, learning_rate=1e-5, lr_scheduler="cosine",
                     warmup_ratio=0.03, beta=0.0, loss_type="grpo", scale_rewards="study",
                     reward=RewardConfig.study(), prompt="study", max_facts=None,

@@ -56,11 +56,14 @@ def pretraining_corpus(rows: Iterable[dict], cfg: CorpusConfig) -> list[str]:
     languages for a skewed share), English name pairs, and question–answer lines for train facts."""
     rows = list(rows)
     docs: list[str] = []
+    w = cfg.shared_exposure
     for fid, per_lang in _by_fact(rows).items():
+        known = _rng(cfg.seed, "known", fid).random()  # how well known the fact is, in every language
         for lang, row in per_lang.items():
-            if _rng(cfg.seed, "stated", fid, lang).random() < cfg.share(cfg.stated, lang):
+            if w * known + (1 - w) * _rng(cfg.seed, "stated", fid, lang).random() < cfg.share(cfg.stated, lang):
                 docs.extend([statement(row)] * int(cfg.share(cfg.repeats, lang) or 1))
-            if row["split"] == "train" and _rng(cfg.seed, "qa", fid, lang).random() < cfg.share(cfg.qa, lang):
+            qa = cfg.qa if row["split"] == "train" else cfg.qa_unseen
+            if w * known + (1 - w) * _rng(cfg.seed, "qa", fid, lang).random() < cfg.share(qa, lang):
                 docs.append(qa_line(row))
     for eid, labels in _entity_labels(rows).items():
         if "en" not in labels:

@@ -162,6 +162,7 @@ def dco(run_dir: str | Path, cfg: DcoConfig, *, parent: str = "base", ckpt_id: s
     if not instances:
         raise PolyFactError("no train fact has two languages with the same option entities; dco needs parallel options")
     spend, callbacks = job.arm(facts, langs, normalization=cfg.normalization)
+    spend.trained = [x["fact_id"] for x in instances]
     ordered = {"train_sampling_strategy": "sequential"} if budget is not None and budget.facts else {}
     trainer = dco_trainer(job.model, tokenizer, instances, cfg, job.work, seed, spend, callbacks, **ordered)
     result = trainer.train(resume_from_checkpoint=last_state(job.work))

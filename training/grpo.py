@@ -31,7 +31,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, Trai
 from core.errors import PolyFactError
 from polyfact.answers import first_line
 from polyfact.build import rollout_prompt
-from training.arms import Spend, budget_facts, check_budget, rows_of
+from training.arms import Spend, budget_facts, check_budget, fact_groups, rows_of
 from training.common import begin, finish, quick_recall, sample_facts
 from training.config import BudgetConfig, GrpoConfig, LMTrainConfig
 from training.lm import last_state, merged, training_args, with_lora
@@ -114,6 +114,17 @@ def rewards(seqs: list[Rollout], facts: Facts, cfg: GrpoConfig) -> RolloutReward
                 correct[lang].append(float(ok))
                 per_lang[b, langs.index(lang), k] = res["per_lang"][lang]
     return RolloutRewards(total, per_lang, langs, dict(correct))
+
+
+def permuted(r: RolloutRewards, generator: torch.Generator) -> RolloutRewards:
+    """The placebo's rewards: each fact's rollouts get the rewards of a random permutation of its
+    rollouts (a rollout's total and its languages' rewards move together), so every reward value
+    and group statistic is kept while the link between an answer and its reward is cut."""
+    f, _, g = r.per_lang.shape
+    order = torch.stack([torch.randperm(g, generator=generator) for _ in range(f)])  # [F, G]
+    total = torch.gather(r.total, 1, order)
+    per_lang = torch.gather(r.per_lang, 2, order[:, None, :].expand_as(r.per_lang))
+    return RolloutRewards(total, per_lang, r.langs, r.correct)
 
 
 # ------------------------------------------------------------------------------------ 3. advantages
@@ -258,6 +269,8 @@ class FactGroupedGRPOTrainer(Trainer):
         facts = [self.groups[i] for i in inputs["fact_index"].tolist()]
         seqs = rollout(model, tok, facts, cfg, seed=self.seed * 1_000_003 + self.state.global_step)
         r = rewards(seqs, facts, cfg)
+        if cfg.placebo:
+            r = permuted(r, torch.Generator().manual_seed(self.seed * 1_000_003 + self.state.global_step))
         adv = advantages(r, cfg.grouping, cfg.scale_rewards)  # [F, L, G]
         ids, attn, cmask = (t.to(model.device) for t in rollout_batch(tok, seqs, cfg.prompt))
         seq_adv = torch.tensor([adv[s.b, r.langs.index(s.lang), s.g].item() for s in seqs], device=model.device)
@@ -285,18 +298,6 @@ class FactGroupedGRPOTrainer(Trainer):
         if "loss" in logs or "reward" in logs:
             self.history.append({"step": self.state.global_step, **logs})
         super().log(logs, *args, **kwargs)
-
-
-def fact_groups(rows: list[dict], langs: list[str], min_languages: int | None = 2) -> Facts:
-    """Train rows grouped by fact, in the rows' fact order: ``{lang: row}`` for facts asked in at
-    least ``min_languages`` of ``langs`` (None: in all of them, as the study keeps only facts of
-    all 12 languages)."""
-    need = len(langs) if min_languages is None else min_languages
-    by_fact: dict[str, dict[str, dict]] = {}
-    for r in rows:
-        if r["lang"] in langs:
-            by_fact.setdefault(r["fact_id"], {})[r["lang"]] = r
-    return [g for g in by_fact.values() if len(g) >= max(need, 2)]
 
 
 def grpo_steps(cfg: GrpoConfig, n_facts: int) -> int:
@@ -333,15 +334,15 @@ def grpo(run_dir: str | Path, cfg: GrpoConfig, *, parent: str = "base", ckpt_id:
     data, model, tokenizer = job.data, job.model, job.tokenizer
     langs = cfg.langs or data.training_langs
     all_rows = data.require("train", langs)
-    need = len(langs) if cfg.min_languages is None else cfg.min_languages
-    facts = budget_facts(all_rows, budget, cfg.max_facts, seed, min_languages=max(need, 2))
+    facts = budget_facts(all_rows, budget, cfg.max_facts, seed)
     train_rows = rows_of(all_rows, facts)
-    groups = fact_groups(train_rows, langs, cfg.min_languages)
+    groups = fact_groups(train_rows, facts)  # every fact of the pool is asked in every training language
     if not groups:
         raise PolyFactError("no train fact is asked in two or more training languages; GRPO needs parallel facts")
     train_eval = sample_facts(train_rows, cfg.eval_max_facts, seed)
     before = quick_recall(model, tokenizer, train_eval, mode="generate")
     spend, callbacks = job.arm(facts, langs, normalization=cfg.normalization, grpo=cfg)
+    spend.trained = [next(iter(g.values()))["fact_id"] for g in groups]
     ordered = {"train_sampling_strategy": "sequential"} if budget is not None and budget.facts else {}
     trainer = grpo_trainer(model, tokenizer, groups, cfg, job.work, seed, spend=spend, callbacks=callbacks, **ordered)
     trainer.train(resume_from_checkpoint=last_state(job.work))

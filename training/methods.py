@@ -19,10 +19,17 @@ METHODS.add("cpt", "continual pretraining on parallel text", "training.pretrain:
             objective="mean_accuracy")
 METHODS.add("sft", "supervised fine-tuning on the train facts (sft.objective: answer, or the study's letters)",
             "training.sft:sft", section="sft", objective="mean_accuracy")
+METHODS.add("sft-oracle", "positive control: the answer SFT on the budget's facts plus budget.oracle_test_share "
+            "of the test facts (an oracle: it sees test answers; kept out of every claim)", "training.sft:sft",
+            section="sft", overrides={"objective": "answer", "accumulation": "mean", "consistency_weight": 0.0},
+            objective="mean_accuracy", control="positive")
 METHODS.add("grpo", "the study's fact-grouped GRPO (one advantage per rollout over all languages)",
             "training.grpo:grpo", section="grpo", objective="greedy_reward")
 METHODS.add("grpo-perlang", "the matched control: GRPO with one group per fact × language",
             "training.grpo:grpo", section="grpo", overrides={"grouping": "language"}, objective="greedy_reward")
+METHODS.add("grpo-placebo", "negative control: GRPO with each group's rewards permuted across its rollouts "
+            "(same trainer, budget and reward values; no information in the update)", "training.grpo:grpo",
+            section="grpo", overrides={"placebo": True}, objective="greedy_reward", control="negative")
 METHODS.add("grpo-trl", "TRL's per-prompt GRPOTrainer (each fact × language its own prompt), for comparison",
             "training.grpo:grpo_trl", section="grpo", objective="mean_accuracy")
 METHODS.add("dco", "DCO: label-free agreement of two languages' option preferences (the study's baseline)",

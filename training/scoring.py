@@ -145,8 +145,36 @@ def score_options_naive(
     return out
 
 
+@dataclass
+class Sample:
+    """One generated answer: its answer line and the generated token ids that spell it."""
+
+    text: str
+    ids: list[int]
+
+
+def answer_ids(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> Sample:
+    """The answer line of a generated completion (``first_line``) and the generated token ids that
+    spell it, as the model produced them: leading space kept, the line's end, what follows and any
+    special token dropped. When the line ends inside a token (e.g. ``"s\n"`` merged), the ids are
+    the study's ``" " + text`` tokenized instead."""
+    special = set(tokenizer.all_special_ids)
+    cut = next((i for i, t in enumerate(ids) if t in special), len(ids))
+    ids = list(ids[:cut])
+    text = first_line(tokenizer.decode(ids))
+    if not text:
+        return Sample("", [])
+    for k in range(1, len(ids) + 1):
+        piece = tokenizer.decode(ids[:k])
+        if piece.strip() == text:
+            return Sample(text, ids[:k])
+        if "\n" in piece:
+            break
+    return Sample(text, tokenizer(" " + text, add_special_tokens=False)["input_ids"])
+
+
 @torch.inference_mode()
-def generate_answers(
+def sample_answers(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     prompts: Sequence[str],
@@ -155,36 +183,41 @@ def generate_answers(
     do_sample: bool = False,
     temperature: float = 1.0,
     top_p: float = 1.0,
+    top_k: int = 0,
     num_return_sequences: int = 1,
     seed: int | None = None,
     progress: bool = False,
     repetition_penalty: float = 1.0,
-) -> list[list[str]]:
-    """Free-form answers after each prompt, cut at the first newline; greedy unless ``do_sample``.
-
-    Returns ``num_return_sequences`` answers per prompt."""
+) -> list[list[Sample]]:
+    """``num_return_sequences`` answers per prompt (:class:`Sample`: the answer line and its
+    generated ids); greedy unless ``do_sample`` (``top_k`` 0: off)."""
     device = _device(model)
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     if seed is not None:
         torch.manual_seed(seed)
-    answers: list[list[str]] = []
+    answers: list[list[Sample]] = []
     try:
         for start in tqdm(range(0, len(prompts), batch_size), desc="generating", disable=not progress):
             chunk = list(prompts[start : start + batch_size])
             enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=True).to(device)
-            kwargs = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if do_sample else dict(
+            kwargs = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=top_k) if do_sample else dict(
                 do_sample=False)
             if repetition_penalty != 1.0:
                 kwargs["repetition_penalty"] = repetition_penalty
             out = model.generate(**enc, max_new_tokens=max_new_tokens, num_return_sequences=num_return_sequences,
                                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **kwargs)
-            texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-            texts = [first_line(t) for t in texts]
-            answers.extend(texts[j : j + num_return_sequences] for j in range(0, len(texts), num_return_sequences))
+            samples = [answer_ids(tokenizer, row) for row in out[:, enc["input_ids"].shape[1] :].tolist()]
+            answers.extend(samples[j : j + num_return_sequences] for j in range(0, len(samples), num_return_sequences))
     finally:
         tokenizer.padding_side = old_side
     return answers
+
+
+def generate_answers(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
+                     **kwargs) -> list[list[str]]:
+    """Free-form answers after each prompt, cut at the first newline (:func:`sample_answers`' texts)."""
+    return [[s.text for s in k] for k in sample_answers(model, tokenizer, prompts, **kwargs)]
 
 
 def mcq_records(

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
 from polyfact.build import LETTERS, continuation, letter_prompt
-from training.arms import Spend, budget_facts, check_budget, rows_of
+from training.arms import Spend, budget_facts, check_budget, oracle_facts, oracle_share, rows_of
 from training.common import begin, finish, quick_recall, sample_facts
 from training.config import BudgetConfig, SftConfig
 from training.lm import last_state, merged, training_args, with_lora
@@ -111,6 +111,7 @@ class StudySftTrainer(Trainer):
                          data_collator=lambda fs: {"fact_index": torch.tensor([f["fact_index"] for f in fs])},
                          callbacks=callbacks)
         self.facts, self.cfg, self.spend = facts, cfg, spend
+        self.loss_is_scaled_for_ga = cfg.accumulation == "sum"  # True: transformers does not divide (the study)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
         rows, groups = [], []
@@ -133,9 +134,13 @@ def sft(run_dir: str | Path, cfg: SftConfig, *, parent: str = "base", ckpt_id: s
     data, tokenizer = job.data, job.tokenizer
     langs = cfg.langs or data.training_langs
     train_rows = data.require("train", langs)
-    facts = budget_facts(train_rows, budget, cfg.max_facts, seed)
+    offered = facts = budget_facts(train_rows, budget, cfg.max_facts, seed)
+    if oracle_share(method, budget):  # the positive control: test facts besides the budget's
+        test_rows = data.require("test", langs)
+        facts, train_rows = facts + oracle_facts(test_rows, oracle_share(method, budget), seed), train_rows + test_rows
     rows = rows_of(train_rows, facts)
-    spend, callbacks = job.arm(facts, langs, normalization=cfg.normalization)
+    spend, callbacks = job.arm(offered, langs, normalization=cfg.normalization)
+    spend.trained = facts
     ordered = {"train_sampling_strategy": "sequential"} if budget is not None and budget.facts else {}
     if cfg.objective == "study":
         by_fact = [[r for r in rows if r["fact_id"] == f] for f in facts]
