@@ -72,6 +72,35 @@ STUDY_TC_SOURCE = ("the study's main table (data_analysis/emit_main_table.py): O
                    "Qwen2.5-7B −1.03")
 
 
+EXPECTED_NOISE = Path(__file__).with_name("expected_noise.json")  # written by bench/expected_noise.py
+
+
+def planned_power(n_seeds: int, n_facts: int | None) -> dict[str, Any]:
+    """Each claim's minimum detectable effect for a planned toy-world run of ``n_seeds`` seeds and
+    ``n_facts`` test facts, from the noise a replicate measured (``expected_noise.json``), and the
+    study's Total Consistency difference against it. Empty when no noise was measured."""
+    saved = read_cached(EXPECTED_NOISE)
+    if not isinstance(saved, dict) or not isinstance(saved.get("tests"), dict):
+        return {}
+    out: dict[str, Any] = {"measured": saved.get("measured", {}), "claims": {}}
+    for key, _, halves in CLAIMS:
+        items = [(m, a, b) for tests in halves.values() for m, a, b in tests]
+        mdes = []
+        for m, a, b in items:
+            noise = saved["tests"].get(f"{m}|{a}|{b}")
+            if noise:
+                mdes.append(V.planned_mde(n_seeds, n_facts if m in BEHAVIORAL else None, noise, k=len(items)))
+        if mdes:
+            out["claims"][key] = max(mdes)
+    tc = saved["tests"].get("total_consistency|grpo|sft")
+    if tc:
+        out["study_difference"] = {"value": STUDY_TC_DIFFERENCE, "detectable": out["claims"]["consistency"]
+                                   <= STUDY_TC_DIFFERENCE, "seeds_needed": V.seeds_needed(
+            math.sqrt(tc["seed_var"] + tc["resid_var"] / n_facts) if n_facts else math.sqrt(tc["seed_var"]),
+            tc["fact_var"] / n_facts if n_facts else 0.0, STUDY_TC_DIFFERENCE)}
+    return out
+
+
 def claimed_sign(measure: str) -> int:
     """+1 when the claim predicts an increase of ``measure``; for a specialization measure the sign
     of a change that means less specialization."""

@@ -160,7 +160,9 @@ def crossed(table: np.ndarray | Sequence[Sequence[float]]) -> Estimate:
     se = math.sqrt(v / (s * f))
     p, ci = _t_p(grand, se, df)
     return Estimate(grand, se, df, p, sign_flip_p(seed_means), ci, s, f, seed_means.tolist(),
-                    {"seed_mean_var": float(np.var(seed_means, ddof=1)), "fact_var_over_f": fact_term / (s * f)})
+                    {"seed_mean_var": float(np.var(seed_means, ddof=1)), "fact_var_over_f": fact_term / (s * f),
+                     # unit-level components (σ²_a seed, σ²_b fact, σ²_e seed × fact), for planning other sizes
+                     "seed_var": max(0.0, (ms_seed - ms_res) / f), "fact_var": fact_term / s, "resid_var": ms_res})
 
 
 def over_seeds(values: Sequence[float]) -> Estimate:
@@ -245,6 +247,16 @@ def mde(n_seeds: int, seed_mean_sd: float, fact_var_over_f: float = 0.0, k: int 
     return float(hi)
 
 
+def planned_mde(n_seeds: int, n_facts: int | None, noise: dict[str, float], k: int = 1) -> float:
+    """The minimum detectable effect of a planned run from unit-level noise (``seed_var``, ``fact_var``,
+    ``resid_var`` of a crossed test measured elsewhere; or ``seed_var`` alone for a measure without
+    facts) at ``n_seeds`` seeds and ``n_facts`` test facts."""
+    if n_facts:
+        sd = math.sqrt(noise["seed_var"] + noise.get("resid_var", 0.0) / n_facts)
+        return mde(n_seeds, sd, noise.get("fact_var", 0.0) / n_facts, k)
+    return mde(n_seeds, math.sqrt(noise["seed_var"]), 0.0, k)
+
+
 def seeds_needed(seed_mean_sd: float, fact_var_over_f: float, effect: float, k: int = 1, alpha: float = ALPHA,
                  most: int = 40) -> int | None:
     """The fewest seeds at which the rule detects ``effect`` with power 0.8 (None: more than ``most``)."""
@@ -276,7 +288,7 @@ class Test:
                 "half": self.half, "claimed_sign": self.direction, "difference": e.difference, "se": e.se,
                 "df": e.df, "ci": list(e.ci), "p": e.p, "p_adjusted": self.p_adjusted, "exact_p": e.exact_p,
                 "exact_p_adjusted": self.exact_adjusted, "n_seeds": e.n_seeds, "n_facts": e.n_facts,
-                "seed_means": e.seed_means, "outcome": self.outcome, "mde": self.mde}
+                "seed_means": e.seed_means, "components": e.components, "outcome": self.outcome, "mde": self.mde}
 
 
 def decide(tests: list[Test], adjustment: str = "holm", alpha: float = ALPHA, with_mde: bool = True) -> list[Test]:

@@ -13,6 +13,29 @@ from figures.theme import DIVERGING, SEQUENTIAL, language_order, method_color, s
 Result = Mapping[str, Any]
 
 
+def headline(base: Result, changes: Mapping[str, Sequence[float]], groups: Mapping[str, str]) -> go.Figure:
+    """The run at a glance: the base's accuracy per language, coloured by group (left), and each arm's
+    change in Total Consistency over the training languages against the base, one dot per seed and
+    the mean (right)."""
+    langs = language_order(base["metrics"]["accuracy"])
+    colors = {"en": "#1f3b73", "high": "#4f7cac", "low": "#c0504d", "heldout": "#9a9a9a"}
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], subplot_titles=(
+        "The base: accuracy per language", "Each arm: Δ Total Consistency vs base"))
+    fig.add_bar(x=langs, y=[base["metrics"]["accuracy"][x] for x in langs], showlegend=False,
+                marker_color=[colors.get("en" if x == "en" else groups.get(x, "high"), "#4f7cac") for x in langs],
+                row=1, col=1)
+    for i, (arm, vals) in enumerate(changes.items()):
+        fig.add_scatter(x=list(vals), y=[arm] * len(vals), mode="markers", marker=dict(color=method_color(i), size=7,
+                        opacity=0.6), showlegend=False, row=1, col=2)
+        if vals:
+            fig.add_scatter(x=[sum(vals) / len(vals)], y=[arm], mode="markers", showlegend=False,
+                            marker=dict(symbol="diamond", size=12, color=method_color(i)), row=1, col=2)
+    fig.add_vline(x=0, line_dash="dot", line_color="#888", row=1, col=2)
+    fig.update_yaxes(title_text="accuracy", range=[0, 1], row=1, col=1)
+    fig.update_xaxes(title_text="change (share of test facts)", row=1, col=2)
+    return style(fig, "What this run found", None, None)
+
+
 def recall_by_language(recall: Mapping[str, Result]) -> go.Figure:
     """Grouped bars: accuracy per language per checkpoint, with 95% bootstrap intervals."""
     langs = language_order({lang for r in recall.values() for lang in r["metrics"]["accuracy"]})

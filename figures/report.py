@@ -113,6 +113,52 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
+def _headline(run_dir: Path) -> tuple[str, go.Figure | None]:
+    """The report's first screen: three sentences (the base's gap by language, each arm's change,
+    what the rule says) and one figure, written from the result files."""
+    from core.layout import split_seed
+    from polyfact.languages import language_group
+
+    from analyses.summary import summary_table
+
+    base = read_cached(layout(run_dir).result("recall", "base"))
+    if not isinstance(base, dict):
+        return "", None
+    summary = summary_table(run_dir, [c for c in checkpoint_order(run_dir)
+                                      if layout(run_dir).result("recall", c).exists()])
+    acc = base["metrics"]["accuracy"]
+    training = [x for x in acc if x != "en" and language_group(x) in ("high", "low")]
+    heldout = [x for x in acc if language_group(x) == "heldout"]
+    mean = lambda xs: sum(acc[x] for x in xs) / len(xs) if xs else float("nan")  # noqa: E731
+    tc_base = base.get("consistency_subsets", {}).get("training")
+    s1 = (f"The base answers {acc.get('en', float('nan')):.2f} of the test facts in English, {mean(training):.2f} "
+          f"in the other training languages and {mean(heldout):.2f} in held-out ones; "
+          f"{_fmt(tc_base, 2)} of the facts are right in every training language (Total Consistency).")
+    rows = {r["checkpoint"]: r for r in summary.get("rows", [])}
+    changes: dict[str, list[float]] = {}
+    for c, r in rows.items():
+        if c != "base" and r.get("total_consistency_training") is not None and tc_base is not None:
+            changes.setdefault(split_seed(c)[0], []).append(r["total_consistency_training"] - tc_base)
+    said = [f"{arm} {sum(v) / len(v):+.3f}" + (f" (mean of {len(v)} seeds)" if len(v) > 1 else "")
+            for arm, v in changes.items()]
+    s2 = ("Against the base, Total Consistency changed by " + ", ".join(said) + "." if said else
+          "No arm was trained.")
+    seeds = seeds_summary(run_dir) or {}
+    n = seeds.get("n_seeds", 0)
+    if n < 2:
+        s3 = ("One training seed per arm: no change above is a verdict (training noise cannot be told apart); "
+              "--preset replicate runs the claims at 8 seeds with both controls.")
+    else:
+        ctl = seeds.get("controls") or {}
+        verdicts = "; ".join(f"{c['claim']}: {c['verdict']}" for c in seeds.get("claims", []))
+        s3 = (f"At {n} seeds, under the rule fixed before the numbers: {verdicts}"
+              + ("." if ctl.get("answers_claims") else f" — but this run cannot answer the claims ({ctl.get('reason')})."))
+    groups = {x: language_group(x) for x in acc}
+    fig = B.headline(base, changes, groups)
+    return (f"<section id='found'><h2>What this run found</h2><p>{html.escape(s1)} {html.escape(s2)} "
+            f"{html.escape(s3)}</p>"), fig
+
+
 def _claims_section(seeds: dict[str, Any]) -> str:
     """The study's three claims and this run's answer to each under the one rule (analyses.verdicts),
     with every test behind it, the minimum detectable effect and the controls' outcome."""
@@ -276,6 +322,10 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
             for suffix in (".png", ".pdf"):
                 write_static(fig, run.figure(name, suffix))
     parts = [f"<h1>PolyFact run report: {html.escape(run_dir.name)}</h1>"]
+    text, fig = _headline(run_dir)
+    js_inlined = bool(text and fig is not None)
+    if text:
+        parts.append(text + (figure_div(fig, "fig-found", True) if fig is not None else "") + "</section>")
     t = read_cached(run.timings)
     if isinstance(t, dict) and t:
         parts.append("<p>Stage times: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items())
@@ -312,7 +362,7 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
             parts.append(f"<h2>{html.escape(sec)}</h2>")
             section = sec
         parts.append(f"<section class='figure' id='{html.escape(name, quote=True)}'>"
-                     f"{figure_div(fig, html.escape(f'fig-{name}', quote=True), i == 0)}</section>")
+                     f"{figure_div(fig, html.escape(f'fig-{name}', quote=True), i == 0 and not js_inlined)}</section>")
     card = run.data / "README.md"
     if card.exists():
         parts.append(f"<section><h2>Dataset card</h2><pre>{html.escape(card.read_text())}</pre></section>")

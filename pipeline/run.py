@@ -64,37 +64,94 @@ def run_lock(run: RunLayout) -> Iterator[None]:
 
 def arm_budgets(cfg: RunConfig) -> list[str]:
     """One line per planned arm: the facts it learns from and its optimizer steps at these settings
-    (the budget a dry run prints; the data can only lower the counts)."""
+    (the budget a dry run prints; the data can only lower the counts). Each method is planned by its
+    config section, with what its registration fixes (``sft-oracle``: the answer objective)."""
     import math
+
+    from training.methods import METHODS, method_config
 
     n = cfg.budget.facts
     lines = []
     for spec in cfg.methods:
         method = spec.split("+")[-1]
-        if method == "cpt":
+        entry = METHODS.get(method, "method")
+        section = method_config(method, getattr(cfg, entry.section))
+        oracle = f" + {cfg.budget.oracle_test_share:.0%} of the test facts (oracle)" \
+            if entry.get("control") == "positive" else ""
+        if entry.section == "cpt":
             lines.append(f"{spec:<14s} facts {n or 'all non-test'}; steps: the corpus's (cpt.train)")
             continue
-        if method in ("grpo", "grpo-perlang", "grpo-trl"):
-            g = cfg.grpo
-            facts = n or g.max_facts
-            steps = g.steps if g.steps is not None else (math.ceil(g.epochs * facts / g.facts_per_step) if facts else "?")
-            lines.append(f"{spec:<14s} facts {facts or 'all'}; {steps} steps of {g.facts_per_step} facts x "
-                         f"{g.num_generations} rollouts")
-            continue
-        section = {"sft": cfg.sft, "dco": cfg.dco, "cm-align": cfg.cm_align}.get(method)
-        if section is None:
+        if entry.section == "grpo":
+            facts = n or section.max_facts
+            steps = section.steps if section.steps is not None else (
+                math.ceil(section.epochs * facts / section.facts_per_step) if facts else "?")
+            lines.append(f"{spec:<14s} facts {facts or 'all'}; {steps} steps of {section.facts_per_step} facts x "
+                         f"{section.num_generations} rollouts" + (" (rewards permuted: placebo)" if section.placebo else ""))
             continue
         facts = n or section.max_facts
         per_step = section.train.batch_size * section.train.gradient_accumulation
-        unit = {"sft": "fact x language rows" if cfg.sft.objective == "answer" else "facts (all languages)",
-                "dco": "instances (one per fact)", "cm-align": "pairs (up to languages - 1 per fact)"}[method]
+        answer = entry.section == "sft" and section.objective == "answer"
+        unit = {"sft": "fact x language rows" if answer else "facts (all languages)",
+                "dco": "instances (one per fact)", "cm_align": "pairs (up to languages - 1 per fact)"}[entry.section]
         n_langs = len(section.langs or []) or 12  # the dataset's training languages (12 in PolyFact's split)
-        items = (facts * n_langs - facts if method == "cm-align" else
-                 facts * n_langs if method == "sft" and cfg.sft.objective == "answer" else facts) if facts else facts
+        items = (facts * n_langs - facts if entry.section == "cm_align" else
+                 facts * n_langs if answer else facts) if facts else facts
         steps = (section.train.max_steps if section.train.max_steps > 0 else
-                 f"{'<=' if method == 'cm-align' else '~'}{math.ceil(section.train.epochs * items / per_step)}"
+                 f"{'<=' if entry.section == 'cm_align' else '~'}{math.ceil(section.train.epochs * items / per_step)}"
                  if items else "?")
-        lines.append(f"{spec:<14s} facts {facts or 'all'}; {steps} steps of {per_step} {unit}")
+        lines.append(f"{spec:<14s} facts {facts or 'all'}{oracle}; {steps} steps of {per_step} {unit}")
+    return lines
+
+
+def unmatched_arms(cfg: RunConfig) -> str | None:
+    """Why the planned arms would be offered different train facts (None: every arm of a seed draws
+    the same ``budget.facts`` facts from the one pool, in the same order). Checked by the dry run and
+    before the first arm trains, unless ``budget.allow_unmatched``."""
+    from training.methods import section_of
+
+    methods = [spec.split("+")[-1] for spec in cfg.methods]
+    if cfg.budget.allow_unmatched or len(methods) < 2:
+        return None
+    if cfg.budget.facts is None:
+        return ("budget.facts is not set, so each method would draw its own number of facts "
+                f"({', '.join(methods)}); set --set budget.facts=N (or budget.allow_unmatched=true)")
+    langs = {m: tuple(getattr(section_of(m, cfg), "langs", None) or ()) for m in methods}
+    if len(set(langs.values())) > 1:
+        own = ", ".join(f"{m}: {','.join(v) or 'the training languages'}" for m, v in langs.items())
+        return (f"the arms train on different languages ({own}), so they draw from different fact pools; give them "
+                "the same langs (or set budget.allow_unmatched=true)")
+    return None
+
+
+def planned_power_lines(cfg: RunConfig, run: RunLayout) -> list[str]:
+    """The dry run's power statement: each claim's minimum detectable effect at the run's seeds and
+    test facts, from the noise a toy-world replicate measured."""
+    from analyses.seeds import STUDY_TC_DIFFERENCE, planned_power
+    from core.errors import PolyFactError as _E
+    from polyfact.dataset import load_meta
+
+    if cfg.model is not None:
+        return ["power: no expected noise for an outside model; train its seeds and read results/seeds/claims.json"]
+    n_seeds = len(cfg.seeds or [cfg.seed])
+    try:
+        n_facts, where = int(load_meta(run.data)["n_facts"]["test"]), "the run's"
+    except (_E, KeyError, TypeError, ValueError):
+        n_facts, where = None, None
+    plan = planned_power(n_seeds, n_facts)
+    if not plan:
+        return ["power: no measured noise (analyses/expected_noise.json; bench/expected_noise.py writes it)"]
+    if n_facts is None:
+        n_facts, where = plan["measured"].get("test_facts"), "the measured world's"
+        plan = planned_power(n_seeds, n_facts)
+    lines = [f"power (α 0.05 family-wise, power 0.8; noise of {plan['measured'].get('run', 'a replicate')}) at "
+             f"{n_seeds} seed(s) and {where} {n_facts} test facts — smallest effect each claim can detect:"]
+    for key, value in plan["claims"].items():
+        lines.append(f"    {key:<15s} {'nothing: too few seeds for the exact test' if value == float('inf') else f'|δ| ≥ {value:.4g}'}")
+    sd = plan.get("study_difference")
+    if sd:
+        lines.append(f"    the study's Total Consistency difference {STUDY_TC_DIFFERENCE:+.4f} is "
+                     f"{'detectable' if sd['detectable'] else 'NOT detectable'} here"
+                     + (f" (seeds needed: {sd['seeds_needed']})" if sd.get("seeds_needed") else ""))
     return lines
 
 
@@ -126,6 +183,11 @@ def run(preset: str | None = None, run_dir: str | Path | None = None, config_fil
                  "per seed, before the data's own limits):")
             for line in arms:
                 echo("    " + line)
+        problem = unmatched_arms(cfg)
+        if problem:
+            raise PolyFactError(f"the planned arms are not matched: {problem}")
+        for line in planned_power_lines(cfg, run_l):
+            echo(line)
         peaks = predicted_peaks(cfg)
         if peaks:
             echo(f"predicted peak GPU memory per stage at these settings (bench/memory_plan.py; one 80 GB GPU "
@@ -137,6 +199,9 @@ def run(preset: str | None = None, run_dir: str | Path | None = None, config_fil
                  f"{ACCELERATE_DIR / 'fsdp.yaml'} (FSDP); LoRA: sft {cfg.sft.lora.enabled}, grpo {cfg.grpo.lora.enabled}")
         return {"plan": [(s.name, s.command) for s in steps], "predicted_peak_gib": peaks, "arms": arms,
                 "config": to_dict(cfg), "settings": settings_table(cfg)}
+    problem = unmatched_arms(cfg)
+    if problem:
+        raise PolyFactError(f"the planned arms are not matched: {problem}")
     with run_lock(run_l):
         prepare_run_dir(run_l, cfg)
         results: list[StageResult] = []

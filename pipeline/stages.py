@@ -109,9 +109,12 @@ def checkpoint_ids(cfg: RunConfig) -> list[str]:
 
 
 def first_seed_ids(cfg: RunConfig) -> list[str]:
-    """Base and the first seed's checkpoints (the expensive causal analyses run on these)."""
+    """Base and the first seed's checkpoints, control arms left out (the expensive causal analyses
+    run on these)."""
+    from training.arms import control_of
+
     first = seed_list(cfg)[0]
-    return ["base", *[c for _, _, c, s in training_plan(cfg) if s == first]]
+    return ["base", *[c for _, m, c, s in training_plan(cfg) if s == first and not control_of(m)]]
 
 
 def hub_revision(item: str) -> tuple[str, str | None]:

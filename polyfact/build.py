@@ -26,7 +26,7 @@ class BuildConfig:
     langs: list[str]
     seed: int = 0
     n_options: int = 4
-    split_fracs: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    split_fracs: tuple[float, float, float] = (0.5, 0.1, 0.4)
     min_coverage: float = 1.0
     max_per_relation: int | None = None
     single_object: bool = False

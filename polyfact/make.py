@@ -26,7 +26,7 @@ IMPORTS.add("bmlama", "BMLAMA-53 (Qi et al. 2023): one <lang>.tsv per language (
             "Subject)", "polyfact.make:_bmlama")
 IMPORTS.add("gmmlu-lite", "Global-MMLU-Lite: per-language files with sample_id, question, option_a..d, answer",
             "polyfact.make:_gmmlu")
-DEFAULT_SPLITS = {"cldr": (0.7, 0.1, 0.2), "wikidata-dump": (0.95, 0.025, 0.025),
+DEFAULT_SPLITS = {"cldr": (0.5, 0.1, 0.4), "wikidata-dump": (0.95, 0.025, 0.025),
                   "wikidata-api": (0.95, 0.025, 0.025), "klar": (0.0, 0.0, 1.0), "polyfact": (0.95, 0.025, 0.025),
                   "bmlama": (0.0, 0.0, 1.0), "gmmlu-lite": (0.0, 0.0, 1.0)}
 PAPER_RELATIONS = ["P17", "P19", "P20", "P27", "P30", "P36", "P37", "P38", "P47", "P50", "P57", "P61", "P69",

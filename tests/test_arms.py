@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from core.checkpoints import load_checkpoint
 from core.errors import PolyFactError
 from training.arms import budget_facts, curve_steps, facts_hash, objective_change
 from training.config import BudgetConfig
@@ -88,6 +90,63 @@ def test_cm_align_pairs_from_planted_embeddings():
     assert [p["lang"] for p in pairs] == ["it"]  # de's candidates are identical: no pair
     assert pairs[0]["anchor"] in ("Paris", "paris") and pairs[0]["chosen"] == "Parigi" and pairs[0]["rejected"] == "Lione"
     assert choose_pairs({"en": ["", " "], "it": ["a", "b"]}, embed) == []  # no English anchor
+
+
+def test_answer_ids_keep_the_tokens_as_generated():
+    """A generated completion's answer line and the ids that spell it: leading space kept, the line's
+    end and what follows cut; a line that ends inside a token falls back to the port's " " + text."""
+    from training.models import train_tokenizer
+    from training.scoring import answer_ids
+
+    tok = train_tokenizer(["Answer text: Paris\nmore text", "Paris is big. Lyon too."] * 50, vocab_size=300)
+    ids = tok(" Paris\nmore", add_special_tokens=False)["input_ids"]
+    got = answer_ids(tok, ids + [tok.eos_token_id])
+    assert got.text == "Paris" and got.ids == tok(" Paris", add_special_tokens=False)["input_ids"]
+    split = tok("Pa", add_special_tokens=False)["input_ids"] + tok("ris", add_special_tokens=False)["input_ids"]
+    assert answer_ids(tok, split).ids == split  # as sampled, not re-tokenized
+    assert answer_ids(tok, [tok.eos_token_id]).text == ""
+
+
+def test_cm_align_trains_dpo_on_the_sampled_token_ids(smoke_run, tmp_path):
+    """The DPO rows' chosen and rejected ids are the ids the model generated (plus EOS), not TRL's
+    re-tokenization of prompt + text; the pairs are shuffled with the port's seed and the last
+    partial batch is dropped."""
+    from training.arms import Spend, budget_facts, fact_groups, rows_of
+    from training.cmalign import cmalign_pairs, dpo_trainer, training_order
+    from training.common import RunData
+
+    run, cfg = smoke_run
+    model, tok = load_checkpoint("base", run)
+    generated: list[list[int]] = []
+    original = model.generate
+
+    def recording(*args, **kwargs):
+        out = original(*args, **kwargs)
+        width = kwargs["input_ids"].shape[1]
+        generated.extend(out[:, width:].tolist())
+        return out
+
+    model.generate = recording
+    data = RunData(run)
+    rows = data.require("train", data.training_langs)
+    facts = budget_facts(rows, BudgetConfig(facts=8), None, 0)
+    c = replace(cfg.cm_align, candidates=4, max_new_tokens=4, temperature=1.5)
+    pairs = cmalign_pairs(model, tok, fact_groups(rows_of(rows, facts), facts), c, 0, Spend(facts))
+    assert pairs, "the smoke model gave no pair"
+    eos = tok.eos_token_id
+    for p in pairs:
+        for kind in ("chosen", "rejected"):
+            ids = p[f"{kind}_ids"]
+            assert ids[-1] == eos and tok.decode(ids[:-1]).strip() == p[kind]
+            assert any(g[: len(ids) - 1] == ids[:-1] for g in generated), (kind, ids)  # a generated prefix
+        assert p["prompt_ids"] == tok(p["prompt"])["input_ids"]
+    ordered = training_order(pairs, 3, 42)
+    assert len(ordered) == len(pairs) - len(pairs) % 3 and ordered == training_order(pairs, 3, 42)
+    trainer = dpo_trainer(model, tok, ordered, replace(c, train=replace(c.train, batch_size=3)), tmp_path, 0)
+    ds = trainer.train_dataset
+    assert ds["chosen_ids"] == [p["chosen_ids"] for p in ordered]
+    assert ds["rejected_ids"] == [p["rejected_ids"] for p in ordered]
+    assert ds["prompt_ids"] == [p["prompt_ids"] for p in ordered]
 
 
 def test_fact_budget_is_the_same_subset_and_order_for_every_arm():
@@ -171,8 +230,8 @@ def test_smoke_grpo_raises_its_greedy_reward_on_its_probe_facts(smoke_study):
     grpo = json.loads((run / "results" / "curves" / "grpo.json").read_text())
     assert len(grpo["curve"]) == 5 and grpo["objective"]["measure"] == "greedy_reward"
     assert grpo["objective"]["improved"] and grpo["objective"]["last"] > grpo["objective"]["first"]
-    hashes = {json.loads(p.read_text())["budget"]["facts_hash"] for p in (run / "results" / "curves").glob("*.json")}
-    assert len(hashes) == 1
+    hashes = {json.loads(p.read_text())["budget"]["offered_hash"] for p in (run / "results" / "curves").glob("*.json")}
+    assert len(hashes) == 1  # every arm was offered the same facts (the oracle trains on test facts besides)
     summary = json.loads((run / "results" / "summary.json").read_text())
     assert {r["checkpoint"]: r.get("objective", {}).get("measure") for r in summary["rows"]}["grpo"] == "greedy_reward"
 

@@ -180,3 +180,28 @@ def test_study_config_pins_the_study_settings():
     assert (c.loss_type, c.scale_rewards, c.beta, c.steps, c.epochs, c.max_facts) == ("grpo", "study", 0.0, None, 1.0, None)
     assert (c.lora.enabled, c.lora.r, c.lora.alpha, len(c.lora.targets)) == (True, 64, 128, 7)
     assert c.reward.kind == "study" and c.prompt == "study" and c.repetition_penalty == 1.3
+
+
+def test_the_placebo_keeps_every_reward_value_and_cuts_the_link_to_the_answer():
+    """grpo-placebo permutes each fact's rewards across its rollouts: every group keeps its reward
+    values (so its mean, spread and advantages' distribution), a rollout's languages move together,
+    and over many draws a given rollout's advantage is uncorrelated with its own reward."""
+    from training.grpo import RolloutRewards, advantages, permuted
+
+    total = torch.tensor([[3.0, 1.0, 0.0, -1.0], [2.0, 2.0, 0.5, 0.0]])
+    per_lang = torch.stack([total / 2, total / 2 + 1], dim=1)  # [F, L, G]
+    r = RolloutRewards(total, per_lang, ["en", "de"], {})
+    gen = torch.Generator().manual_seed(0)
+    p = permuted(r, gen)
+    assert torch.equal(p.total.sort(1).values, total.sort(1).values)  # the same values per group
+    for f in range(2):
+        for g in range(4):  # the languages of a rollout moved with its total
+            k = (total[f] == p.total[f, g]).nonzero()[0, 0]
+            assert torch.equal(p.per_lang[f, :, g], per_lang[f, :, k])
+    own, shuffled = [], []
+    for _ in range(400):
+        own.append(advantages(r, "fact", "study")[0, 0, 0])  # fact 0, English, rollout 0 (the best answer)
+        shuffled.append(advantages(permuted(r, gen), "fact", "study")[0, 0, 0])
+    own, shuffled = torch.stack(own), torch.stack(shuffled)
+    assert float(own.min()) > 1.0  # unpermuted: the best answer always gets a large advantage
+    assert abs(float(shuffled.mean())) < 0.15  # placebo: its advantage averages 0

@@ -27,15 +27,37 @@ def test_smoke_study_end_to_end(smoke_study):
                   "representations", "trajectory", "report"):
         assert f"[{stage}]" in stdout
     ckpts = {p.name for p in (run_dir / "checkpoints").iterdir() if (p / "manifest.json").exists()}
-    assert ckpts == {"base", "cpt", "sft", "grpo", "cpt+grpo", "sft~step-2", "cpt~step-2", "grpo~step-6",
-                     "cpt+grpo~step-6"}  # each arm's middle state (trajectory.points=1)
+    arms = ["cpt", "sft", "grpo", "cpt+grpo", "grpo-placebo", "sft-oracle"]
+    assert ckpts >= {"base", *arms, "sft~step-2", "cpt~step-2", "grpo~step-6", "cpt+grpo~step-6",
+                     "grpo-placebo~step-6"}  # each arm's middle state (trajectory.points=1)
     summary = json.loads((run_dir / "results" / "summary.json").read_text())
-    assert [r["checkpoint"] for r in summary["rows"]] == ["base", "cpt", "sft", "grpo", "cpt+grpo"]
+    assert [r["checkpoint"] for r in summary["rows"]] == ["base", *arms]
+    html = (run_dir / "report.html").read_text()
+    assert html.index("What this run found") < html.index("<table")  # three sentences and a figure first
     assert (run_dir / "report.html").exists() and (run_dir / "config.yaml").exists()
     assert json.loads((run_dir / "checkpoints" / "cpt+grpo" / "manifest.json").read_text())["parent"] == "cpt"
     figures = run_dir / "figures"
     assert sum(p.stat().st_size for p in figures.iterdir()) < 30e6  # one shared plotly.js, not one per figure
     assert "<script src='plotly.min.js'>" in next(figures.glob("lape_*.html")).read_text()
+
+
+def test_smoke_controls_run_end_to_end(smoke_study):
+    """The placebo and the oracle train in the smoke study and are judged by the rule: the placebo
+    trained on the same facts with permuted rewards, the oracle also on a quarter of the test facts;
+    at one seed nothing is resolved, so the claims carry the caveat that the run cannot answer them."""
+    run_dir, stdout = smoke_study
+    manifests = {m: json.loads((run_dir / "checkpoints" / m / "manifest.json").read_text())
+                 for m in ("grpo", "grpo-placebo", "sft-oracle")}
+    assert manifests["grpo-placebo"]["config"]["placebo"] is True
+    budget = {m: x["metrics"]["budget"] for m, x in manifests.items()}
+    assert budget["grpo-placebo"]["facts_hash"] == budget["grpo"]["facts_hash"]
+    oracle = budget["sft-oracle"]
+    assert oracle["offered_hash"] == budget["grpo"]["offered_hash"] and oracle["facts"] > oracle["offered"]
+    claims = json.loads((run_dir / "results" / "seeds" / "claims.json").read_text())
+    ctl = claims["controls"]
+    assert ctl["placebo"]["passes"] and not ctl["oracle"]["passes"] and not ctl["answers_claims"]
+    assert all(c["verdict"] == "not resolved" and "cannot answer" in c["caveat"] for c in claims["claims"])
+    assert "this run cannot answer the claims" in stdout
 
 
 def test_smoke_grpo_updates_the_weights(smoke_study):
@@ -170,11 +192,12 @@ def test_paper_preset_dry_run_prints_the_plan(tmp_path):
 def test_replicate_dry_run_prints_every_arms_budget(tmp_path):
     r = cli("run", "--preset", "replicate", "--run", tmp_path / "rep", "--dry-run")
     assert r.returncode == 0, r.stderr
-    lines = {line.split()[0]: line for line in r.stdout.splitlines() if " facts 40;" in line}
-    assert set(lines) == {"sft", "grpo", "grpo-perlang", "dco", "cm-align"}
-    # 40 facts x 12 training languages, one epoch, 32 rows per step; 40 DCO instances, 4 per step
-    assert "~15 steps of 32 fact x language rows" in lines["sft"] and "~10 steps of 4 instances" in lines["dco"]
-    assert "30 steps of 2 facts x 8 rollouts" in lines["grpo"] and "analyze trajectory" in r.stdout
+    lines = {line.split()[0]: line for line in r.stdout.splitlines() if " facts 40" in line and " steps" in line}
+    assert set(lines) == {"sft", "grpo", "grpo-placebo", "sft-oracle", "dco", "cm-align"}
+    # the study's SFT: 40 facts, two epochs, 1 fact x 8 accumulated per step; 40 DCO instances, 4 per step
+    assert "~10 steps of 8 facts (all languages)" in lines["sft"] and "~10 steps of 4 instances" in lines["dco"]
+    assert "30 steps of 2 facts x 8 rollouts" in lines["grpo"] and "30 steps of 2 facts" in lines["grpo-placebo"]
+    assert "smallest effect each claim can detect" in r.stdout or "no measured noise" in r.stdout
 
 
 def test_analyze_commands_on_the_study(study):

@@ -157,7 +157,7 @@ def test_every_arm_of_the_study_keeps_its_middle_state_and_it_is_analyzed(smoke_
     summary = Run(study).trajectory("sft")
     assert summary["n_seeds"] == 1 and len(summary["points"]["neuron_kappa"]) == 3
     assert "not testable" in summary["order"]["reading"]
-    assert set(Run(study).trajectory()["methods"]) == {"sft", "cpt", "grpo", "cpt+grpo"}
+    assert set(Run(study).trajectory()["methods"]) == {"sft", "cpt", "grpo", "cpt+grpo", "grpo-placebo", "sft-oracle"}
     assert "greedy_reward" in Run(study).trajectory("grpo")["points"]
     report = (study / "report.html").read_text()
     assert "Which moves first" in report and "How specialization moves during training" in report

@@ -91,7 +91,7 @@ class CorpusConfig:
     entities given a name pair with English, and of train-split facts seen as question–answer lines."""
 
     stated: dict[str, float] = setting(help="share of facts stated per group (en, high, low, heldout)",
-                                       factory=lambda: {"en": 1.0, "high": 0.3, "low": 0.1, "heldout": 0.03},
+                                       factory=lambda: {"en": 1.0, "high": 0.6, "low": 0.35, "heldout": 0.05},
                                        ge=0, le=1)
     name_pairs: dict[str, float] = setting(help="share of entities given an English name pair per group",
                                            factory=lambda: {"high": 0.5, "low": 0.3, "heldout": 0.15}, ge=0, le=1)
@@ -99,10 +99,10 @@ class CorpusConfig:
                                    factory=lambda: {"en": 1.0, "high": 0.3, "low": 0.2, "heldout": 0.0}, ge=0, le=1)
     qa_unseen: dict[str, float] = setting(help="share of the facts no arm trains on (validation and test) seen as "
                                                 "question–answer lines per group: what the base knows in each "
-                                                "language beyond statements", factory=dict, ge=0, le=1)
+                                                "language beyond statements", factory=lambda: {"en": 1.0}, ge=0, le=1)
     repeats: dict[str, int] = setting(help="times each stated line is repeated per group",
-                                      factory=lambda: {"en": 4, "high": 2, "low": 2, "heldout": 1}, ge=0)
-    shared_exposure: float = setting(0.0, help="how much a fact's exposure is shared across languages: 1 = one "
+                                      factory=lambda: {"en": 4, "high": 2, "low": 3, "heldout": 1}, ge=0)
+    shared_exposure: float = setting(1.0, help="how much a fact's exposure is shared across languages: 1 = one "
                                                "draw per fact (a fact stated in a language is stated in every "
                                                "language with a larger share: well-known facts are known "
                                                "everywhere), 0 = an independent draw per language", ge=0, le=1)
@@ -174,7 +174,7 @@ class PretrainConfig:
 
     model: TinyModelConfig = setting(help="shape of the tiny model", factory=TinyModelConfig)
     corpus: CorpusConfig = setting(help="what the corpus states, per language group", factory=CorpusConfig)
-    train: LMTrainConfig = setting(help="optimization", factory=_lm(epochs=16, batch_size=16, learning_rate=3e-3))
+    train: LMTrainConfig = setting(help="optimization", factory=_lm(epochs=16, batch_size=16, learning_rate=8e-3))
     eval_max_facts: int | None = setting(None, help="test facts of the recall check in the manifest (None: all)",
                                          ge=1)
     normalization: str = setting("byte", help="MCQ normalization of the recall check", choices=NORMALIZATIONS)

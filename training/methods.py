@@ -19,6 +19,10 @@ METHODS.add("cpt", "continual pretraining on parallel text", "training.pretrain:
             objective="mean_accuracy")
 METHODS.add("sft", "supervised fine-tuning on the train facts (sft.objective: answer, or the study's letters)",
             "training.sft:sft", section="sft", objective="mean_accuracy")
+METHODS.add("sft-answer", "the project's answer SFT under its own name (free-text answers after the cue prompt), "
+            "beside the study's SFT", "training.sft:sft", section="sft",
+            overrides={"objective": "answer", "accumulation": "mean", "consistency_weight": 0.0},
+            objective="mean_accuracy")
 METHODS.add("sft-oracle", "positive control: the answer SFT on the budget's facts plus budget.oracle_test_share "
             "of the test facts (an oracle: it sees test answers; kept out of every claim)", "training.sft:sft",
             section="sft", overrides={"objective": "answer", "accumulation": "mean", "consistency_weight": 0.0},
