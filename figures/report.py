@@ -325,7 +325,8 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
     text, fig = _headline(run_dir)
     js_inlined = bool(text and fig is not None)
     if text:
-        parts.append(text + (figure_div(fig, "fig-found", True) if fig is not None else "") + "</section>")
+        parts.append(text + (f"<div class='figure'>{figure_div(fig, 'fig-found', True)}</div>" if fig is not None
+                             else "") + "</section>")
     t = read_cached(run.timings)
     if isinstance(t, dict) and t:
         parts.append("<p>Stage times: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items())
