@@ -12,16 +12,16 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from core.layout import layout
-from core.provenance import fresh, provenance, write_result
-from analyses.config import AblationConfig
-from analyses.specialization import load_heads, load_lape
-from interp import CollectConfig, LapeResult
-from interp.interventions import deactivate, lm_loss
-from polyfact.build import continuation
-from training.common import RunData, accuracy_by_lang, sample_facts
-from core.checkpoints import load_checkpoint
-from training.scoring import mcq_records
+from polyfact.core.layout import layout
+from polyfact.core.provenance import fresh, provenance, write_result
+from polyfact.analyses.config import AblationConfig
+from polyfact.analyses.specialization import load_heads, load_lape
+from polyfact.interp import CollectConfig, LapeResult
+from polyfact.interp.interventions import deactivate, lm_loss
+from polyfact.data.build import continuation
+from polyfact.training.common import RunData, accuracy_by_lang, sample_facts
+from polyfact.core.checkpoints import load_checkpoint
+from polyfact.training.scoring import mcq_records
 
 
 def diagonal_dominance(matrix: Mapping[str, Mapping[str, float]]) -> dict[str, float]:

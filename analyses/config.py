@@ -1,16 +1,16 @@
-"""Settings of every analysis, with help text and rules next to each field (``core.settings``).
+"""Settings of every analysis, with help text and rules next to each field (``polyfact.core.settings``).
 Imports no torch, so the command line lists and checks them at once."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.registry import choices
-from core.settings import check, setting
-from interp.registry import BACKENDS, HEAD_METHODS, LAHIS_ACCUMULATIONS, LAPE_COUNTS, LAPE_VARIANTS
-from polyfact.answers import MODES as MATCH_MODES
-from polyfact.build import PROMPT_STYLES
-from training.config import NORMALIZATIONS
+from polyfact.core.registry import choices
+from polyfact.core.settings import check, setting
+from polyfact.interp.registry import BACKENDS, HEAD_METHODS, LAHIS_ACCUMULATIONS, LAPE_COUNTS, LAPE_VARIANTS
+from polyfact.data.answers import MODES as MATCH_MODES
+from polyfact.data.build import PROMPT_STYLES
+from polyfact.training.config import NORMALIZATIONS
 
 EVAL_MODES = choices("evaluation mode", {
     "mcq": "option log-likelihoods (the study's closed-book MCQ scoring)",
@@ -27,7 +27,7 @@ HEAD_LANGUAGES = choices("head-language set", {"training": "the dataset's traini
 
 
 def _texts_rule(spec: str) -> str | None:
-    from analyses.texts import TEXT_SOURCES, spec_kind
+    from polyfact.analyses.texts import TEXT_SOURCES, spec_kind
 
     try:
         spec_kind(spec)

@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from core.checkpoints import read_manifest
-from core.errors import PolyFactError
-from core.layout import layout, split_seed
-from core.provenance import fresh, provenance, write_result
-from training.arms import objective_change
-from training.methods import METHODS
+from polyfact.core.checkpoints import read_manifest
+from polyfact.core.errors import PolyFactError
+from polyfact.core.layout import layout, split_seed
+from polyfact.core.provenance import fresh, provenance, write_result
+from polyfact.training.arms import objective_change
+from polyfact.training.methods import METHODS
 
 
 def deterministic(budget: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -68,7 +68,7 @@ def check_matched(rows: list[dict[str, Any]], allow_unmatched: bool) -> str | No
     otherwise a
     one-line description, raised as an error unless ``allow_unmatched`` (then returned, for the
     report to state above every verdict)."""
-    from core.layout import split_seed
+    from polyfact.core.layout import split_seed
 
     def key(r: dict) -> str:  # what the arm was offered (manifests before offered_hash: what it learned)
         return r.get("offered_hash") or r["facts_hash"]

@@ -12,10 +12,10 @@ import random
 from pathlib import Path
 from typing import Any
 
-from core.errors import PolyFactError
-from core.io import atomic_write_text
-from core.layout import layout
-from core.provenance import fresh, provenance, write_result
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_write_text
+from polyfact.core.layout import layout
+from polyfact.core.provenance import fresh, provenance, write_result
 
 N_SHOT, SEED, TEMPLATE, MAX_NEW_TOKENS = 3, 42, 1, 10
 SEEN = ("en", "es", "fr", "ru", "zh", "ja", "ar")  # KLAR's languages among the study's training languages
@@ -26,7 +26,7 @@ def klar_source(data_dir: str | Path) -> Path:
     path = Path(data_dir)
     if any(path.glob("*/*.json")) and not (path / "dataset_dict.json").exists():
         return path
-    from polyfact.dataset import load_meta
+    from polyfact.data.dataset import load_meta
 
     try:
         meta = load_meta(path)
@@ -48,7 +48,7 @@ def format_template(template: str, subject: str) -> str:
 def study_prompts(src: Path, langs: list[str]) -> list[dict[str, Any]]:
     """Every sample of every (language, relation) file with its 3-shot prompt, drawn as the study does:
     one ``random`` stream seeded 42, languages in the given order, relations in file-name order."""
-    from polyfact.sources.klar import _read_file
+    from polyfact.data.sources.klar import _read_file
 
     rng = random.Random(SEED)
     items = []
@@ -73,10 +73,10 @@ def klar_study_evaluation(run_dir: str | Path, ckpt_id: str, data_dir: str | Pat
     and ``<id>.predictions.jsonl``."""
     import json
 
-    from analyses.recall import score_file
-    from core.checkpoints import load_checkpoint
-    from polyfact.answers import match
-    from training.scoring import generate_answers
+    from polyfact.analyses.recall import score_file
+    from polyfact.core.checkpoints import load_checkpoint
+    from polyfact.data.answers import match
+    from polyfact.training.scoring import generate_answers
 
     src = klar_source(data_dir)
     present = sorted(p.name for p in src.iterdir() if p.is_dir() and any(p.glob("*.json")))

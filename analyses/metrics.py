@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from scipy.stats import binomtest
 
-from polyfact.languages import language_group, order_langs
+from polyfact.data.languages import language_group, order_langs
 
 Records = Sequence[dict]
 

@@ -1,5 +1,5 @@
 """Validated readers of the PolyFact study's released result files (used by
-:mod:`analyses.paper_release`): MCQ consistency summaries, KLAR and MEXA summaries, LAPE neuron
+:mod:`polyfact.analyses.paper_release`): MCQ consistency summaries, KLAR and MEXA summaries, LAPE neuron
 lists and LAHIS head-importance tensors. Every value is checked on read (types, finite numbers,
 ranges, sizes); a malformed file is a one-line :class:`PolyFactError` naming the file and what was
 expected."""
@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from core.errors import PolyFactError
-from core.io import read_json
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import read_json
 
 PAPER_LANGS = ("en", "de", "pt", "ar", "es", "ru", "fr", "ja", "zh", "id", "bn", "sw")  # LAHIS "paper order"
 MAX_LAYERS, MAX_HEADS, MAX_PTH_BYTES = 1024, 1024, 64 << 20
@@ -332,12 +332,12 @@ def read_lape(folder: str | Path) -> Lape:
 
 
 def read_lahis(files: Mapping[str, Path], name: str):
-    """``{lang: .pth}`` → :class:`interp.HeadImportance` (method ``lahis``): each file a torch
+    """``{lang: .pth}`` → :class:`polyfact.interp.HeadImportance` (method ``lahis``): each file a torch
     float tensor [layers, heads] (``weights_only`` loading, at most 64 MiB and 1024×1024, finite,
     all of one shape)."""
     import torch
 
-    from interp import HeadImportance
+    from polyfact.interp import HeadImportance
 
     mats, langs = [], []
     for lang in [x for x in PAPER_LANGS if x in files] + sorted(x for x in files if x not in PAPER_LANGS):

@@ -1,4 +1,4 @@
-"""The study's tables and figure data from a release (:mod:`analyses.paper_release`), computed as its
+"""The study's tables and figure data from a release (:mod:`polyfact.analyses.paper_release`), computed as its
 scripts do (``emit_main_table.py``, ``emit_appendix_tables.py``, ``plot_klar_*.py``,
 ``plot_lape_figure.py``, ``lahis_analysis.py``, ``plot_mexa_layers.py``):
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analyses.paper_release import (BENCHMARKS, HIGH, KLAR_TRAINED, LOW, ROLE_LABELS, Family, Release, read_consistency,
+from polyfact.analyses.paper_release import (BENCHMARKS, HIGH, KLAR_TRAINED, LOW, ROLE_LABELS, Family, Release, read_consistency,
                                     read_klar, read_lahis, read_lape, read_mexa)
 
 MAIN_ROLES = ("base", "sft", "dco", "cm-align", "grpo")

@@ -1,5 +1,5 @@
 """Recompute the release's aggregates where its files allow, with the toolkit's own metrics
-(:mod:`analyses.metrics`), and list every disagreement beyond ``TOL`` with the released value.
+(:mod:`polyfact.analyses.metrics`), and list every disagreement beyond ``TOL`` with the released value.
 
 From the summaries alone: Total Consistency and the mean number of languages correct from the
 histogram of languages correct per fact (and the per-language counts it implies), RankC averages
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from analyses import metrics as M
-from analyses.paper_release import LOW, Consistency, Klar, Lape, Mexa
+from polyfact.analyses import metrics as M
+from polyfact.analyses.paper_release import LOW, Consistency, Klar, Lape, Mexa
 
 TOL = 1e-6
 IDENTITY_ALIGNED = ("gmmlu_lite", "global_mmlu_lite", "global_mmlu", "bmlama53")
@@ -140,7 +140,7 @@ def prediction_records(c: Consistency) -> list[dict]:
 
 def check_predictions(c: Consistency, out: Recomputation) -> None:
     """Accuracy, Total Consistency (+ histogram) and, for position-aligned benchmarks, RankC and
-    agreement recomputed from per-fact predictions with :mod:`analyses.metrics`."""
+    agreement recomputed from per-fact predictions with :mod:`polyfact.analyses.metrics`."""
     f = c.path
     records = prediction_records(c)
     acc = M.accuracy(records)

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from analyses.paper_files import (PAPER_LANGS, Consistency, Klar, Lape, Mexa, read_consistency, read_klar, read_lahis,
+from polyfact.analyses.paper_files import (PAPER_LANGS, Consistency, Klar, Lape, Mexa, read_consistency, read_klar, read_lahis,
                                   read_lape, read_mexa)
-from core.errors import PolyFactError
+from polyfact.core.errors import PolyFactError
 
 __all__ = ["BENCHMARKS", "Consistency", "FAMILY_TAGS", "Family", "HIGH", "KLAR_TRAINED", "Klar", "LOW", "Lape", "Mexa",
            "PAPER_LANGS", "ROLES", "ROLE_LABELS", "Release", "open_release", "parse_tags", "read_consistency",

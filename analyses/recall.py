@@ -7,16 +7,16 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from analyses import metrics as M
-from core.layout import layout
-from core.provenance import fresh, provenance, write_result
-from core.errors import PolyFactError
-from core.io import atomic_write_text, read_json
-from training.common import RunData, sample_facts
-from core.checkpoints import load_checkpoint
-from analyses.config import EVAL_MODES
-from training.config import NORMALIZATIONS
-from training.scoring import OptionScores, generation_records, mcq_records
+from polyfact.analyses import metrics as M
+from polyfact.core.layout import layout
+from polyfact.core.provenance import fresh, provenance, write_result
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_write_text, read_json
+from polyfact.training.common import RunData, sample_facts
+from polyfact.core.checkpoints import load_checkpoint
+from polyfact.analyses.config import EVAL_MODES
+from polyfact.training.config import NORMALIZATIONS
+from polyfact.training.scoring import OptionScores, generation_records, mcq_records
 
 
 
@@ -66,7 +66,7 @@ def typed_records(path: str | Path, match: str | None = None, dedupe: bool = Fal
     ``correct``) or a predictions file (``language``, ``target``, ``pred``, and ``relation`` and
     ``index`` naming the fact), re-scored with ``match`` (default ``study``). Wrong types and
     duplicate (fact, language) pairs are errors naming the line (``dedupe`` keeps the first)."""
-    from polyfact.answers import MODES, match as match_fn
+    from polyfact.data.answers import MODES, match as match_fn
 
     path = Path(path)
     raw = read_records(path)
@@ -194,7 +194,7 @@ def paired_tests(run_dir: str | Path, reference: str, others: Sequence[str], ana
     for other in others:
         recs = load_records(run_dir, other, analysis)
         out[other] = {"mcnemar": M.mcnemar(recs, ref), **M.paired_changes(recs, ref, n=bootstrap, seed=seed)}
-    from core.io import atomic_write_json
+    from polyfact.core.io import atomic_write_json
 
     atomic_write_json(layout(run_dir).result(analysis, f"paired-{reference}"),
                       {"reference": reference, "comparisons": out, "bootstrap": bootstrap, "seed": seed})

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.errors import PolyFactError
-from interp import HeadImportance, LapeResult
+from polyfact.core.errors import PolyFactError
+from polyfact.interp import HeadImportance, LapeResult
 
 
 def released_lape(folder: str | Path, compare: str | Path | None = None) -> dict[str, Any]:

@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from analyses.config import RepresentationConfig
-from core.layout import layout
-from core.provenance import fresh, provenance, write_result
-from interp.representations import cosine, layer_states, linear_cka, logit_lens, probe_accuracy, retrieval_p1
-from polyfact.build import continuation
-from core.errors import PolyFactError
-from training.common import RunData, sample_facts
-from core.checkpoints import load_checkpoint
+from polyfact.analyses.config import RepresentationConfig
+from polyfact.core.layout import layout
+from polyfact.core.provenance import fresh, provenance, write_result
+from polyfact.interp.representations import cosine, layer_states, linear_cka, logit_lens, probe_accuracy, retrieval_p1
+from polyfact.data.build import continuation
+from polyfact.core.errors import PolyFactError
+from polyfact.training.common import RunData, sample_facts
+from polyfact.core.checkpoints import load_checkpoint
 
 
 def parallel_rows(data: RunData, split: str, max_facts: int, seed: int) -> tuple[list[str], list[str], dict[str, list[dict]]]:

@@ -6,7 +6,7 @@ and groups for every checkpoint). Per pair of checkpoints:
 * every measure's change Δ = measure(checkpoint) − measure(reference) with a paired shard
   bootstrap interval (shards resampled within each language, the same draw for both). It
   resamples *text*, so it is **measurement error** of one trained model: whether a *method*
-  changes specialization is decided across training seeds (:mod:`analyses.seeds`);
+  changes specialization is decided across training seeds (:mod:`polyfact.analyses.seeds`);
 * one permutation test of the question a language-label permutation can answer: does the
   change differ between languages? The statistic is the spread across languages of each unit's
   change (Σ over units of the variance over languages of Δ); the shards' language labels are
@@ -32,19 +32,19 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from core.checkpoints import checkpoint_fingerprint
-from core.layout import fs_name, layout
-from core.provenance import fresh, provenance, write_result
-from analyses.config import RoutingConfig, SpecializationConfig
-from analyses.specialization import (collect, collect_heads, effective_reference,
+from polyfact.core.checkpoints import checkpoint_fingerprint
+from polyfact.core.layout import fs_name, layout
+from polyfact.core.provenance import fresh, provenance, write_result
+from polyfact.analyses.config import RoutingConfig, SpecializationConfig
+from polyfact.analyses.specialization import (collect, collect_heads, effective_reference,
                                      language_groups, load_heads, load_lape)
-from interp import ActivationStats, HeadImportance
-from interp.lape import calibrate, lape
-from interp.heads import importance_entropy
-from interp.lape import LapeThresholds, normalized_entropy
-from core.errors import PolyFactError
-from core.io import atomic_write_json
-from core.checkpoints import list_checkpoints, read_manifest
+from polyfact.interp import ActivationStats, HeadImportance
+from polyfact.interp.lape import calibrate, lape
+from polyfact.interp.heads import importance_entropy
+from polyfact.interp.lape import LapeThresholds, normalized_entropy
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_write_json
+from polyfact.core.checkpoints import list_checkpoints, read_manifest
 
 
 def _layout(keys: list[str]) -> tuple[list[str], np.ndarray]:
@@ -176,7 +176,7 @@ def study_measures(run_dir: str | Path, ckpt: str, reference: str, frac: float =
     neuron count (``polyfact`` variant) in both and its change; each language's top-``frac`` head
     set's Jaccard and |∩|/n overlap with the reference's; the mean pairwise head overlap across
     languages in both and its change."""
-    from core.io import read_cached
+    from polyfact.core.io import read_cached
 
     out: dict[str, Any] = {}
     na = read_cached(layout(run_dir).result("neurons", ckpt))
@@ -292,8 +292,8 @@ def routing_analysis(run_dir: str | Path, checkpoints: list[str] | None = None, 
 def _recall_change(run_dir: Path, ckpt: str, base: str, langs: list[str] | None) -> dict[str, Any]:
     """Paired fact-bootstrap change in Total Consistency and mean accuracy against ``base``, over
     ``langs`` (the training languages: consistency over every language is ~0 for small models)."""
-    from analyses import metrics as M
-    from analyses.recall import load_records
+    from polyfact.analyses import metrics as M
+    from polyfact.analyses.recall import load_records
 
     try:
         a, b = load_records(run_dir, ckpt), load_records(run_dir, base)
@@ -309,7 +309,7 @@ def summarize(run_dir: str | Path, per: dict[str, Any], base: str = "base") -> d
     correlations across checkpoints."""
     rows = []
     try:
-        from training.common import RunData
+        from polyfact.training.common import RunData
 
         langs = RunData(run_dir).training_langs
     except PolyFactError:

@@ -1,5 +1,5 @@
 """Method effects against training noise, across independently trained seeds, decided by the one
-rule of :mod:`analyses.verdicts`.
+rule of :mod:`polyfact.analyses.verdicts`.
 
 A method's effect on a measure is the change of its seed checkpoints (``<method>@s<seed>``, all
 trained from the same base) against the base: per seed and, for the behavioral measures, per test
@@ -25,10 +25,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from analyses import verdicts as V
-from core.checkpoints import list_checkpoints, read_manifest
-from core.io import atomic_write_json, read_cached
-from core.layout import layout, split_seed
+from polyfact.analyses import verdicts as V
+from polyfact.core.checkpoints import list_checkpoints, read_manifest
+from polyfact.core.io import atomic_write_json, read_cached
+from polyfact.core.layout import layout, split_seed
 
 # name → (label, which sign of the change means *less* language specialization; None: not a
 # specialization measure, the verdict names the direction of the change)
@@ -158,8 +158,8 @@ def checkpoint_changes(run_dir: str | Path, ckpt: str, base: str = "base") -> di
 
 def _language_roles(run_dir: str | Path) -> tuple[list[str] | None, list[str]]:
     """The run dataset's training and held-out languages (None, []: no readable dataset)."""
-    from core.errors import PolyFactError
-    from polyfact.dataset import load_meta
+    from polyfact.core.errors import PolyFactError
+    from polyfact.data.dataset import load_meta
 
     try:
         meta = load_meta(layout(run_dir).data)
@@ -200,9 +200,9 @@ def fact_outcomes(run_dir: str | Path, ckpt: str) -> dict[str, dict[str, float]]
     """Per test fact, the behavioral measures of ``ckpt``'s evaluation records: Total Consistency
     over the training languages (1/0; facts asked in all of them), mean accuracy over the training
     and over the held-out languages. None when the checkpoint has no readable records."""
-    from analyses.metrics import correct_matrix
-    from analyses.recall import load_records
-    from core.errors import PolyFactError
+    from polyfact.analyses.metrics import correct_matrix
+    from polyfact.analyses.recall import load_records
+    from polyfact.core.errors import PolyFactError
 
     try:
         records = load_records(run_dir, ckpt)
@@ -361,7 +361,7 @@ def claims(arms: Arms) -> list[dict[str, Any]]:
                                "halves": {h: V.half_verdict(ts) for h, ts in by_half.items()},
                                "tests": [t.to_dict() for t in tests],
                                "mde": max(t.mde for t in tests), "family": "Holm over the claim's tests",
-                               "rule": "analyses.verdicts"}
+                               "rule": "polyfact.analyses.verdicts"}
         if verdict == "not resolved":
             row["sentence"] = (f"not resolved at {n} seed{'s' if n != 1 else ''}: "
                                + "; ".join(f"{MEASURES.get(t.measure, (t.measure,))[0]} {t.a} − {t.b} "
@@ -416,7 +416,7 @@ def seed_analysis(run_dir: str | Path, checkpoints: Sequence[str] | None = None,
     """The seed table, the claims and the controls of a run (``results/seeds/summary.json`` and
     ``claims.json``); arms offered different train facts are refused unless ``allow_unmatched``
     (then every output says so)."""
-    from analyses.curves import budget_table, check_matched
+    from polyfact.analyses.curves import budget_table, check_matched
 
     ids = [c for c in (checkpoints or list_checkpoints(run_dir)) if c != base]
     budgets = budget_table(run_dir, ids)

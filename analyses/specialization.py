@@ -4,7 +4,7 @@ importance (LAHIS, gradient or ablation). Writes ``results/neurons/<id>.*`` and
 ``results/heads/<id>.*`` with provenance, and the study's released formats beside them.
 
 Statistics and importance are computed per ``lang#shard`` (interleaved text groups, the units of
-the measurement-error bootstrap in :mod:`analyses.routing`) and merged per language."""
+the measurement-error bootstrap in :mod:`polyfact.analyses.routing`) and merged per language."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from typing import Any, Callable, TypeVar
 
 import torch
 
-from analyses.texts import TextSource, text_source
-from core.checkpoints import list_checkpoints, load_checkpoint, resolve_checkpoint
-from core.errors import PolyFactError
-from core.layout import layout
-from core.provenance import current, fresh, provenance, write_result
-from interp import ActivationStats, CollectConfig, HeadImportance, LapeResult, collect_stats, head_importance
-from interp.lape import calibrate, entropy_summary, lape
-from analyses.config import SpecializationConfig
+from polyfact.analyses.texts import TextSource, text_source
+from polyfact.core.checkpoints import list_checkpoints, load_checkpoint, resolve_checkpoint
+from polyfact.core.errors import PolyFactError
+from polyfact.core.layout import layout
+from polyfact.core.provenance import current, fresh, provenance, write_result
+from polyfact.interp import ActivationStats, CollectConfig, HeadImportance, LapeResult, collect_stats, head_importance
+from polyfact.interp.lape import calibrate, entropy_summary, lape
+from polyfact.analyses.config import SpecializationConfig
 
 T = TypeVar("T")
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.io import read_cached
-from core.layout import layout
+from polyfact.core.io import read_cached
+from polyfact.core.layout import layout
 
 
 def summary_table(run_dir: str | Path, ids: list[str]) -> dict[str, Any]:
     """One row per checkpoint that has a recall result (missing analyses leave cells empty)."""
-    from analyses.recall import load_result
+    from polyfact.analyses.recall import load_result
 
     routing = read_cached(layout(run_dir).routing_summary)
     by_ckpt = {r["checkpoint"]: r for r in routing.get("rows", [])} if isinstance(routing, dict) else {}

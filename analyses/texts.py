@@ -19,20 +19,20 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import PolyFactError
-from core.io import fingerprint
-from core.layout import check_id
-from core.registry import Registry
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import fingerprint
+from polyfact.core.layout import check_id
+from polyfact.core.registry import Registry
 
 TEXT_SOURCES: Registry = Registry("text source")
-TEXT_SOURCES.add("dataset", "the run dataset's questions (dataset:SPLIT for one split)", "analyses.texts:_dataset",
+TEXT_SOURCES.add("dataset", "the run dataset's questions (dataset:SPLIT for one split)", "polyfact.analyses.texts:_dataset",
                  usage="dataset[:SPLIT]")
 TEXT_SOURCES.add("statements", "the toy world's statements of the run's facts, then its questions",
-                 "analyses.texts:_dataset", usage="statements")
-TEXT_SOURCES.add("files", "DIR/<lang>.txt, one text per line", "analyses.texts:_files", usage="files:DIR")
-TEXT_SOURCES.add("hf", "a dataset saved with save_to_disk, grouped by its language column", "analyses.texts:_hf",
+                 "polyfact.analyses.texts:_dataset", usage="statements")
+TEXT_SOURCES.add("files", "DIR/<lang>.txt, one text per line", "polyfact.analyses.texts:_files", usage="files:DIR")
+TEXT_SOURCES.add("hf", "a dataset saved with save_to_disk, grouped by its language column", "polyfact.analyses.texts:_hf",
                  usage="hf:PATH:COLUMN[:LANG_COLUMN]")
-TEXT_SOURCES.add("multiway", "TED2025-style multi-way parallel text (the study's)", "analyses.texts:_multiway",
+TEXT_SOURCES.add("multiway", "TED2025-style multi-way parallel text (the study's)", "polyfact.analyses.texts:_multiway",
                  usage="multiway:FILE.jsonl")
 
 
@@ -70,8 +70,8 @@ def text_source(run_dir: str | Path, spec: str | None, langs: list[str] | None =
 
 def _dataset(run_dir: str | Path, spec: str, langs: list[str] | None, **_: object) -> TextSource:
     keep = set(langs) if langs else None
-    from core.layout import layout
-    from polyfact.dataset import data_fingerprint
+    from polyfact.core.layout import layout
+    from polyfact.data.dataset import data_fingerprint
 
     path = layout(run_dir).data
     if not (path / "dataset_dict.json").exists():
@@ -85,8 +85,8 @@ def _dataset(run_dir: str | Path, spec: str, langs: list[str] | None, **_: objec
 
 @functools.lru_cache(maxsize=8)
 def _dataset_texts(path: Path, data_fingerprint: str, spec: str, langs: tuple[str, ...] | None) -> TextSource:
-    from training.common import RunData
-    from training.corpus import statement
+    from polyfact.training.common import RunData
+    from polyfact.training.corpus import statement
 
     split = spec.split(":", 1)[1] if spec.startswith("dataset:") else None
     rows = [r for r in RunData(path.parent, path).rows(split) if langs is None or r["lang"] in langs]
@@ -104,7 +104,7 @@ def _dataset_texts(path: Path, data_fingerprint: str, spec: str, langs: tuple[st
 def read_lines(path: Path, max_chars: int | None = None) -> list[str]:
     """The non-empty lines of a UTF-8 text file, read until ``max_chars`` characters are kept (a
     decoding error names the file and the line)."""
-    from polyfact.sources.multiway import utf8_lines
+    from polyfact.data.sources.multiway import utf8_lines
 
     out, chars = [], 0
     try:
@@ -161,7 +161,7 @@ def _hf(run_dir: str | Path, spec: str, langs: list[str] | None, **_: object) ->
 
 def _multiway(run_dir: str | Path, spec: str, langs: list[str] | None, *, join: int = 1,
               max_chars: int | None = None) -> TextSource:
-    from polyfact.sources.multiway import multiway_texts
+    from polyfact.data.sources.multiway import multiway_texts
 
     path = Path(spec[len("multiway:"):])
     texts = multiway_texts(path, langs, join=join, max_chars=max_chars)

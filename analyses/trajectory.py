@@ -15,14 +15,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from analyses.config import RoutingConfig, SpecializationConfig
-from analyses.routing import compare_pair
-from analyses.seeds import t_interval
-from analyses.specialization import effective_reference, head_analysis, neuron_analysis
-from core.checkpoints import list_points, read_manifest
-from core.errors import PolyFactError
-from core.io import atomic_write_json, read_cached
-from core.layout import layout, split_seed
+from polyfact.analyses.config import RoutingConfig, SpecializationConfig
+from polyfact.analyses.routing import compare_pair
+from polyfact.analyses.seeds import t_interval
+from polyfact.analyses.specialization import effective_reference, head_analysis, neuron_analysis
+from polyfact.core.checkpoints import list_points, read_manifest
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_write_json, read_cached
+from polyfact.core.layout import layout, split_seed
 
 SPECIALIZATION = {  # measure -> (label, panel)
     "lape_total": ("LAPE top-1 % neurons, all languages (study)", "study"),
@@ -51,7 +51,7 @@ def arm_series(run_dir: str | Path, ckpt: str) -> list[tuple[int, str]]:
     points = list_points(run_dir, ckpt)
     wanted = int((manifest.get("budget") or {}).get("trajectory_points") or 0)
     if wanted and len(points) != wanted:
-        from training.arms import trajectory_steps
+        from polyfact.training.arms import trajectory_steps
 
         have = {s for s, _ in points}
         missing = [s for s in trajectory_steps(total, wanted) if s not in have]
@@ -128,14 +128,14 @@ def _check_series(run_dir: str | Path, series: Sequence[tuple[int, str]]) -> Non
         dup = sorted({s for s in steps if steps.count(s) > 1})
         raise PolyFactError(f"points {', '.join(c for s, c in series if s in dup)} share step {dup[0]}; give each "
                             "point its own step (or order them as given)")
-    from core.checkpoints import resolve_checkpoint
+    from polyfact.core.checkpoints import resolve_checkpoint
 
     shapes = {}
     for _, ckpt in series:
         where = Path(resolve_checkpoint(ckpt, run_dir))
         cfg_path = where / "config.json"
         if cfg_path.exists():
-            from core.io import read_cached
+            from polyfact.core.io import read_cached
 
             cfg = read_cached(cfg_path) or {}
             shapes[ckpt] = (cfg.get("model_type"), cfg.get("num_hidden_layers"), cfg.get("hidden_size"))

@@ -17,9 +17,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from interp import BACKENDS, CollectConfig, collect_stats  # noqa: E402
-from training.config import TinyModelConfig  # noqa: E402
-from training.models import make_tiny_model, train_tokenizer  # noqa: E402
+from polyfact.interp import BACKENDS, CollectConfig, collect_stats  # noqa: E402
+from polyfact.training.config import TinyModelConfig  # noqa: E402
+from polyfact.training.models import make_tiny_model, train_tokenizer  # noqa: E402
 
 
 def main() -> None:
@@ -68,9 +68,9 @@ def main() -> None:
         results = {"bare": timed(bare)}
         for name in BACKENDS:
             if name == "lens":  # time the bridge's forward passes, not its boot from disk
-                from interp.backends import LensHooks
-                from interp.sites import adapter_for, model_shape
-                from interp.stats import ActivationStats, SiteReducer
+                from polyfact.interp.backends import LensHooks
+                from polyfact.interp.sites import adapter_for, model_shape
+                from polyfact.interp.stats import ActivationStats, SiteReducer
 
                 shape = model_shape(model)
                 lb = LensHooks(tmp, adapter_for(model), shape)

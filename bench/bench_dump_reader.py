@@ -60,7 +60,7 @@ def floor(path: Path) -> int:
 
 
 def reader(path: Path) -> int:
-    from polyfact.sources.wikidata_dump import dump_facts
+    from polyfact.data.sources.wikidata_dump import dump_facts
 
     return len(dump_facts(path, LANGS, ["P17", "P30"], progress=False))
 

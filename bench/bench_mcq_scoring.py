@@ -16,12 +16,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from polyfact.dataset import load_dataset_dir  # noqa: E402
-from polyfact.make import build_dataset  # noqa: E402
-from core.checkpoints import load_checkpoint  # noqa: E402
-from training.config import TinyModelConfig  # noqa: E402
-from training.models import make_tiny_model, train_tokenizer  # noqa: E402
-from training.scoring import score_options, score_options_naive  # noqa: E402
+from polyfact.data.dataset import load_dataset_dir  # noqa: E402
+from polyfact.data.make import build_dataset  # noqa: E402
+from polyfact.core.checkpoints import load_checkpoint  # noqa: E402
+from polyfact.training.config import TinyModelConfig  # noqa: E402
+from polyfact.training.models import make_tiny_model, train_tokenizer  # noqa: E402
+from polyfact.training.scoring import score_options, score_options_naive  # noqa: E402
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from analyses.seeds import EXPECTED_NOISE
-    from core.io import atomic_write_json
+    from polyfact.analyses.seeds import EXPECTED_NOISE
+    from polyfact.core.io import atomic_write_json
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", type=Path)

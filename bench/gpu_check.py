@@ -108,8 +108,8 @@ def versions() -> dict[str, str]:
 
 def synthetic_rows(n_facts: int, langs: list[str]) -> list[dict]:
     """PolyFact rows (real question templates and MCQ options) of made-up capital-city facts."""
-    from polyfact.build import BuildConfig, build_rows
-    from polyfact.facts import Fact
+    from polyfact.data.build import BuildConfig, build_rows
+    from polyfact.data.facts import Fact
 
     facts = []
     for i in range(max(n_facts, 8)):
@@ -125,7 +125,7 @@ def build(check: Check):
     from tokenizers import Tokenizer  # noqa: F401  (fails early if the image lacks tokenizers)
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from training.models import train_tokenizer
+    from polyfact.training.models import train_tokenizer
 
     a = check.a
     rows = synthetic_rows(16, LANGS12)
@@ -177,7 +177,7 @@ def reference_stats(model, batches, n_heads):
 
 
 def section_stats(check: Check, model, tok) -> dict:
-    from interp.sites import adapter_for, model_shape
+    from polyfact.interp.sites import adapter_for, model_shape
 
     a = check.a
     seq, batch = (128, 2) if a.tiny and check.dev == "cpu" else (a.seq, a.batch)
@@ -215,8 +215,8 @@ def section_stats(check: Check, model, tok) -> dict:
 
 def _backend_timing(check: Check, name: str, model, tok, batches, ref, adapter, shape) -> dict[str, dict]:
     """Time and check one collection backend (and, for ``lens``, the bridge's own bare forward)."""
-    from interp.backends import LensHooks, make_backend
-    from interp.stats import ActivationStats, SiteReducer
+    from polyfact.interp.backends import LensHooks, make_backend
+    from polyfact.interp.stats import ActivationStats, SiteReducer
 
     results: dict[str, dict] = {}
     base_name = name.split("+")[0]
@@ -273,8 +273,8 @@ def _backend_timing(check: Check, name: str, model, tok, batches, ref, adapter, 
 
 # ---------------------------------------------------------------------------------------------- heads
 def section_heads(check: Check, model, tok) -> dict:
-    from interp.batching import CollectConfig
-    from interp.heads import head_importance
+    from polyfact.interp.batching import CollectConfig
+    from polyfact.interp.heads import head_importance
 
     a = check.a
     seq = 64 if a.tiny and check.dev == "cpu" else 512
@@ -302,7 +302,7 @@ def section_heads(check: Check, model, tok) -> dict:
 
 def _mask_grad(runner, edit, ids: list[int], dev):
     """(loss, logits, ∂loss/∂mask) of one sample with the head mask at 1."""
-    from interp.heads import _loss
+    from polyfact.interp.heads import _loss
 
     x = torch.tensor([ids], device=dev)
     edit.mask = torch.ones_like(edit.mask).requires_grad_(True)
@@ -315,9 +315,9 @@ def _mask_grad(runner, edit, ids: list[int], dev):
 
 def _per_sample(model, samples: list[list[int]]) -> list[dict]:
     """Loss and mask-gradient finiteness of every sample separately (sdpa)."""
-    from interp.backends import TorchHooks
-    from interp.heads import _HeadEdit
-    from interp.sites import adapter_for, model_shape
+    from polyfact.interp.backends import TorchHooks
+    from polyfact.interp.heads import _HeadEdit
+    from polyfact.interp.sites import adapter_for, model_shape
 
     shape, dev = model_shape(model), next(model.parameters()).device
     edit = _HeadEdit(shape.n_layers, shape.n_heads, shape.d_head, dev)
@@ -337,9 +337,9 @@ def _per_sample(model, samples: list[list[int]]) -> list[dict]:
 
 def _grad_diagnosis(model, tok, ids: list[int]) -> dict:
     """Loss and head-mask gradient of one sample under sdpa and eager attention (finite or not)."""
-    from interp.backends import TorchHooks
-    from interp.heads import _HeadEdit
-    from interp.sites import adapter_for, model_shape
+    from polyfact.interp.backends import TorchHooks
+    from polyfact.interp.heads import _HeadEdit
+    from polyfact.interp.sites import adapter_for, model_shape
 
     shape, dev = model_shape(model), next(model.parameters()).device
     out = {}
@@ -366,7 +366,7 @@ def _grad_diagnosis(model, tok, ids: list[int]) -> dict:
 
 # ---------------------------------------------------------------------------------------------- mcq
 def section_mcq(check: Check, model, tok) -> dict:
-    from training.scoring import mcq_records
+    from polyfact.training.scoring import mcq_records
 
     facts = 8 if check.a.tiny else check.a.mcq_facts
     rows = synthetic_rows(facts, LANGS12)
@@ -427,9 +427,9 @@ def _train_once(check: Check, make_trainer):
 
 
 def section_grpo(check: Check, model, tok) -> dict:
-    from training.config import GrpoConfig, LoraSettings
-    from training.arms import fact_groups
-    from training.grpo import grpo_trainer
+    from polyfact.training.config import GrpoConfig, LoraSettings
+    from polyfact.training.arms import fact_groups
+    from polyfact.training.grpo import grpo_trainer
 
     steps = 2
     rows = synthetic_rows(steps, LANGS12)
@@ -447,8 +447,8 @@ def section_grpo(check: Check, model, tok) -> dict:
 
 
 def section_sft(check: Check, model, tok) -> dict:
-    from training.config import LMTrainConfig, LoraSettings, SftConfig
-    from training.sft import sft_trainer
+    from polyfact.training.config import LMTrainConfig, LoraSettings, SftConfig
+    from polyfact.training.sft import sft_trainer
 
     rows = synthetic_rows(40, LANGS12)
     batch = 8
@@ -462,9 +462,9 @@ def section_sft(check: Check, model, tok) -> dict:
 
 
 def section_dco(check: Check, model, tok) -> dict:
-    from training.arms import Spend, fact_groups
-    from training.config import DcoConfig
-    from training.dco import dco_instances, dco_trainer
+    from polyfact.training.arms import Spend, fact_groups
+    from polyfact.training.config import DcoConfig
+    from polyfact.training.dco import dco_instances, dco_trainer
 
     rows = synthetic_rows(12, LANGS12)
     facts = list(dict.fromkeys(r["fact_id"] for r in rows))
@@ -484,9 +484,9 @@ def section_dco(check: Check, model, tok) -> dict:
 
 
 def section_dpo(check: Check, model, tok) -> dict:
-    from polyfact.build import rollout_prompt
-    from training.cmalign import dpo_trainer
-    from training.config import CmAlignConfig
+    from polyfact.data.build import rollout_prompt
+    from polyfact.training.cmalign import dpo_trainer
+    from polyfact.training.config import CmAlignConfig
 
     rows = synthetic_rows(16, LANGS12)
     pairs = [{"prompt": rollout_prompt(r, "study"), "chosen": " " + r["object"],  # CM-Align's prompt
@@ -521,7 +521,7 @@ def plan_units(name: str, a: argparse.Namespace, res: dict) -> dict[str, float]:
 def attach_plan(name: str, res: dict, a: argparse.Namespace, tiny: bool) -> None:
     """Put the CPU plan's predicted peak (pipeline/memory_plan.json, full Qwen2.5-7B) beside the
     measured one, for the same stage and batch."""
-    from pipeline.memory import stage_prediction
+    from polyfact.pipeline.memory import stage_prediction
 
     if tiny or "error" in res or "skipped" in res:
         return

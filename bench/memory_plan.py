@@ -16,7 +16,7 @@ the imports through ``/proc/self/clear_refs``; two runs of a point agree within 
               languages (prompt + 32 new tokens; paper: 8 rollouts);
 ``dco``       one DCO step (LoRA r 128, checkpointing): summed completion log-probabilities of the
               instances' 4 sequences under the policy and, adapter off, the reference,
-              ``training.dco.dco_loss``, backward, AdamW, per 256 tokens (paper: 4 instances × 4 × 256);
+              ``polyfact.training.dco.dco_loss``, backward, AdamW, per 256 tokens (paper: 4 instances × 4 × 256);
 ``dpo``       one DPO step of CM-Align (LoRA r 64, checkpointing): chosen and rejected in one forward,
               the reference with the adapter off, −log σ(β·margin), per 256 tokens (paper: 4 pairs × 2 × 512).
 
@@ -53,7 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import memory  # noqa: E402
+from polyfact.pipeline import memory  # noqa: E402
 
 MODELS = {
     "qwen2.5-7b": {"family": "qwen2", "hidden_size": 3584, "intermediate_size": 18944, "num_attention_heads": 28,
@@ -176,8 +176,8 @@ def _rand_text(n: int, vocab: int, g) -> str:
 def measure(model: str, stage: str, layers: int, units: int, vocab: int) -> float:
     """One stage step; returns the peak GiB above the level before the model was built
     (``POLYFACT_PLAN_SLOW_MM=1``: without :func:`row_major_mm`, as the first plan was measured)."""
-    from interp import backends, batching, heads, sites, stats  # noqa: F401  (imported before the baseline)
-    from training import dco, grpo, lm, scoring  # noqa: F401
+    from polyfact.interp import backends, batching, heads, sites, stats  # noqa: F401  (imported before the baseline)
+    from polyfact.training import dco, grpo, lm, scoring  # noqa: F401
 
     mode = row_major_mm() if os.environ.get("POLYFACT_PLAN_SLOW_MM") != "1" else contextlib.nullcontext()
     base = reset_peak()
@@ -189,11 +189,11 @@ def measure(model: str, stage: str, layers: int, units: int, vocab: int) -> floa
 def _step(model: str, stage: str, layers: int, units: int, vocab: int) -> None:
     import torch
 
-    from interp.backends import TorchHooks
-    from interp.batching import CollectConfig
-    from interp.heads import head_importance
-    from interp.sites import adapter_for, model_shape
-    from interp.stats import ActivationStats, SiteReducer
+    from polyfact.interp.backends import TorchHooks
+    from polyfact.interp.batching import CollectConfig
+    from polyfact.interp.heads import head_importance
+    from polyfact.interp.sites import adapter_for, model_shape
+    from polyfact.interp.stats import ActivationStats, SiteReducer
 
     m = build(model, layers, vocab)
     g = torch.Generator().manual_seed(1)
@@ -226,7 +226,7 @@ def _step(model: str, stage: str, layers: int, units: int, vocab: int) -> None:
 
 def _mcq(m, facts: int, vocab: int, g) -> None:
     """The evaluation scorer's two forwards: prompts (with cache), then every option's tokens."""
-    from training.scoring import score_options
+    from polyfact.training.scoring import score_options
 
     prompts = [_rand_text(20, vocab, g) for _ in range(12 * facts)]
     options = [[_rand_text(4, vocab, g) for _ in range(4)] for _ in prompts]
@@ -237,8 +237,8 @@ def _lora(m, checkpointing: bool, r: int = 64):
     """``m`` with LoRA rank ``r`` (alpha 2r) on the seven projections, in train mode, and its AdamW."""
     import torch
 
-    from training.config import LoraSettings
-    from training.lm import with_lora
+    from polyfact.training.config import LoraSettings
+    from polyfact.training.lm import with_lora
 
     pm = with_lora(m, LoraSettings(enabled=True, r=r, alpha=2 * r))
     if checkpointing:
@@ -258,13 +258,13 @@ def _lora_step(m, ids, checkpointing: bool):
 
 
 def _dco_step(m, instances: int, vocab: int, g) -> None:
-    """DCO's step as ``training.dco.DcoTrainer`` takes it: an instance's 4 sequences (chosen and
+    """DCO's step as ``polyfact.training.dco.DcoTrainer`` takes it: an instance's 4 sequences (chosen and
     rejected in two languages) of 48 prompt + 16 completion tokens, summed completion
     log-probabilities by ``sequence_logps`` under the policy and (no grad, adapter off) the
     reference, ``dco_loss``, backward, AdamW; LoRA r 128 with checkpointing (the study's port)."""
     import torch
 
-    from training.dco import dco_loss, sequence_logps
+    from polyfact.training.dco import dco_loss, sequence_logps
 
     n = 4 * instances
     prompts, completions = [_rand_text(48, vocab, g) for _ in range(n)], [_rand_text(16, vocab, g) for _ in range(n)]
@@ -283,7 +283,7 @@ def _dpo_step(m, pairs: int, vocab: int, g) -> None:
     with checkpointing (the study's port)."""
     import torch
 
-    from training.grpo import completion_logprobs
+    from polyfact.training.grpo import completion_logprobs
 
     ids = torch.randint(1, vocab, (2 * pairs, 128), generator=g)
     attn, cmask = torch.ones_like(ids), torch.zeros_like(ids)
@@ -302,7 +302,7 @@ def _grpo_step(m, rollouts: int, vocab: int, g) -> None:
     tokens, per-token log-probabilities of the completions, policy loss, backward, AdamW."""
     import torch
 
-    from training.grpo import completion_logprobs, policy_loss
+    from polyfact.training.grpo import completion_logprobs, policy_loss
 
     n = 12 * rollouts
     ids = torch.randint(1, vocab, (n, 128), generator=g)
@@ -424,7 +424,7 @@ def main() -> None:
                                                 "vocab": MODELS[model]["vocab_size"], "stages": stages}
     if order:  # what this pass measured and how long it took (the plan keeps every pass's)
         plan["seconds"][f"{a.stages} ({len(order)} points)"] = round(time.time() - t0)
-    from core.io import atomic_write_text
+    from polyfact.core.io import atomic_write_text
 
     atomic_write_text(Path(a.out), json.dumps(plan, indent=1) + "\n")
     print(f"\n{'stage':46s} | " + " | ".join(f"{m} GiB" for m in plan["models"]) + " | fits on 80 GB? | largest batch")

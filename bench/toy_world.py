@@ -26,11 +26,11 @@ def one(run: Path, preset: str, sets: list[str], seed: int, threads: int, out: P
     torch.set_num_threads(threads)
     import numpy as np
 
-    from analyses.recall import evaluate_checkpoint
-    from pipeline.config import resolve
-    from pipeline.stages import Context, data as data_stage
-    from core.layout import layout
-    from training.pretrain import pretrain
+    from polyfact.analyses.recall import evaluate_checkpoint
+    from polyfact.pipeline.config import resolve
+    from polyfact.pipeline.stages import Context, data as data_stage
+    from polyfact.core.layout import layout
+    from polyfact.training.pretrain import pretrain
 
     cfg = resolve(preset, sets=sets)
     ctx = Context(layout(run), cfg)
@@ -40,7 +40,7 @@ def one(run: Path, preset: str, sets: list[str], seed: int, threads: int, out: P
     pretrain(run, cfg.pretrain, ckpt_id=ckpt, seed=seed)
     secs = time.perf_counter() - t0
     res = evaluate_checkpoint(run, ckpt, bootstrap=0, progress=False, normalization=cfg.eval.normalization)
-    from polyfact.dataset import load_meta
+    from polyfact.data.dataset import load_meta
 
     meta = load_meta(layout(run).data)
     acc = res["metrics"]["accuracy"]

@@ -1,6 +1,6 @@
 """Arrays with a JSON sidecar, the one format of the toolkit's array results:
 ``<path>.safetensors`` (tensors) + ``<path>.json`` (names, metadata and the provenance key), both
-written atomically; the sidecar is read through the one cached reader (``core.io.read_cached``)."""
+written atomically; the sidecar is read through the one cached reader (``polyfact.core.io.read_cached``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from core.errors import PolyFactError
-from core.io import atomic_write_bytes, atomic_write_json, read_cached
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_write_bytes, atomic_write_json, read_cached
 
 
 def with_suffix(path: str | os.PathLike, suffix: str) -> Path:

@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from core.errors import PolyFactError
-from core.io import atomic_dir, atomic_write_json, fingerprint, read_cached
-from core.layout import RunLayout, check_id, layout
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_dir, atomic_write_json, fingerprint, read_cached
+from polyfact.core.layout import RunLayout, check_id, layout
 
 MANIFEST = "manifest.json"
 _PACKAGES = ("polyfact", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers")
@@ -136,7 +136,7 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[str]:
 
 def list_points(run_dir: str | os.PathLike, ckpt_id: str) -> list[tuple[int, str]]:
     """``(step, id)`` of the intermediate states a training run of ``ckpt_id`` kept, by step."""
-    from core.layout import point_id
+    from polyfact.core.layout import point_id
 
     root = layout(run_dir).checkpoints
     prefix = f"{ckpt_id}~step-"

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from core.errors import PolyFactError
+from polyfact.core.errors import PolyFactError
 
 
 def canonical_json(obj: Any) -> str:

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import PolyFactError
+from polyfact.core.errors import PolyFactError
 
 _ID = re.compile(r"[A-Za-z0-9_+.@~-]+")
 _POINT = re.compile(r"([A-Za-z0-9_+.@-]+)/step-(\d+)")  # an intermediate state of a training run

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from core.checkpoints import checkpoint_fingerprint
-from core.io import atomic_write_json, fingerprint, read_cached
+from polyfact.core.checkpoints import checkpoint_fingerprint
+from polyfact.core.io import atomic_write_json, fingerprint, read_cached
 
 
 def provenance(run_dir: str | os.PathLike, ckpt_id: str, *, analysis: str, data_fingerprint: str | None,

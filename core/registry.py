@@ -14,7 +14,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Generic, Iterator, TypeVar
 
-from core.errors import PolyFactError
+from polyfact.core.errors import PolyFactError
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
 """One handle on a run directory, for notebooks and scripts::
 
-    from core import Run
+    from polyfact.core import Run
     run = Run("runs/default")
     run.checkpoints                      # ['base', 'cpt', 'sft', 'grpo', 'cpt+grpo']
     run.config["grpo"]["steps"]          # the resolved configuration
@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from core.checkpoints import list_checkpoints, load_checkpoint, read_manifest
-from core.errors import PolyFactError
-from core.io import read_cached
-from core.layout import RunLayout, layout, planned_ids
+from polyfact.core.checkpoints import list_checkpoints, load_checkpoint, read_manifest
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import read_cached
+from polyfact.core.layout import RunLayout, layout, planned_ids
 
 
 class Run:
@@ -100,5 +100,5 @@ class Run:
         return doc["methods"][method]
 
     def model(self, ckpt_id: str, **kwargs):
-        """Load a checkpoint (``core.checkpoints.load_checkpoint``): ``(model, tokenizer)``."""
+        """Load a checkpoint (``polyfact.core.checkpoints.load_checkpoint``): ``(model, tokenizer)``."""
         return load_checkpoint(ckpt_id, self.layout.root, **kwargs)

@@ -12,8 +12,8 @@ import math
 from dataclasses import MISSING, fields, is_dataclass
 from typing import Any, Callable, Iterable
 
-from core.errors import PolyFactError
-from core.registry import Registry
+from polyfact.core.errors import PolyFactError
+from polyfact.core.registry import Registry
 
 
 def short(value: Any) -> str:

@@ -1,5 +1,5 @@
 """Figure builders. Each takes result data (as written by ``analyses/`` or the released LAPE
-files) and returns a ``plotly`` figure; :mod:`figures.load` reads a run's result files."""
+files) and returns a ``plotly`` figure; :mod:`polyfact.figures.load` reads a run's result files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from figures.theme import DIVERGING, SEQUENTIAL, language_order, method_color, style
+from polyfact.figures.theme import DIVERGING, SEQUENTIAL, language_order, method_color, style
 
 Result = Mapping[str, Any]
 

@@ -10,8 +10,8 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
-from core.errors import PolyFactError
-from core.io import atomic_write_bytes, atomic_write_text
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_write_bytes, atomic_write_text
 
 
 def figure_div(fig: go.Figure, div_id: str, include_plotlyjs: bool) -> str:

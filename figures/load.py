@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.io import read_cached
-from core.layout import layout, planned_ids
+from polyfact.core.io import read_cached
+from polyfact.core.layout import layout, planned_ids
 
 
 def checkpoint_order(run_dir: Path) -> list[str]:

@@ -14,16 +14,16 @@ from typing import Any, Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from analyses import paper_numbers as N
-from analyses import paper_recompute as RC
-from analyses.paper_numbers import Table
-from analyses.paper_release import (BENCHMARKS, FAMILY_LABELS, ROLE_LABELS, Release, open_release, read_consistency,
+from polyfact.analyses import paper_numbers as N
+from polyfact.analyses import paper_recompute as RC
+from polyfact.analyses.paper_numbers import Table
+from polyfact.analyses.paper_release import (BENCHMARKS, FAMILY_LABELS, ROLE_LABELS, Release, open_release, read_consistency,
                                     read_klar, read_lape, read_mexa)
-from core.errors import PolyFactError
-from core.io import atomic_dir, atomic_write_json, atomic_write_text, file_digest
-from figures import paper_builders as PB
-from figures.export import chromium_path, figure_div, write_html, write_static
-from figures.paper_run import run_paper_figures, run_paper_figures_with_sources, run_paper_tables
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_dir, atomic_write_json, atomic_write_text, file_digest
+from polyfact.figures import paper_builders as PB
+from polyfact.figures.export import chromium_path, figure_div, write_html, write_static
+from polyfact.figures.paper_run import run_paper_figures, run_paper_figures_with_sources, run_paper_tables
 
 __all__ = ["Output", "disagreements_md", "paper_outputs", "release_outputs", "run_paper_figures", "run_paper_tables",
            "table_html"]
@@ -295,7 +295,7 @@ def _refuse_inside(release: Path, out: Path) -> None:
 
 def _static(figs: list[tuple[str, go.Figure]], tmp: Path) -> list[str]:
     """PNG and PDF of every figure: one kaleido session for all (far faster than one per image),
-    falling back to :func:`figures.export.write_static` one by one."""
+    falling back to :func:`polyfact.figures.export.write_static` one by one."""
     import plotly.io as pio
 
     paths = [tmp / f"{n}{s}" for n, _ in figs for s in (".png", ".pdf")]

@@ -3,8 +3,8 @@
 Figures: KLAR trained vs held-out per arm (Fig 4a, Base as reference lines), KLAR per language
 Base vs another arm (Fig 4b), LAPE neurons per language (Fig 5, log y), top-2 % head overlap
 (Fig 7), head layer distribution (Fig 8), MEXA per-layer change against Base. Colours and markers
-are the study's (Paul Tol); layout, fonts and axes follow :mod:`figures.theme`. Builders take plain
-numbers and never compute a measure. Tables (:class:`analyses.paper_numbers.Table`) are written as
+are the study's (Paul Tol); layout, fonts and axes follow :mod:`polyfact.figures.theme`. Builders take plain
+numbers and never compute a measure. Tables (:class:`polyfact.analyses.paper_numbers.Table`) are written as
 Markdown, CSV and LaTeX (booktabs), atomically.
 """
 
@@ -19,9 +19,9 @@ from typing import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analyses.paper_numbers import Table
-from core.io import atomic_write_text
-from figures.theme import TEMPLATE, method_color
+from polyfact.analyses.paper_numbers import Table
+from polyfact.core.io import atomic_write_text
+from polyfact.figures.theme import TEMPLATE, method_color
 
 TRAINED_COLOR, HELDOUT_COLOR, OTHER_COLOR = "#4477AA", "#EE6677", "#EE7733"
 ARM_COLORS = {"Base": "#BBBBBB", "SFT": "#4477AA", "DCO": "#228833", "CM-Align": "#CCBB44", "GRPO": "#EE6677",
@@ -43,7 +43,7 @@ _MERGED: list[go.layout.Template] = []
 
 
 def _template() -> go.layout.Template:
-    """The theme's template (:data:`figures.theme.TEMPLATE`), merged once rather than per figure."""
+    """The theme's template (:data:`polyfact.figures.theme.TEMPLATE`), merged once rather than per figure."""
     if not _MERGED:
         _MERGED.append(go.Figure(layout=dict(template=TEMPLATE)).layout.template)
     return _MERGED[0]
@@ -51,7 +51,7 @@ def _template() -> go.layout.Template:
 
 def _style(fig: go.Figure, title: str, x: str | None, y: str | None, height: int, right: int = 30,
            top: int = 80) -> go.Figure:
-    """:func:`figures.theme.style` (the theme's template, title and axis labels), with the title
+    """:func:`polyfact.figures.theme.style` (the theme's template, title and axis labels), with the title
     inside the frame and room for labels at the right and top."""
     fig.update_layout(template=_template(), title=dict(text=title, x=0.01), height=height, margin=dict(r=right, t=top))
     if x is not None:

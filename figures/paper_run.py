@@ -1,6 +1,6 @@
 """The study's figure shapes and main table drawn from a toolkit run's own result files, so a run
 (a 7B model on a GPU, or the toy world) can be laid beside the paper. Reads only result files
-(:func:`core.io.read_cached`); a figure whose inputs are absent is left out."""
+(:func:`polyfact.core.io.read_cached`); a figure whose inputs are absent is left out."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from analyses.paper_numbers import Column, Row, Table, klar_split
-from analyses.paper_release import ROLE_LABELS
-from core.io import read_cached
-from core.layout import layout
-from figures import paper_builders as PB
-from figures.load import checkpoint_order
-from polyfact.languages import POLYFACT_LANGS, order_langs
+from polyfact.analyses.paper_numbers import Column, Row, Table, klar_split
+from polyfact.analyses.paper_release import ROLE_LABELS
+from polyfact.core.io import read_cached
+from polyfact.core.layout import layout
+from polyfact.figures import paper_builders as PB
+from polyfact.figures.load import checkpoint_order
+from polyfact.data.languages import POLYFACT_LANGS, order_langs
 
 KLAR_ANALYSIS = "recall-klar"  # analyses.recall.analysis_name of the run's KLAR import (<run>/klar)
 

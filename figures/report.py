@@ -10,13 +10,13 @@ from typing import Any, Callable
 
 import plotly.graph_objects as go
 
-from figures import builders as B
-from figures.export import figure_div, shared_plotly_js, write_html, write_static
-from figures.load import checkpoint_order, results, routing_summary, seeds_summary
-from core.errors import PolyFactError
-from core.io import atomic_write_text, read_cached
-from core.layout import layout
-from polyfact.languages import order_langs
+from polyfact.figures import builders as B
+from polyfact.figures.export import figure_div, shared_plotly_js, write_html, write_static
+from polyfact.figures.load import checkpoint_order, results, routing_summary, seeds_summary
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_write_text, read_cached
+from polyfact.core.layout import layout
+from polyfact.data.languages import order_langs
 
 
 def run_figures(run_dir: str | Path) -> list[tuple[str, str, go.Figure]]:
@@ -89,7 +89,7 @@ def run_figures(run_dir: str | Path) -> list[tuple[str, str, go.Figure]]:
     traj = read_cached(layout(run_dir).result("trajectory", "summary"))
     if isinstance(traj, dict) and traj.get("methods"):
         add("How specialization moves during training", "trajectory", lambda: B.trajectory(traj))
-    from figures.paper_run import run_paper_figures
+    from polyfact.figures.paper_run import run_paper_figures
 
     for name, fig in run_paper_figures(run_dir):  # the paper's shapes, to lay beside `polyfact paper`
         out.append(("Paper figures (the study's shapes, from this run)", f"paper_{name}", fig))
@@ -116,10 +116,10 @@ def _fmt(x: Any, digits: int = 3) -> str:
 def _headline(run_dir: Path) -> tuple[str, go.Figure | None]:
     """The report's first screen: three sentences (the base's gap by language, each arm's change,
     what the rule says) and one figure, written from the result files."""
-    from core.layout import split_seed
-    from polyfact.languages import language_group
+    from polyfact.core.layout import split_seed
+    from polyfact.data.languages import language_group
 
-    from analyses.summary import summary_table
+    from polyfact.analyses.summary import summary_table
 
     base = read_cached(layout(run_dir).result("recall", "base"))
     if not isinstance(base, dict):
@@ -215,7 +215,7 @@ def _trajectory_section(run_dir: Path) -> str:
 
 def _budget_section(run_dir: Path) -> str:
     """The budget table of the run's arms: what each learned from and spent, and whether its objective improved."""
-    from core.checkpoints import read_manifest
+    from polyfact.core.checkpoints import read_manifest
 
     rows = [r for r in results(run_dir, "curves", checkpoint_order(run_dir)).values() if r.get("budget")]
     if not rows:
@@ -380,7 +380,7 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
 
 
 def paper_lape_figures(summary: dict[str, Any], out: str | Path, static: bool = True) -> list[Path]:
-    """Figures of released LAPE results (``analyses.released.released_lape``): per language and
+    """Figures of released LAPE results (``polyfact.analyses.released.released_lape``): per language and
     layer for each checkpoint, the change between two, and the totals."""
     cks = summary["checkpoints"]
     figs = [B.lape_per_layer(c["per_layer"], f"Language-specific neurons per layer ({c['name']}, {c['model']})")
@@ -393,7 +393,7 @@ def paper_lape_figures(summary: dict[str, Any], out: str | Path, static: bool = 
 
 
 def paper_head_figures(summary: dict[str, Any], out: str | Path, static: bool = True) -> list[Path]:
-    """Figures of released LAHIS results (``analyses.released.released_heads``): where each
+    """Figures of released LAHIS results (``polyfact.analyses.released.released_heads``): where each
     language's top heads cluster by layer, the pairwise overlap matrix, and with two checkpoints
     the change in overlap and in per-layer profile."""
     figs = []

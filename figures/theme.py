@@ -7,7 +7,7 @@ from typing import Iterable
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from polyfact.languages import LANGUAGES, order_langs
+from polyfact.data.languages import LANGUAGES, order_langs
 
 # Okabe–Ito (colorblind-safe) for methods/checkpoints, in a fixed order.
 OKABE_ITO = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"]

@@ -1,13 +1,13 @@
 """Model-agnostic analyzers: architecture sites, activation statistics (nnsight, TransformerLens,
 plain hooks), LAPE neurons and head importance. Knows nothing of PolyFact or training (docs/ARCHITECTURE.md)::
 
-    from interp import collect_stats, head_importance
-    from interp.lape import lape
+    from polyfact.interp import collect_stats, head_importance
+    from polyfact.interp.lape import lape
     stats = collect_stats(model, tokenizer, {"en": texts_en, "de": texts_de})
     neurons = lape(stats.act_prob(), stats.languages, top_frac=0.01, variant="tang")
 
-Names are imported on first use, so ``interp.registry`` (the backend and method names) loads no torch;
-the function ``lape`` shares its module's name, so import it from ``interp.lape``.
+Names are imported on first use, so ``polyfact.interp.registry`` (the backend and method names) loads no torch;
+the function ``lape`` shares its module's name, so import it from ``polyfact.interp.lape``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from __future__ import annotations
 import importlib
 
 _HOME = {
-    "CollectConfig": "interp.batching", "collect_stats": "interp.collect", "HeadImportance": "interp.heads",
-    "head_importance": "interp.heads", "LapeResult": "interp.lape", "LapeThresholds": "interp.lape",
-    "calibrate": "interp.lape", "entropy_summary": "interp.lape", "normalized_entropy": "interp.lape", "ADAPTERS": "interp.sites", "ArchitectureAdapter": "interp.sites",
-    "adapter_for": "interp.sites", "ActivationStats": "interp.stats", "BACKENDS": "interp.registry",
+    "CollectConfig": "polyfact.interp.batching", "collect_stats": "polyfact.interp.collect", "HeadImportance": "polyfact.interp.heads",
+    "head_importance": "polyfact.interp.heads", "LapeResult": "polyfact.interp.lape", "LapeThresholds": "polyfact.interp.lape",
+    "calibrate": "polyfact.interp.lape", "entropy_summary": "polyfact.interp.lape", "normalized_entropy": "polyfact.interp.lape", "ADAPTERS": "polyfact.interp.sites", "ArchitectureAdapter": "polyfact.interp.sites",
+    "adapter_for": "polyfact.interp.sites", "ActivationStats": "polyfact.interp.stats", "BACKENDS": "polyfact.interp.registry",
 }
 
 __all__ = sorted(_HOME)

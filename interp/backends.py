@@ -8,7 +8,7 @@ the head outputs replaced by ``edit(layer, z)``), through the architecture adapt
 ``lens``    TransformerLens' ``TransformerBridge`` booted from a local checkpoint directory, with
             ``run_with_hooks`` on the canonical hook names (it runs eager attention).
 
-Adding a hook library is one class here plus one line in ``interp.registry.BACKENDS``.
+Adding a hook library is one class here plus one line in ``polyfact.interp.registry.BACKENDS``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Callable, Protocol
 
 import torch
 
-from core.errors import PolyFactError
-from interp.registry import BACKENDS
-from interp.sites import ArchitectureAdapter, ModelShape
-from interp.stats import SiteReducer
+from polyfact.core.errors import PolyFactError
+from polyfact.interp.registry import BACKENDS
+from polyfact.interp.sites import ArchitectureAdapter, ModelShape
+from polyfact.interp.stats import SiteReducer
 
 HeadEdit = Callable[[int, torch.Tensor], torch.Tensor]
 

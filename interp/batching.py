@@ -9,8 +9,8 @@ from typing import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from core.errors import PolyFactError
-from interp.registry import BACKENDS
+from polyfact.core.errors import PolyFactError
+from polyfact.interp.registry import BACKENDS
 
 Texts = Mapping[str, Sequence[str] | Sequence[Sequence[int]]]
 

@@ -1,4 +1,4 @@
-"""Collect per-language activation statistics through a hook backend (:mod:`interp.backends`):
+"""Collect per-language activation statistics through a hook backend (:mod:`polyfact.interp.backends`):
 chunk per-language text (or token) streams to ``seq_len``, run batches with padding excluded by
 the attention mask, show progress, and reduce with the one :class:`~interp.stats.SiteReducer`."""
 
@@ -9,10 +9,10 @@ import os
 import torch
 from tqdm.auto import tqdm
 
-from interp.backends import make_backend
-from interp.batching import CollectConfig, Texts, batches, languages_with_text, pad_id, token_chunks
-from interp.sites import ArchitectureAdapter, adapter_for, model_shape
-from interp.stats import ActivationStats, SiteReducer, all_reduce
+from polyfact.interp.backends import make_backend
+from polyfact.interp.batching import CollectConfig, Texts, batches, languages_with_text, pad_id, token_chunks
+from polyfact.interp.sites import ArchitectureAdapter, adapter_for, model_shape
+from polyfact.interp.stats import ActivationStats, SiteReducer, all_reduce
 
 
 def collect_stats(

@@ -28,13 +28,13 @@ from typing import Any, Mapping, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from interp.backends import make_backend
-from interp.batching import CollectConfig, batches, languages_with_text, next_token_loss, pad_id, token_chunks
-from interp.sites import ArchitectureAdapter, adapter_for, model_shape
-from core.errors import PolyFactError
-from interp.registry import HEAD_METHODS
-from core.arrays import load_arrays, save_arrays
-from core.io import atomic_write_bytes, atomic_write_json, read_json
+from polyfact.interp.backends import make_backend
+from polyfact.interp.batching import CollectConfig, batches, languages_with_text, next_token_loss, pad_id, token_chunks
+from polyfact.interp.sites import ArchitectureAdapter, adapter_for, model_shape
+from polyfact.core.errors import PolyFactError
+from polyfact.interp.registry import HEAD_METHODS
+from polyfact.core.arrays import load_arrays, save_arrays
+from polyfact.core.io import atomic_write_bytes, atomic_write_json, read_json
 
 LAHIS_SCALE = 1000.0  # the study multiplies |∂L/∂m · m| by 1000 before averaging (a constant factor)
 

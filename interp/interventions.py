@@ -8,8 +8,8 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import torch
 
-from interp.batching import CollectConfig, batches, next_token_loss, pad_id, token_chunks
-from interp.sites import ArchitectureAdapter, adapter_for, model_shape
+from polyfact.interp.batching import CollectConfig, batches, next_token_loss, pad_id, token_chunks
+from polyfact.interp.sites import ArchitectureAdapter, adapter_for, model_shape
 
 
 @contextlib.contextmanager

@@ -25,11 +25,11 @@ from typing import Any
 
 import torch
 
-from core.errors import PolyFactError
-from interp.registry import LAPE_COUNTS, LAPE_VARIANTS
+from polyfact.core.errors import PolyFactError
+from polyfact.interp.registry import LAPE_COUNTS, LAPE_VARIANTS
 
 MAX_LAYERS = 4096  # a released layer key beyond this (or meta's num_layers) is refused, never allocated
-from core.io import atomic_write_json, read_json
+from polyfact.core.io import atomic_write_json, read_json
 
 
 
@@ -119,7 +119,7 @@ class LapeResult:
         meta = read_json(meta_path, "LAPE metadata", "re-download the release") if meta_path.exists() else {}
         if not isinstance(meta, dict):
             raise PolyFactError(f"{meta_path} must hold a JSON object (langs, num_layers, intermediate_size, …)")
-        from interp.heads import check_meta
+        from polyfact.interp.heads import check_meta
 
         check_meta(meta, meta_path, {"langs": list, "num_layers": int, "intermediate_size": int, "n_selected": int})
         if not isinstance(raw, dict):

@@ -4,14 +4,14 @@ Adding a backend: a class in ``interp/backends.py`` with ``collect``, ``logits``
 
 from __future__ import annotations
 
-from core.registry import Registry, choices
+from polyfact.core.registry import Registry, choices
 
 BACKENDS: Registry = Registry("hook backend")
-BACKENDS.add("nnsight", "nnsight 0.8 traces (TransformersModel)", "interp.backends:NnsightHooks")
+BACKENDS.add("nnsight", "nnsight 0.8 traces (TransformersModel)", "polyfact.interp.backends:NnsightHooks")
 BACKENDS.add("lens", "TransformerLens 4 TransformerBridge booted from the checkpoint directory (eager attention)",
-             "interp.backends:LensHooks")
+             "polyfact.interp.backends:LensHooks")
 BACKENDS.add("torch", "plain PyTorch forward hooks (fastest; optionally compiled reductions)",
-             "interp.backends:TorchHooks")
+             "polyfact.interp.backends:TorchHooks")
 
 HEAD_METHODS = choices("head-importance method", {
     "lahis": "the study's LAHIS: a trained head mask, |dL/dm|·m weighted by how often dL/dm·m < 0",

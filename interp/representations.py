@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from interp.sites import adapter_for, model_shape
+from polyfact.interp.sites import adapter_for, model_shape
 
 
 @dataclass

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from core.errors import PolyFactError
+from polyfact.core.errors import PolyFactError
 
 SITES = ("mlp.gate_act", "attn.head_out", "resid_post")
 

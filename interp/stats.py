@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from core.arrays import load_arrays, save_arrays
-from core.errors import PolyFactError
+from polyfact.core.arrays import load_arrays, save_arrays
+from polyfact.core.errors import PolyFactError
 
 FIELDS = ("tokens", "act_pos", "act_sum", "act_sumsq", "head_norm")
 

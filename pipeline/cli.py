@@ -1,6 +1,6 @@
 """The ``polyfact`` command line: argument parsing only. Every command that works on a run turns
-its flags into settings and runs one stage of ``pipeline.stages`` under the run's lock; rendering
-is ``pipeline.tables``. A user error becomes one line on stderr and exit status 2; Ctrl-C and
+its flags into settings and runs one stage of ``polyfact.pipeline.stages`` under the run's lock; rendering
+is ``polyfact.pipeline.tables``. A user error becomes one line on stderr and exit status 2; Ctrl-C and
 SIGTERM one line and 130 / 143."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Any, Optional
 
 import typer
 
-from core.errors import PolyFactError
-from core.layout import check_id
-from core.registry import choices
-from interp.registry import BACKENDS, HEAD_METHODS
-from polyfact.answers import MODES as MATCH_MODES
-from polyfact.make import IMPORTS, SOURCES
-from training.config import NORMALIZATIONS
-from training.methods import METHODS
+from polyfact.core.errors import PolyFactError
+from polyfact.core.layout import check_id
+from polyfact.core.registry import choices
+from polyfact.interp.registry import BACKENDS, HEAD_METHODS
+from polyfact.data.answers import MODES as MATCH_MODES
+from polyfact.data.make import IMPORTS, SOURCES
+from polyfact.training.config import NORMALIZATIONS
+from polyfact.training.methods import METHODS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="PolyFact: cross-lingual factual recall — data, training, evaluation, analyzers.")
@@ -68,9 +68,9 @@ def _context(run: Path, preset: Optional[str], config: Optional[Path], sets: Opt
              data_dir: Optional[Path] = None):
     """The stage context of a command: the run's saved config (or a preset) with file, ``--set``
     and flag overrides, checked before anything runs."""
-    from core.layout import layout
-    from pipeline.run import load_run_config
-    from pipeline.stages import Context
+    from polyfact.core.layout import layout
+    from polyfact.pipeline.run import load_run_config
+    from polyfact.pipeline.stages import Context
 
     run_l = layout(run)
     cfg = load_run_config(run_l, preset, config, sets, overrides)
@@ -79,15 +79,15 @@ def _context(run: Path, preset: Optional[str], config: Optional[Path], sets: Opt
 
 def _execute(ctx, stage, with_needs: bool = True) -> Any:
     """Run one stage for a single command, under the run's lock."""
-    from pipeline.run import run_lock
-    from pipeline.stages import execute
+    from polyfact.pipeline.run import run_lock
+    from polyfact.pipeline.stages import execute
 
     with run_lock(ctx.run):
         return execute(stage, ctx, with_needs=with_needs).value
 
 
 def _named(name: str):
-    from pipeline.stages import stage
+    from polyfact.pipeline.stages import stage
 
     return stage(name)
 
@@ -124,8 +124,8 @@ def data_build(
     force: bool = typer.Option(False, "--force", help="Replace an existing output."),
 ) -> None:
     """Build PolyFact from a source; prints counts and the content fingerprint."""
-    from pipeline.tables import print_dataset_meta
-    from polyfact.make import build_dataset
+    from polyfact.pipeline.tables import print_dataset_meta
+    from polyfact.data.make import build_dataset
 
     meta = build_dataset(source, out, langs=langs, relations=relations, seed=seed, n_options=n_options,
                          split_fracs=_floats(splits, "--splits"), min_coverage=min_coverage,
@@ -146,8 +146,8 @@ def data_import(
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """Import a local release (KLAR, the released PolyFact format, …)."""
-    from pipeline.tables import print_dataset_meta
-    from polyfact.make import import_dataset
+    from polyfact.pipeline.tables import print_dataset_meta
+    from polyfact.data.make import import_dataset
 
     meta = import_dataset(kind, src, out, langs=langs, seed=seed, split_fracs=_floats(splits, "--splits"),
                           min_coverage=min_coverage, force=force)
@@ -160,8 +160,8 @@ def data_show(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Summary table: rows per split, language and relation."""
-    from pipeline.tables import print_dataset
-    from polyfact.dataset import summarize
+    from polyfact.pipeline.tables import print_dataset
+    from polyfact.data.dataset import summarize
 
     s = summarize(path)
     if as_json:
@@ -177,7 +177,7 @@ def data_export(
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """Export as per-language configs (<out>/<lang>/<split>.jsonl) like the released PolyFact."""
-    from polyfact.dataset import export_configs
+    from polyfact.data.dataset import export_configs
 
     files = export_configs(path, out, force=force)
     print(f"wrote {len(files)} files under {out}")
@@ -198,9 +198,9 @@ def train_cmd(
 ) -> None:
     """Train a checkpoint of the run with one method (skipped when one made with the same inputs
     is intact); writes RUN/checkpoints/ID with its manifest."""
-    from pipeline.stages import Stage, train_one
-    from pipeline.tables import print_manifest
-    from training.methods import default_id
+    from polyfact.pipeline.stages import Stage, train_one
+    from polyfact.pipeline.tables import print_manifest
+    from polyfact.training.methods import default_id
 
     METHODS.check(method, "method")
     if method == "pretrain" and parent is not None:
@@ -222,9 +222,9 @@ def checkpoints_add(
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (default: the cached or latest)."),
 ) -> None:
     """Register an outside checkpoint without copying its weights (manifest: source, fingerprint, external)."""
-    from core.checkpoints import external_id, register_external
-    from core.layout import layout
-    from pipeline.run import run_lock
+    from polyfact.core.checkpoints import external_id, register_external
+    from polyfact.core.layout import layout
+    from polyfact.pipeline.run import run_lock
 
     with run_lock(layout(run)):
         m = register_external(run, ckpt_id or external_id(source), source, parent=parent, revision=revision)
@@ -234,8 +234,8 @@ def checkpoints_add(
 @ckpt_app.command("list")
 def checkpoints_list(run: Path = typer.Option(..., "--run")) -> None:
     """Checkpoints of a run with their method, parent and source."""
-    from core.checkpoints import list_checkpoints, read_manifest
-    from pipeline.tables import print_checkpoints
+    from polyfact.core.checkpoints import list_checkpoints, read_manifest
+    from polyfact.pipeline.tables import print_checkpoints
 
     print_checkpoints([(c, read_manifest(run, c)) for c in list_checkpoints(run)])
 
@@ -261,7 +261,7 @@ def eval_checkpoints(
     force: bool = typer.Option(False, "--force", help="Recompute even when a matching result exists."),
 ) -> None:
     """Evaluate checkpoints (the run's evaluate stage); writes results/recall/<id>.json and records."""
-    from pipeline.tables import print_recall
+    from polyfact.pipeline.tables import print_recall
 
     overrides: dict = {}
     for key, value in (("split", split), ("mode", mode), ("normalization", normalization), ("max_facts", max_facts),
@@ -270,7 +270,7 @@ def eval_checkpoints(
     ctx = _context(run, preset, config, sets, overrides, checkpoints or "base", force, data)
     results, paired = _execute(ctx, _named("evaluate"))
     if ctx.cfg.eval.protocol == "study" and (data is not None or ctx.cfg.eval.klar_path):
-        from pipeline.tables import print_klar_study
+        from polyfact.pipeline.tables import print_klar_study
 
         print_klar_study(results)
     else:
@@ -286,8 +286,8 @@ def eval_score(
     dedupe: bool = typer.Option(False, "--dedupe", help="Keep the first of duplicate (fact, language) records."),
 ) -> None:
     """Recompute the metrics from a records or predictions file, without the model."""
-    from analyses.recall import score_file
-    from pipeline.tables import print_recall
+    from polyfact.analyses.recall import score_file
+    from polyfact.pipeline.tables import print_recall
 
     metrics = score_file(records, match=match_mode, dedupe=dedupe)
     if as_json:
@@ -316,7 +316,7 @@ def _analysis_overrides(backend: Optional[str] = None, texts: Optional[str] = No
 
 def _unit(name: str, run: Path, checkpoint: Optional[str], preset: Optional[str], config: Optional[Path],
           sets: Optional[list[str]], force: bool, overrides: dict) -> None:
-    from pipeline import tables
+    from polyfact.pipeline import tables
 
     ctx = _context(run, preset, config, sets, overrides, checkpoint, force)
     for res in _execute(ctx, _named(name)).values():
@@ -362,7 +362,7 @@ def analyze_heads(
 
 def _run_analysis(name: str, show: str, each: bool) -> None:
     """``polyfact analyze NAME`` over a run's checkpoints: the registry's stage with shared options."""
-    from pipeline.stages import STAGES
+    from polyfact.pipeline.stages import STAGES
 
     def command(
         run: Path = typer.Option(..., "--run"),
@@ -373,7 +373,7 @@ def _run_analysis(name: str, show: str, each: bool) -> None:
         sets: Optional[list[str]] = _SETS,
         force: bool = _FORCE,
     ) -> None:
-        from pipeline import tables
+        from polyfact.pipeline import tables
 
         ctx = _context(run, preset, config, sets, _analysis_overrides(reference=reference), checkpoints, force)
         value = _execute(ctx, _named(name))
@@ -413,7 +413,7 @@ def analyze_trajectory(
 ) -> None:
     """How specialization moves during training: measures at every kept state of each arm (or along a
     series of checkpoints) beside the learning curves; writes results/trajectory/."""
-    from pipeline.tables import print_trajectory
+    from polyfact.pipeline.tables import print_trajectory
 
     SERIES_ORDERS.check(order, "--order")
     ctx = _context(run, preset, config, sets, _analysis_overrides(texts=texts, reference=reference), checkpoints,
@@ -438,9 +438,9 @@ def compare_cmd(
     force: bool = _FORCE,
 ) -> None:
     """Before/after analyses of any two checkpoints (e.g. a base model and its GRPO fine-tune)."""
-    from pipeline.run import run_lock
-    from pipeline.stages import execute, resolve_checkpoints
-    from pipeline.tables import print_compare
+    from polyfact.pipeline.run import run_lock
+    from polyfact.pipeline.stages import execute, resolve_checkpoints
+    from polyfact.pipeline.tables import print_compare
 
     ctx = _context(run, preset, config, sets, _analysis_overrides(texts=texts), f"{before},{after}", force)
     with run_lock(ctx.run):
@@ -462,8 +462,8 @@ def run_cmd(
     force: bool = typer.Option(False, "--force", help="Redo every stage even when its outputs are current."),
 ) -> None:
     """The whole study: data → base → CPT/SFT/GRPO (per seed) → evaluation → analyzers → figures → report."""
-    from pipeline.run import run as run_study
-    from pipeline.tables import print_summary
+    from polyfact.pipeline.run import run as run_study
+    from polyfact.pipeline.tables import print_summary
 
     sets = list(sets or [])
     if seeds is not None:
@@ -486,9 +486,9 @@ def report_cmd(
     static: bool = typer.Option(False, "--static", help="Also write PNG and PDF (needs Chromium)."),
 ) -> None:
     """Write RUN/report.html and RUN/figures/ from the run's result files."""
-    from core.layout import layout
-    from figures.report import build_report
-    from pipeline.run import run_lock
+    from polyfact.core.layout import layout
+    from polyfact.figures.report import build_report
+    from polyfact.pipeline.run import run_lock
 
     run_l = layout(run)
     if not run_l.root.is_dir():
@@ -506,8 +506,8 @@ def figures_lape(
     static: bool = typer.Option(True, "--static/--no-static", help="PNG and PDF too (needs Chromium)."),
 ) -> None:
     """The LAPE figures of released results (per language and layer, totals, change)."""
-    from analyses.released import released_lape
-    from figures.report import paper_lape_figures
+    from polyfact.analyses.released import released_lape
+    from polyfact.figures.report import paper_lape_figures
 
     out = _out_dir(out)
     for path in paper_lape_figures(released_lape(paper_dir, compare), out, static=static):
@@ -523,8 +523,8 @@ def figures_heads(
     static: bool = typer.Option(True, "--static/--no-static", help="PNG and PDF too (needs Chromium)."),
 ) -> None:
     """The study's head figures of released LAHIS results: top heads by layer, overlap, and the change."""
-    from analyses.released import released_heads
-    from figures.report import paper_head_figures
+    from polyfact.analyses.released import released_heads
+    from polyfact.figures.report import paper_head_figures
 
     if not 0 < frac <= 1:
         raise PolyFactError(f"--top is the share of heads per language, in (0, 1] (the study: 0.02); got {frac}")
@@ -544,9 +544,9 @@ def paper_cmd(
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
 ) -> None:
     """The paper's figures and main and appendix tables from the study's released results (and a run's)."""
-    from analyses.paper_release import parse_tags
-    from figures.paper import paper_outputs
-    from pipeline.tables import print_paper
+    from polyfact.analyses.paper_release import parse_tags
+    from polyfact.figures.paper import paper_outputs
+    from polyfact.pipeline.tables import print_paper
 
     print_paper(paper_outputs(release, out, tags=parse_tags(tags) or None, static=static, run_dir=run, force=force))
 
@@ -573,7 +573,7 @@ def _on_signal(signum: int, frame: Any) -> None:
 def _log_dir(argv: list[str]) -> Path:
     """Where a traceback goes: ``RUN/logs`` of the command's ``--run`` when that run exists, else
     the user cache (a refused command leaves nothing in a run it did not make)."""
-    from core.layout import layout
+    from polyfact.core.layout import layout
 
     for i, a in enumerate(argv):
         value = argv[i + 1] if a == "--run" and i + 1 < len(argv) else a.split("=", 1)[1] if a.startswith("--run=") else None

@@ -1,6 +1,6 @@
 """The run's typed configuration: dataclasses, YAML files, ``--set key=value`` overrides and
 presets. Unknown keys and values of the wrong type are rejected with the key's dotted name; every
-setting's rule and help text sit next to its field (``core.settings``), so ``polyfact run
+setting's rule and help text sit next to its field (``polyfact.core.settings``), so ``polyfact run
 --dry-run --json`` prints each value with what it means."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any
 
 import yaml
 
-from analyses.config import AblationConfig, EvalConfig, RepresentationConfig, RoutingConfig, SpecializationConfig
-from core.errors import PolyFactError
-from core.io import atomic_write_text
-from core.settings import SettingError, check, check_tree, describe, setting, short
-from polyfact.make import IMPORTS, SOURCES
-from training.config import BudgetConfig, CmAlignConfig, CptConfig, DcoConfig, GrpoConfig, PretrainConfig, SftConfig
+from polyfact.analyses.config import AblationConfig, EvalConfig, RepresentationConfig, RoutingConfig, SpecializationConfig
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_write_text
+from polyfact.core.settings import SettingError, check, check_tree, describe, setting, short
+from polyfact.data.make import IMPORTS, SOURCES
+from polyfact.training.config import BudgetConfig, CmAlignConfig, CptConfig, DcoConfig, GrpoConfig, PretrainConfig, SftConfig
 
 CONFIG_VERSION = 1
 
@@ -244,7 +244,7 @@ def resolve(preset: str | None = None, config_file: str | Path | None = None, se
             base: dict | None = None, overrides: dict | None = None) -> RunConfig:
     """Preset (or ``base``, e.g. a run's saved config) < config file < ``--set`` < a command's flag
     ``overrides`` (nested, typed)."""
-    from pipeline.presets import preset_dict
+    from polyfact.pipeline.presets import preset_dict
 
     data = base if base is not None else preset_dict(preset or "default")
     if base is not None and preset:
@@ -271,7 +271,7 @@ def save(cfg: RunConfig, path: str | Path) -> None:
 def validate(cfg: RunConfig) -> RunConfig:
     """Every setting's rule (ranges, choices, finite numbers; next to its field), and the run's
     method list: checked before anything runs (``--dry-run`` included), errors naming the dotted key."""
-    from training.methods import METHODS, fine_tuning_methods
+    from polyfact.training.methods import METHODS, fine_tuning_methods
 
     check_tree(cfg)
     known = fine_tuning_methods()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.io import read_cached
+from polyfact.core.io import read_cached
 
 PLAN = Path(__file__).with_name("memory_plan.json")
 GPU_GIB = 80e9 / 2**30  # an "80 GB" card: 74.5 GiB

@@ -5,9 +5,9 @@ placebo and oracle control arms: the study's claims under the verdict rule) and 
 
 from __future__ import annotations
 
-from core.registry import choices
-from pipeline.config import RunConfig, merge, to_dict
-from training.config import CmAlignConfig, DcoConfig, GrpoConfig, SftConfig
+from polyfact.core.registry import choices
+from polyfact.pipeline.config import RunConfig, merge, to_dict
+from polyfact.training.config import CmAlignConfig, DcoConfig, GrpoConfig, SftConfig
 
 PRESETS = choices("preset", {
     "smoke": "CI: the whole study on a 2-layer toy model, in under a minute",

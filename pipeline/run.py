@@ -1,7 +1,7 @@
 """``polyfact run``: dataset → base model → CPT, SFT, GRPO, CPT+GRPO (per training seed) →
 evaluation → neurons and heads → routing, deactivation, representations → report.
 
-The stages come from :mod:`pipeline.stages`; each reads and writes artifacts in the run directory
+The stages come from :mod:`polyfact.pipeline.stages`; each reads and writes artifacts in the run directory
 and skips work whose inputs and settings fingerprints match its outputs, so a killed run resumes
 where it stopped and reaches the same results as an uninterrupted one. A run directory is locked
 while a run works in it.
@@ -14,11 +14,11 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from core.errors import PolyFactError
-from core.io import atomic_write_json, read_cached
-from core.layout import RunLayout, layout
-from pipeline.config import CONFIG_VERSION, RunConfig, resolve, save, settings_table, to_dict, validate
-from pipeline.stages import ACCELERATE_DIR, Context, StageResult, checkpoint_ids, execute, plan
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_write_json, read_cached
+from polyfact.core.layout import RunLayout, layout
+from polyfact.pipeline.config import CONFIG_VERSION, RunConfig, resolve, save, settings_table, to_dict, validate
+from polyfact.pipeline.stages import ACCELERATE_DIR, Context, StageResult, checkpoint_ids, execute, plan
 
 
 def load_run_config(run: RunLayout, preset: str | None = None, config_file: str | Path | None = None,
@@ -68,7 +68,7 @@ def arm_budgets(cfg: RunConfig) -> list[str]:
     config section, with what its registration fixes (``sft-oracle``: the answer objective)."""
     import math
 
-    from training.methods import METHODS, method_config
+    from polyfact.training.methods import METHODS, method_config
 
     n = cfg.budget.facts
     lines = []
@@ -107,7 +107,7 @@ def unmatched_arms(cfg: RunConfig) -> str | None:
     """Why the planned arms would be offered different train facts (None: every arm of a seed draws
     the same ``budget.facts`` facts from the one pool, in the same order). Checked by the dry run and
     before the first arm trains, unless ``budget.allow_unmatched``."""
-    from training.methods import section_of
+    from polyfact.training.methods import section_of
 
     methods = [spec.split("+")[-1] for spec in cfg.methods]
     if cfg.budget.allow_unmatched or len(methods) < 2:
@@ -126,9 +126,9 @@ def unmatched_arms(cfg: RunConfig) -> str | None:
 def planned_power_lines(cfg: RunConfig, run: RunLayout) -> list[str]:
     """The dry run's power statement: each claim's minimum detectable effect at the run's seeds and
     test facts, from the noise a toy-world replicate measured."""
-    from analyses.seeds import STUDY_TC_DIFFERENCE, planned_power
-    from core.errors import PolyFactError as _E
-    from polyfact.dataset import load_meta
+    from polyfact.analyses.seeds import STUDY_TC_DIFFERENCE, planned_power
+    from polyfact.core.errors import PolyFactError as _E
+    from polyfact.data.dataset import load_meta
 
     if cfg.model is not None:
         return ["power: no expected noise for an outside model; train its seeds and read results/seeds/claims.json"]
@@ -171,7 +171,7 @@ def run(preset: str | None = None, run_dir: str | Path | None = None, config_fil
     ctx = Context(run_l, cfg, force=force)
     steps = plan(ctx)
     if dry_run:
-        from pipeline.memory import BUDGET_GIB, predicted_peaks
+        from polyfact.pipeline.memory import BUDGET_GIB, predicted_peaks
 
         echo(f"plan for {run_l.root} (preset {cfg.preset}, seeds {cfg.seeds or [cfg.seed]}, "
              f"model {cfg.model or 'toy ' + cfg.pretrain.model.family}):")
@@ -210,12 +210,12 @@ def run(preset: str | None = None, run_dir: str | Path | None = None, config_fil
             results.append(res)
             echo(f"[{s.name}] {res.status} in {res.seconds:.1f} s")
         timings = {r.stage: r.seconds for r in results}
-        from analyses.summary import summary_table
+        from polyfact.analyses.summary import summary_table
 
         summary = summary_table(run_l.root, checkpoint_ids(cfg))
         atomic_write_json(run_l.summary, summary)  # no times: identical runs give identical files
         atomic_write_json(run_l.timings, timings)
-        from analyses.curves import budget_table
+        from polyfact.analyses.curves import budget_table
 
         wall = {r["checkpoint"]: r.get("seconds") for r in budget_table(run_l.root, checkpoint_ids(cfg), wall=True)}
         for row in summary["rows"]:  # the terminal's budget table shows each arm's wall seconds

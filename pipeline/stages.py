@@ -5,8 +5,8 @@ run's lock.
 
 A :class:`Stage` declares its name, what it does, the stages it needs first (run for a single
 command, where they skip when current), what it writes and its per-item skip rule. The skip itself
-is decided by fingerprints inside the library (``core.provenance.current``,
-``core.checkpoints.checkpoint_current``), never here; :func:`execute` reports a
+is decided by fingerprints inside the library (``polyfact.core.provenance.current``,
+``polyfact.core.checkpoints.checkpoint_current``), never here; :func:`execute` reports a
 :class:`StageResult`: ``done`` with the files written, or ``up to date`` when it wrote nothing.
 """
 
@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
 
-from core.errors import PolyFactError
-from core.io import atomic_write_json, fingerprint, read_cached
-from core.layout import RunLayout, planned_ids, seeded_id
-from core.registry import Registry
-from pipeline.config import RunConfig
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_write_json, fingerprint, read_cached
+from polyfact.core.layout import RunLayout, planned_ids, seeded_id
+from polyfact.core.registry import Registry
+from polyfact.pipeline.config import RunConfig
 
 ACCELERATE_DIR = Path(__file__).parent / "accelerate"
 
@@ -47,7 +47,7 @@ class Context:
         return self.checkpoints if self.checkpoints is not None else checkpoint_ids(self.cfg)
 
     def note(self, message: str) -> None:
-        from core.checkpoints import note
+        from polyfact.core.checkpoints import note
 
         self.notes.append(message)
         note(message)
@@ -111,7 +111,7 @@ def checkpoint_ids(cfg: RunConfig) -> list[str]:
 def first_seed_ids(cfg: RunConfig) -> list[str]:
     """Base and the first seed's checkpoints, control arms left out (the expensive causal analyses
     run on these)."""
-    from training.arms import control_of
+    from polyfact.training.arms import control_of
 
     first = seed_list(cfg)[0]
     return ["base", *[c for _, m, c, s in training_plan(cfg) if s == first and not control_of(m)]]
@@ -130,7 +130,7 @@ def resolve_checkpoints(ctx: Context) -> None:
     """Turn the command's checkpoint items into run ids: a directory (or an item with ``/``) is
     registered as an outside checkpoint (``polyfact checkpoints add``), under the run's lock; every
     registered outside directory is re-checked, so changed weights recompute their results."""
-    from core.checkpoints import external_id, list_checkpoints, refresh_external, register_external
+    from polyfact.core.checkpoints import external_id, list_checkpoints, refresh_external, register_external
 
     def in_run(item: str) -> bool:
         try:
@@ -161,8 +161,8 @@ def data(ctx: Context) -> None:
     """Build (or import) the dataset unless one made with the same settings is there."""
     from dataclasses import asdict
 
-    from polyfact.dataset import load_meta
-    from polyfact.make import build_dataset, import_dataset
+    from polyfact.data.dataset import load_meta
+    from polyfact.data.make import build_dataset, import_dataset
 
     d, run = ctx.cfg.data, ctx.run
     key = fingerprint(asdict(d)) + f"-{ctx.cfg.seed}"
@@ -183,14 +183,14 @@ def data(ctx: Context) -> None:
 
 
 def _data_fp(ctx: Context) -> str:
-    from polyfact.dataset import data_fingerprint
+    from polyfact.data.dataset import data_fingerprint
 
     return data_fingerprint(ctx.data_dir or ctx.run.data)
 
 
 def base(ctx: Context) -> None:
     """The base model: pretrain the toy world's tiny model, or register the configured outside model."""
-    from core.checkpoints import register_external
+    from polyfact.core.checkpoints import register_external
 
     if ctx.cfg.model is not None:
         register_external(ctx.run.root, "base", ctx.cfg.model)
@@ -201,10 +201,10 @@ def base(ctx: Context) -> None:
 def train_one(ctx: Context, method: str, parent: str | None, ckpt: str, seed: int) -> dict | None:
     """One training run, unless a checkpoint made with the same inputs is intact (``force``:
     retrain anyway). Returns the new manifest, or None when the checkpoint was current."""
-    from core.checkpoints import checkpoint_current
-    from training.common import expected_fingerprint
-    from training.arms import arm_budget
-    from training.methods import method_config, section_of, train
+    from polyfact.core.checkpoints import checkpoint_current
+    from polyfact.training.common import expected_fingerprint
+    from polyfact.training.arms import arm_budget
+    from polyfact.training.methods import method_config, section_of, train
 
     section = section_of(method, ctx.cfg)
     family = section.model.family if method == "pretrain" else None
@@ -220,11 +220,11 @@ def train_one(ctx: Context, method: str, parent: str | None, ckpt: str, seed: in
 def evaluate(ctx: Context) -> tuple[dict, dict]:
     """Recall and consistency of every checkpoint on the run's dataset (or ``ctx.data_dir``), paired
     tests of each against the first, and the configured KLAR import."""
-    from analyses.recall import analysis_name, evaluate_checkpoint, paired_tests
+    from polyfact.analyses.recall import analysis_name, evaluate_checkpoint, paired_tests
 
     e, run, ids = ctx.cfg.eval, ctx.run.root, ctx.ids()
     if e.protocol == "study" and (ctx.data_dir is not None or e.klar_path):
-        from analyses.klar_study import klar_study_evaluation
+        from polyfact.analyses.klar_study import klar_study_evaluation
 
         source = ctx.data_dir or Path(e.klar_path)
         return {c: klar_study_evaluation(run, c, source, force=ctx.force) for c in ids}, {}
@@ -239,7 +239,7 @@ def evaluate(ctx: Context) -> tuple[dict, dict]:
     paired = paired_tests(run, ids[0], ids[1:], analysis_name(run, ctx.data_dir), bootstrap=e.bootstrap,
                           seed=ctx.cfg.seed) if len(ids) > 1 else {}
     if e.klar_path and ctx.data_dir is None:
-        from polyfact.make import import_dataset
+        from polyfact.data.make import import_dataset
 
         if not (ctx.run.klar / "dataset_dict.json").exists():
             import_dataset("klar", e.klar_path, ctx.run.klar, seed=ctx.cfg.seed, force=True)
@@ -248,21 +248,21 @@ def evaluate(ctx: Context) -> tuple[dict, dict]:
 
 
 def neurons(ctx: Context) -> dict:
-    from analyses.specialization import neuron_analysis
+    from polyfact.analyses.specialization import neuron_analysis
 
     return {c: neuron_analysis(ctx.run.root, c, ctx.cfg.analysis, seed=ctx.cfg.seed, force=ctx.force)
             for c in ctx.ids()}
 
 
 def heads(ctx: Context) -> dict:
-    from analyses.specialization import head_analysis
+    from polyfact.analyses.specialization import head_analysis
 
     return {c: head_analysis(ctx.run.root, c, ctx.cfg.analysis, seed=ctx.cfg.seed, force=ctx.force)
             for c in ctx.ids()}
 
 
 def routing(ctx: Context) -> dict:
-    from analyses.routing import routing_analysis
+    from polyfact.analyses.routing import routing_analysis
 
     ids = [c for c in ctx.ids() if c != ctx.cfg.analysis.reference]
     return routing_analysis(ctx.run.root, ids, ctx.cfg.analysis, ctx.cfg.routing, seed=ctx.cfg.seed, force=ctx.force)
@@ -270,14 +270,14 @@ def routing(ctx: Context) -> dict:
 
 def seeds(ctx: Context) -> dict:
     """The seed-level table: each method's change against the base across training seeds."""
-    from analyses.seeds import seed_analysis
+    from polyfact.analyses.seeds import seed_analysis
 
     return seed_analysis(ctx.run.root, ctx.ids(), allow_unmatched=ctx.cfg.budget.allow_unmatched)
 
 
 def curves(ctx: Context) -> dict:
     """Each trained arm's learning curve and whether its own objective improved."""
-    from analyses.curves import curve_analysis
+    from polyfact.analyses.curves import curve_analysis
 
     return {c: r for c in ctx.ids() if c != "base" and (r := curve_analysis(ctx.run.root, c, force=ctx.force))}
 
@@ -287,13 +287,13 @@ def _first_seed(ctx: Context) -> list[str]:
 
 
 def ablate(ctx: Context) -> dict:
-    from analyses.ablate import ablation_analysis
+    from polyfact.analyses.ablate import ablation_analysis
 
     return {c: ablation_analysis(ctx.run.root, c, ctx.cfg.ablate, force=ctx.force) for c in _first_seed(ctx)}
 
 
 def representations(ctx: Context) -> dict:
-    from analyses.representations import representation_analysis
+    from polyfact.analyses.representations import representation_analysis
 
     return {c: representation_analysis(ctx.run.root, c, ctx.cfg.representations, force=ctx.force)
             for c in _first_seed(ctx)}
@@ -301,7 +301,7 @@ def representations(ctx: Context) -> dict:
 
 def compare(ctx: Context) -> dict:
     """Before/after of two checkpoints (``ctx.checkpoints`` = [before, after])."""
-    from analyses.routing import compare_pair
+    from polyfact.analyses.routing import compare_pair
 
     before, after = ctx.ids()
     return compare_pair(ctx.run.root, after, before, ctx.cfg.analysis, ctx.cfg.routing, seed=ctx.cfg.seed,
@@ -311,8 +311,8 @@ def compare(ctx: Context) -> dict:
 def trajectory(ctx: Context) -> dict:
     """How specialization moves during training: every trained arm's kept states (``--methods``
     filters), or the series of ``ctx.checkpoints`` (ordered as given, or by the step in their names)."""
-    from analyses.trajectory import order_by_step, series_analysis, trajectory_analysis
-    from core.checkpoints import read_manifest
+    from polyfact.analyses.trajectory import order_by_step, series_analysis, trajectory_analysis
+    from polyfact.core.checkpoints import read_manifest
 
     spec, rcfg, seed = ctx.cfg.analysis, ctx.cfg.routing, ctx.cfg.seed
     if ctx.options.get("series"):
@@ -335,7 +335,7 @@ def trajectory(ctx: Context) -> dict:
 
 
 def report(ctx: Context) -> Path:
-    from figures.report import build_report
+    from polyfact.figures.report import build_report
 
     return build_report(ctx.run.root, static=False)
 
@@ -390,7 +390,7 @@ def plan(ctx: Context) -> list[Stage]:
     steps = [at("data", f"polyfact data build --source {cfg.data.source} --out {r}/data"),
              at("base", f"polyfact train pretrain --run {r}" if cfg.model is None
                 else f"polyfact checkpoints add --run {r} --id base {shlex.quote(cfg.model)}")]
-    launch = f"accelerate launch --config_file {ACCELERATE_DIR / 'zero3.yaml'} -m pipeline.cli " if cfg.model \
+    launch = f"accelerate launch --config_file {ACCELERATE_DIR / 'zero3.yaml'} -m polyfact.pipeline.cli " if cfg.model \
         else "polyfact "
     for parent, method, ckpt, seed in training_plan(cfg):
         steps.append(Stage(f"train {ckpt}", f"{launch}train {method} --run {r} --from {parent} --id {ckpt} "
@@ -433,7 +433,7 @@ def _needs(s: Stage, ctx: Context) -> None:
     forced (they skip when current)."""
     if not s.needs:
         return
-    from analyses.specialization import effective_reference
+    from polyfact.analyses.specialization import effective_reference
 
     ref = effective_reference(ctx.run.root, ctx.cfg.analysis)
     sub = ctx.with_ids(list(dict.fromkeys([*([ref] if ref else []), *ctx.ids()])), force=False)

@@ -296,8 +296,8 @@ def print_dataset_meta(meta: dict, out: Any) -> None:
 
 def print_dataset(path: Any, s: dict) -> None:
     """``polyfact data show``: rows per split, language and relation."""
-    from polyfact.languages import LANGUAGES, order_langs
-    from polyfact.relations import RELATIONS
+    from polyfact.data.languages import LANGUAGES, order_langs
+    from polyfact.data.relations import RELATIONS
 
     meta = s["meta"]
     console.print(f"[bold]{path}[/bold]  source={meta['source']}  fingerprint={meta['fingerprint']}  seed={meta['seed']}")

@@ -52,7 +52,7 @@ def shared(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def cldr_data(tmp_path_factory) -> Path:
     """The embedded CLDR dataset, all 22 languages, seed 0, built once per session."""
-    from polyfact.make import build_dataset
+    from polyfact.data.make import build_dataset
 
     out = tmp_path_factory.mktemp("cldr") / "data"
     build_dataset("cldr", out, seed=0)
@@ -62,9 +62,9 @@ def cldr_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
     """A run directory with the smoke preset's dataset and base model, and its config."""
-    from pipeline.config import resolve
-    from polyfact.make import build_dataset
-    from training.methods import train
+    from polyfact.pipeline.config import resolve
+    from polyfact.data.make import build_dataset
+    from polyfact.training.methods import train
 
     run = tmp_path_factory.mktemp("run")
     cfg = resolve("smoke")
@@ -82,7 +82,7 @@ def _session_dir(tmp_path_factory) -> Path:
 def _study_command(shared_dir: Path) -> list[str]:
     import sys
 
-    return [sys.executable, "-m", "pipeline.cli", "run", "--preset", "smoke", "--run", str(shared_dir / "smoke-study")]
+    return [sys.executable, "-m", "polyfact.pipeline.cli", "run", "--preset", "smoke", "--run", str(shared_dir / "smoke-study")]
 
 
 def _start_study(shared_dir: Path) -> None:

@@ -8,7 +8,7 @@ import torch.distributed as dist
 
 def run(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
-    from interp import CollectConfig, collect_stats
+    from polyfact.interp import CollectConfig, collect_stats
     from tests.planted import build
 
     torch.set_num_threads(1)

@@ -10,7 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.io import file_digest
+from polyfact.core.io import file_digest
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Result:
 
 def cli(*args: object) -> Result:
     """``polyfact ARGS`` in this process, as a user runs it: exit status, stdout and stderr."""
-    from pipeline.cli import main
+    from polyfact.pipeline.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     code = 0

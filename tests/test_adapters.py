@@ -4,9 +4,9 @@ nnsight on tiny random models of each family, and head importance through its o_
 import pytest
 import torch
 
-from interp import ADAPTERS, CollectConfig, collect_stats, head_importance
+from polyfact.interp import ADAPTERS, CollectConfig, collect_stats, head_importance
 from tests.families import FAMILIES, tiny_model
-from training.models import train_tokenizer
+from polyfact.training.models import train_tokenizer
 
 
 @pytest.fixture(scope="module")

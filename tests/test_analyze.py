@@ -5,9 +5,9 @@ import json
 import datasets
 import pytest
 
-from analyses.config import SpecializationConfig
-from analyses.specialization import head_analysis, load_lape, neuron_analysis, text_source
-from core.errors import PolyFactError
+from polyfact.analyses.config import SpecializationConfig
+from polyfact.analyses.specialization import head_analysis, load_lape, neuron_analysis, text_source
+from polyfact.core.errors import PolyFactError
 
 from tests.helpers import cli
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from core.errors import PolyFactError
-from polyfact.answers import match, normalize, resolve_option
+from polyfact.core.errors import PolyFactError
+from polyfact.data.answers import match, normalize, resolve_option
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,7 @@ def test_match(pred, gold, aliases, lang, mode, ok):
 
 
 def test_match_rejects_unknown_mode():
-    from core.errors import PolyFactError
+    from polyfact.core.errors import PolyFactError
 
     with pytest.raises(PolyFactError, match="exact"):
         match("a", "a", mode="fuzzy")
@@ -117,7 +117,7 @@ def test_unknown_resolver_is_one_line():
 
 
 def test_first_line():
-    from polyfact.answers import first_line
+    from polyfact.data.answers import first_line
 
     assert first_line("  Paris \nRome") == "Paris" and first_line("") == ""
 

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoints import load_checkpoint
-from core.errors import PolyFactError
-from training.arms import budget_facts, curve_steps, facts_hash, objective_change
-from training.config import BudgetConfig
+from polyfact.core.checkpoints import load_checkpoint
+from polyfact.core.errors import PolyFactError
+from polyfact.training.arms import budget_facts, curve_steps, facts_hash, objective_change
+from polyfact.training.config import BudgetConfig
 
 
 def test_dco_loss_by_hand():
-    from training.dco import dco_loss
+    from polyfact.training.dco import dco_loss
 
     t = lambda *v: torch.tensor(v)  # noqa: E731
     # instance 1: r1 = (-1 - -2) - (-3 - -3) = 1; r2 = (-2 - -1) - (-1 - -2) = -2; offsets 1 and 1
@@ -33,13 +33,13 @@ def test_dco_loss_by_hand():
 
 
 def _rewards(total, per_lang):
-    from training.grpo import RolloutRewards
+    from polyfact.training.grpo import RolloutRewards
 
     return RolloutRewards(torch.tensor(total), torch.tensor(per_lang), ["en", "de"], {})
 
 
 def test_advantages_by_hand_for_both_groupings():
-    from training.grpo import advantages
+    from polyfact.training.grpo import advantages
 
     nan = float("nan")
     # one fact, two languages, G = 2 rollouts; rollout totals 3 and 1 (bonus included)
@@ -61,7 +61,7 @@ def test_advantages_by_hand_for_both_groupings():
 
 
 def test_study_sft_loss_by_hand():
-    from training.sft import study_sft_loss
+    from polyfact.training.sft import study_sft_loss
 
     scores = torch.tensor([[2.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0]])
     gold = torch.tensor([0, 0])
@@ -77,7 +77,7 @@ def test_study_sft_loss_by_hand():
 
 
 def test_cm_align_pairs_from_planted_embeddings():
-    from training.cmalign import choose_pairs
+    from polyfact.training.cmalign import choose_pairs
 
     vecs = {"Paris": [1.0, 0.0], "paris": [0.9, 0.1], "Lyon": [0.0, 1.0], "Parigi": [0.95, 0.05],
             "Lione": [0.1, 0.9], "Roma": [0.5, 0.5]}
@@ -95,8 +95,8 @@ def test_cm_align_pairs_from_planted_embeddings():
 def test_answer_ids_keep_the_tokens_as_generated():
     """A generated completion's answer line and the ids that spell it: leading space kept, the line's
     end and what follows cut; a line that ends inside a token falls back to the port's " " + text."""
-    from training.models import train_tokenizer
-    from training.scoring import answer_ids
+    from polyfact.training.models import train_tokenizer
+    from polyfact.training.scoring import answer_ids
 
     tok = train_tokenizer(["Answer text: Paris\nmore text", "Paris is big. Lyon too."] * 50, vocab_size=300)
     ids = tok(" Paris\nmore", add_special_tokens=False)["input_ids"]
@@ -111,9 +111,9 @@ def test_cm_align_trains_dpo_on_the_sampled_token_ids(smoke_run, tmp_path):
     """The DPO rows' chosen and rejected ids are the ids the model generated (plus EOS), not TRL's
     re-tokenization of prompt + text; the pairs are shuffled with the port's seed and the last
     partial batch is dropped."""
-    from training.arms import Spend, budget_facts, fact_groups, rows_of
-    from training.cmalign import cmalign_pairs, dpo_trainer, training_order
-    from training.common import RunData
+    from polyfact.training.arms import Spend, budget_facts, fact_groups, rows_of
+    from polyfact.training.cmalign import cmalign_pairs, dpo_trainer, training_order
+    from polyfact.training.common import RunData
 
     run, cfg = smoke_run
     model, tok = load_checkpoint("base", run)
@@ -171,7 +171,7 @@ def test_curve_points_and_objective():
 
 
 def test_unmatched_arms_are_refused_unless_allowed():
-    from analyses.curves import check_matched
+    from polyfact.analyses.curves import check_matched
 
     rows = [{"checkpoint": "sft", "facts": 490, "facts_hash": "aaaa"},
             {"checkpoint": "grpo", "facts": 40, "facts_hash": "bbbb"}]
@@ -191,8 +191,8 @@ def test_claims_are_answered_by_the_rule():
     """The three claims from planted contrasts at 8 seeds: Total Consistency supported, held-out
     accuracy contradicted, specialization not resolved (GRPO reduces it against the base but not
     more than SFT: one half unresolved), and a run without the arms: not measured."""
-    from analyses import verdicts as V
-    from analyses.seeds import claims
+    from polyfact.analyses import verdicts as V
+    from polyfact.analyses.seeds import claims
 
     rng = np.random.default_rng(4)
     planted = {("total_consistency", "grpo", "sft"): 0.08, ("heldout_accuracy", "grpo", "sft"): -0.08,
@@ -240,10 +240,10 @@ def test_letter_scores_read_the_answer_position_of_each_row():
     """The study's SFT scores the option letters after each row's prompt from logits at the answer
     positions only (rows of different lengths, right padding): the same values as the full-length
     logits read by hand at each row's last prompt token, and gradients reach the weights."""
-    from polyfact.build import letter_prompt
-    from training.config import TinyModelConfig
-    from training.models import make_tiny_model, train_tokenizer
-    from training.sft import letter_scores
+    from polyfact.data.build import letter_prompt
+    from polyfact.training.config import TinyModelConfig
+    from polyfact.training.models import make_tiny_model, train_tokenizer
+    from polyfact.training.sft import letter_scores
 
     rows = [{"question": "What is the capital of " + "very " * i + "big land?", "options": opts}
             for i, opts in enumerate([["Paris", "Rome", "Oslo", "Bern"], ["Lima", "Quito", "Kyiv"],

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import PolyFactError
+from polyfact.core.errors import PolyFactError
 
 from tests.helpers import cli, one_line_error, snapshot
 
@@ -31,7 +31,7 @@ def test_register_with_a_path_id_is_refused(study):
 
 # ---------------------------------------------------------------------------------------------- 2. resume state
 def test_resume_state_of_other_settings_is_discarded(smoke_run, tmp_path, capfd):
-    from core.checkpoints import start_work
+    from polyfact.core.checkpoints import start_work
 
     run, _ = smoke_run
     work = start_work(run, "probe", "key-a")
@@ -45,7 +45,7 @@ def test_resume_state_of_other_settings_is_discarded(smoke_run, tmp_path, capfd)
 
 def test_changed_learning_rate_does_not_resume_an_old_state(study):
     """A state saved under other settings is not reused: the checkpoint equals a clean run's."""
-    from training.lm import last_state
+    from polyfact.training.lm import last_state
 
     work = study / "checkpoints" / ".work-cpt"
     r = cli("train", "cpt", "--run", study, "--set", "cpt.train.max_steps=6", "--set", "cpt.train.save_steps=2")
@@ -257,7 +257,7 @@ def test_bad_klar_files_are_one_line(tmp_path, samples, needle):
 
 
 def test_mistyped_wikidata_entities_are_skipped_and_counted(tmp_path):
-    from polyfact.sources.wikidata_dump import DumpStats, dump_facts
+    from polyfact.data.sources.wikidata_dump import DumpStats, dump_facts
 
     good = {"id": "Q1", "labels": {"en": {"value": "France"}},
             "claims": {"P36": [{"mainsnak": {"snaktype": "value", "datavalue": {"value": {"entity-type": "item",
@@ -291,8 +291,8 @@ def test_unwritable_places_are_one_line(study, tmp_path):
 
 
 def test_unexpected_failure_prints_one_line_and_logs_the_traceback(tmp_path, monkeypatch, capsys):
-    import pipeline.cli as C
-    import pipeline.run as R
+    import polyfact.pipeline.cli as C
+    import polyfact.pipeline.run as R
 
     def boom(**kwargs):
         raise RuntimeError("boom")
@@ -315,7 +315,7 @@ def test_unexpected_failure_prints_one_line_and_logs_the_traceback(tmp_path, mon
 
 # ---------------------------------------------------------------------------------------------- 9. minor
 def test_atomic_writes_follow_the_umask(tmp_path):
-    from core.io import atomic_dir, atomic_write_text
+    from polyfact.core.io import atomic_dir, atomic_write_text
 
     old = os.umask(0o022)
     try:
@@ -331,8 +331,8 @@ def test_atomic_writes_follow_the_umask(tmp_path):
 def test_page_titles_and_data_strings_are_escaped(tmp_path):
     import plotly.graph_objects as go
 
-    from figures.export import write_html
-    from polyfact.dataset import dataset_card
+    from polyfact.figures.export import write_html
+    from polyfact.data.dataset import dataset_card
 
     page = write_html([go.Figure()], tmp_path / "p.html", title="<script>alert(1)</script>").read_text()
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
@@ -347,8 +347,8 @@ def test_page_titles_and_data_strings_are_escaped(tmp_path):
 
 
 def test_library_errors_are_polyfact_errors(tmp_path):
-    from interp.heads import HeadImportance
-    from interp.stats import ActivationStats
+    from polyfact.interp.heads import HeadImportance
+    from polyfact.interp.stats import ActivationStats
 
     (tmp_path / "s.safetensors").write_bytes(b"\x00" * 10)
     (tmp_path / "s.json").write_text('{"languages": ["en"]}')
@@ -513,7 +513,7 @@ def test_bad_config_files_are_one_line_and_leave_nothing(tmp_path, content, need
 
 
 def test_data_outputs_never_replace_their_inputs_and_edits_are_noticed(study, tmp_path):
-    from polyfact.dataset import data_fingerprint
+    from polyfact.data.dataset import data_fingerprint
 
     data = study / "data"
     one_line_error(cli("data", "export", data, "--out", data, "--force"), "is, contains or lies inside the input")

@@ -4,11 +4,11 @@ from collections import defaultdict
 
 import pytest
 
-from polyfact.dataset import load_dataset_dir, load_meta
-from core.io import dir_digest
-from polyfact.languages import ALL_LANGS
-from polyfact.make import build_dataset
-from polyfact.sources.cldr import cldr_facts
+from polyfact.data.dataset import load_dataset_dir, load_meta
+from polyfact.core.io import dir_digest
+from polyfact.data.languages import ALL_LANGS
+from polyfact.data.make import build_dataset
+from polyfact.data.sources.cldr import cldr_facts
 
 
 @pytest.fixture(scope="module")

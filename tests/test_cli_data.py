@@ -1,6 +1,6 @@
 """``polyfact data`` from the command line: one-line errors, exit 2, outputs left intact."""
 
-from core.io import dir_digest
+from polyfact.core.io import dir_digest
 from tests.helpers import cli as run
 
 

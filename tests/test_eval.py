@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from analyses.recall import evaluate_checkpoint, load_records, score_file
-from polyfact.make import import_dataset
+from polyfact.analyses.recall import evaluate_checkpoint, load_records, score_file
+from polyfact.data.make import import_dataset
 from tests.conftest import shared
 
 from tests.helpers import cli
@@ -88,7 +88,7 @@ def _klar_fixture(root, langs=("en", "de")):
 def test_klar_study_prompts_have_the_studys_exact_text(tmp_path):
     import random
 
-    from analyses.klar_study import format_template, study_prompts
+    from polyfact.analyses.klar_study import format_template, study_prompts
 
     src = _klar_fixture(tmp_path / "klar")
     items = study_prompts(src, ["en", "de"])
@@ -123,8 +123,8 @@ def test_klar_study_protocol_end_to_end_and_rescored(study, tmp_path):
 
 
 def test_parallel_cpt_text_follows_the_study_format(tmp_path):
-    from core.errors import PolyFactError
-    from training.corpus import parallel_corpus
+    from polyfact.core.errors import PolyFactError
+    from polyfact.training.corpus import parallel_corpus
 
     (tmp_path / "en.txt").write_text("Hello world\nGood night\n")
     (tmp_path / "de.txt").write_text("Hallo Welt\n\n")

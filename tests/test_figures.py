@@ -10,10 +10,10 @@ import tempfile
 
 import pytest
 
-from figures import builders as B
-from figures.export import chromium_path, write_static
-from figures.report import paper_lape_figures
-from core.errors import PolyFactError
+from polyfact.figures import builders as B
+from polyfact.figures.export import chromium_path, write_static
+from polyfact.figures.report import paper_lape_figures
+from polyfact.core.errors import PolyFactError
 from tests.conftest import ROOT, shared
 
 LANGS_SHUFFLED = ["ko", "zh", "en", "sw", "de"]
@@ -96,7 +96,7 @@ def test_static_png_export_is_a_non_blank_image_of_the_requested_size(tmp_path):
 
 
 def test_released_lape_figures(tmp_path):
-    from analyses.released import released_lape
+    from polyfact.analyses.released import released_lape
 
     summary = released_lape(shared("paper-lape", "qwen-base"), shared("paper-lape", "qwen-grpo"))
     written = paper_lape_figures(summary, tmp_path, static=False)  # static export: its own test above

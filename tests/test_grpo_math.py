@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
-from training.config import GrpoConfig, RewardConfig
-from training.grpo import group_advantages, policy_loss
-from training.rewards import consistency_bonus, rollout_reward
-from core.errors import PolyFactError
+from polyfact.training.config import GrpoConfig, RewardConfig
+from polyfact.training.grpo import group_advantages, policy_loss
+from polyfact.training.rewards import consistency_bonus, rollout_reward
+from polyfact.core.errors import PolyFactError
 
 
 def test_group_advantages_z_score_with_unbiased_std():
@@ -110,7 +110,7 @@ def test_bad_settings_are_rejected():
 
 
 # ---------------------------------------------------------------------------------------------- the study's reward
-from polyfact.answers import resolve_option  # noqa: E402
+from polyfact.data.answers import resolve_option  # noqa: E402
 
 OPTS = ["Paris", "Lyon", "Marseille", "New Paris"]
 
@@ -186,7 +186,7 @@ def test_the_placebo_keeps_every_reward_value_and_cuts_the_link_to_the_answer():
     """grpo-placebo permutes each fact's rewards across its rollouts: every group keeps its reward
     values (so its mean, spread and advantages' distribution), a rollout's languages move together,
     and over many draws a given rollout's advantage is uncorrelated with its own reward."""
-    from training.grpo import RolloutRewards, advantages, permuted
+    from polyfact.training.grpo import RolloutRewards, advantages, permuted
 
     total = torch.tensor([[3.0, 1.0, 0.0, -1.0], [2.0, 2.0, 0.5, 0.0]])
     per_lang = torch.stack([total / 2, total / 2 + 1], dim=1)  # [F, L, G]

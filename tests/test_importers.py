@@ -5,9 +5,9 @@ from collections import defaultdict
 
 import pytest
 
-from polyfact.dataset import export_configs, load_dataset_dir
-from core.errors import PolyFactError
-from polyfact.make import import_dataset
+from polyfact.data.dataset import export_configs, load_dataset_dir
+from polyfact.core.errors import PolyFactError
+from polyfact.data.make import import_dataset
 from tests.conftest import shared
 
 
@@ -61,7 +61,7 @@ def test_klar_release_2619_facts_17_languages(tmp_path):
 
 
 def test_released_format_round_trip(tmp_path):
-    from polyfact.make import build_dataset
+    from polyfact.data.make import build_dataset
 
     cldr_data = tmp_path / "cldr"
     build_dataset("cldr", cldr_data, langs="en,de,ja,sw,ar", max_per_relation=40)
@@ -126,7 +126,7 @@ def _release(tmp_path, with_ids: bool):
 def test_imported_release_compares_entities_not_positions(tmp_path, with_ids):
     """Options are shuffled per language: two languages that both choose Paris agree, whatever
     its position; with released ids they are kept, without them options are aligned to English."""
-    from analyses import metrics as M
+    from polyfact.analyses import metrics as M
 
     import_dataset("polyfact", _release(tmp_path, with_ids), tmp_path / "out")
     rows = {r["lang"]: r for r in load_dataset_dir(tmp_path / "out")["test"]}
@@ -143,7 +143,7 @@ def test_imported_release_compares_entities_not_positions(tmp_path, with_ids):
 
 
 def test_alignment_leaves_ambiguous_options_unknown():
-    from polyfact.sources.released import align_options
+    from polyfact.data.sources.released import align_options
 
     ids = align_options("f", {"en": ["Paris", "Lyon", "Rome", "Bern"], "ja": ["パリ", "リヨン", "ローマ", "ベルン"]},
                         {"en": 0, "ja": 0})

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from interp.batching import CollectConfig, token_chunks
-from interp.collect import collect_stats
-from interp.heads import head_importance
-from interp.lape import LapeResult, calibrate, entropy_summary, lape, normalized_entropy
-from interp.sites import adapter_for
-from interp.stats import ActivationStats
-from core.errors import PolyFactError
+from polyfact.interp.batching import CollectConfig, token_chunks
+from polyfact.interp.collect import collect_stats
+from polyfact.interp.heads import head_importance
+from polyfact.interp.lape import LapeResult, calibrate, entropy_summary, lape, normalized_entropy
+from polyfact.interp.sites import adapter_for
+from polyfact.interp.stats import ActivationStats
+from polyfact.core.errors import PolyFactError
 from tests import planted as P
 from tests.conftest import shared
 
@@ -120,7 +120,7 @@ def test_lahis_accumulation_matches_a_hand_loop(planted_helpful):
 
 
 def test_released_lahis_roundtrip_and_errors(tmp_path):
-    from interp.heads import HeadImportance
+    from polyfact.interp.heads import HeadImportance
 
     scores = torch.rand(3, 4, 5, dtype=torch.float64)
     imp = HeadImportance(["en", "de", "ja"], scores, "lahis", meta={"seq_len": 512, "max_samples": 500})
@@ -143,8 +143,8 @@ def test_no_specialization_gives_no_planted_structure():
 
 
 def test_backends_agree_on_a_random_model_with_padding(tmp_path):
-    from training.config import TinyModelConfig
-    from training.models import make_tiny_model, train_tokenizer
+    from polyfact.training.config import TinyModelConfig
+    from polyfact.training.models import make_tiny_model, train_tokenizer
 
     texts = {"en": ["the capital of france is paris"] * 3 + ["a b"],
              "de": ["die hauptstadt von frankreich ist paris", "x"] * 2}
@@ -295,7 +295,7 @@ def test_token_budget_per_language(planted):
 
 
 def test_released_olmo_base_heads_match_a_hand_computation():
-    from interp.heads import HeadImportance
+    from polyfact.interp.heads import HeadImportance
 
     folder = shared("paper-lahis", "olmo-base")
     imp = HeadImportance.read_released(folder)
@@ -317,7 +317,7 @@ def test_released_olmo_base_heads_match_a_hand_computation():
 
 
 def test_lahis_terms_signed_and_absolute_on_a_planted_mask():
-    from interp.heads import lahis_terms
+    from polyfact.interp.heads import lahis_terms
 
     grad = torch.tensor([[0.5, -2.0], [1.0, 0.0]])
     mask = torch.tensor([[1.0, -0.5], [-2.0, 1.0]])  # AdamW drove two heads' mask below 0
@@ -329,10 +329,10 @@ def test_lahis_terms_signed_and_absolute_on_a_planted_mask():
 
 
 def test_study_text_rules_separator_special_tokens_and_floor():
-    from interp.batching import token_chunks
-    from interp.lape import n_selected
-    from training.config import TinyModelConfig  # noqa: F401 - the toy tokenizer's family
-    from training.models import train_tokenizer
+    from polyfact.interp.batching import token_chunks
+    from polyfact.interp.lape import n_selected
+    from polyfact.training.config import TinyModelConfig  # noqa: F401 - the toy tokenizer's family
+    from polyfact.training.models import train_tokenizer
 
     tok = train_tokenizer(["one two three four"] * 20, vocab_size=300)
     a, b = tok("one two", add_special_tokens=False)["input_ids"], tok("three", add_special_tokens=False)["input_ids"]
@@ -350,7 +350,7 @@ def test_study_text_rules_separator_special_tokens_and_floor():
 def test_lahis_samples_are_shuffled_as_the_study_does():
     import datasets
 
-    from analyses.specialization import shuffled
+    from polyfact.analyses.specialization import shuffled
 
     texts = [f"text {i}" for i in range(40)]
     assert shuffled(texts, 86) == datasets.Dataset.from_dict({"t": texts}).shuffle(seed=86)["t"]

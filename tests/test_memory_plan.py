@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from pipeline.config import resolve
-from pipeline.memory import BUDGET_GIB, PLAN, predict, predicted_peaks, stage_units
+from polyfact.pipeline.config import resolve
+from polyfact.pipeline.memory import BUDGET_GIB, PLAN, predict, predicted_peaks, stage_units
 from tests.conftest import ROOT
 
 STAGES = {"stats", "lahis", "gradient", "mcq", "sft", "grpo", "dco", "dpo"}
@@ -54,7 +54,7 @@ def test_paper_dry_run_prints_each_stage_peak_at_the_runs_settings(tmp_path):
     # paper preset keeps except the study's SFT (a fact's 12 languages of 512 tokens: 24 units, not 8)
     assert set(peaks) == STAGES
     assert {s: peaks[s] for s in STAGES - {"sft"}} == pytest.approx({s: plan[s]["predicted_gib"] for s in STAGES - {"sft"}})
-    from pipeline.memory import stage_prediction
+    from polyfact.pipeline.memory import stage_prediction
 
     assert peaks["sft"] == pytest.approx(stage_prediction("Qwen/Qwen2.5-7B", "sft", 24.0))
     assert peaks["dco"] > peaks["mcq"] and peaks["dpo"] > peaks["mcq"]  # a backward over more than the weights

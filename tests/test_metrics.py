@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from analyses import metrics as M
+from polyfact.analyses import metrics as M
 
 
 def rec(fact, lang, correct, pred=None, ids=("a", "b", "c", "d"), scores=None, rel="P36"):

@@ -9,11 +9,11 @@ import json
 import pytest
 import torch
 
-from core.checkpoints import checkpoint_problem, read_manifest, register_external
-from core.errors import PolyFactError
+from polyfact.core.checkpoints import checkpoint_problem, read_manifest, register_external
+from polyfact.core.errors import PolyFactError
 from tests.families import FAMILIES, tiny_model
 from tests.helpers import cli
-from training.models import train_tokenizer
+from polyfact.training.models import train_tokenizer
 
 TEXTS = {"en": ["the capital of france is paris", "the capital of italy is rome"] * 6,
          "de": ["die hauptstadt von frankreich ist paris", "die hauptstadt von italien ist rom"] * 6}

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from analyses import paper_numbers as N
-from analyses.paper_release import open_release, parse_tags, read_consistency, read_klar
-from core.errors import PolyFactError
-from figures.paper import paper_outputs
+from polyfact.analyses import paper_numbers as N
+from polyfact.analyses.paper_release import open_release, parse_tags, read_consistency, read_klar
+from polyfact.core.errors import PolyFactError
+from polyfact.figures.paper import paper_outputs
 from tests.conftest import shared
 
 PF_LANGS = ["en", "de", "id", "pt", "ar", "bn", "sw", "es", "ru", "fr", "ja", "zh"]
@@ -399,7 +399,7 @@ def write_run(root: Path) -> Path:
 
 
 def test_run_figures_beside_the_release(tmp_path):
-    from figures.paper_run import run_paper_figures, run_paper_tables
+    from polyfact.figures.paper_run import run_paper_figures, run_paper_tables
 
     run = write_run(tmp_path / "run")
     figs = dict(run_paper_figures(run))
@@ -420,7 +420,7 @@ def test_run_figures_beside_the_release(tmp_path):
 
 
 def test_static_png_and_pdf(tmp_path):
-    from figures.export import chromium_path
+    from polyfact.figures.export import chromium_path
 
     if chromium_path() is None:
         pytest.skip("no Chromium/Chrome on this machine: static export is not possible")
@@ -434,7 +434,7 @@ def test_static_png_and_pdf(tmp_path):
 
 
 def test_table_writers_rank_escape_and_sign():
-    from figures.paper_builders import table_csv, table_latex, table_markdown
+    from polyfact.figures.paper_builders import table_csv, table_latex, table_markdown
 
     t = N.Table("t", "Δ accuracy & 100 %", [N.Column("a", "A_1", "G", rank=True), N.Column("b", "B", "G", suffix=" / –")],
                 [N.Row("x", "CPT+SFT", {"a": 1.25, "b": None}, ["t_1"]), N.Row("y", "y", {"a": 3.0, "b": 2.0}),
@@ -482,9 +482,9 @@ def _write_bmlama(root: Path, langs=("en", "de", "ja")) -> Path:
 
 
 def test_bmlama_importer_follows_the_study(tmp_path):
-    from polyfact.build import BuildConfig, build_rows
-    from polyfact.dataset import load_dataset_dir, save_dataset
-    from polyfact.sources.bmlama import LICENSE, bmlama_facts
+    from polyfact.data.build import BuildConfig, build_rows
+    from polyfact.data.dataset import load_dataset_dir, save_dataset
+    from polyfact.data.sources.bmlama import LICENSE, bmlama_facts
 
     src = _write_bmlama(tmp_path / "BMLAMA53")
     dropped: dict[str, int] = {}
@@ -511,9 +511,9 @@ def test_gmmlu_importer_letter_prompts_and_formats(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from polyfact.build import BuildConfig, build_rows
-    from polyfact.dataset import load_dataset_dir, save_dataset
-    from polyfact.sources.gmmlu import LICENSE, gmmlu_facts
+    from polyfact.data.build import BuildConfig, build_rows
+    from polyfact.data.dataset import load_dataset_dir, save_dataset
+    from polyfact.data.sources.gmmlu import LICENSE, gmmlu_facts
 
     def row(sid, q, opts, ans, subject="geography"):
         return {"sample_id": sid, "subject": subject, "question": q, "option_a": opts[0], "option_b": opts[1],
@@ -541,15 +541,15 @@ def test_gmmlu_importer_letter_prompts_and_formats(tmp_path):
     save_dataset(rows, tmp_path / "data", source="gmmlu-lite", cfg=BuildConfig(langs=langs), licenses=LICENSE)
     dd = load_dataset_dir(tmp_path / "data")
     assert len(dd["test"]) == 2 and len(dd["validation"]) == 1
-    from polyfact.build import mcq_prompt
+    from polyfact.data.build import mcq_prompt
 
     r = next(r for r in dd["test"] if r["lang"] == "en")
     assert mcq_prompt(r, "study") == r["prompt"] == "Question: Capital of France?\nA. Lyon\nB. Paris\nC. Nice\nD. Rome\nAnswer:"
 
 
 def test_importer_errors(tmp_path):
-    from polyfact.sources.bmlama import bmlama_facts
-    from polyfact.sources.gmmlu import gmmlu_facts
+    from polyfact.data.sources.bmlama import bmlama_facts
+    from polyfact.data.sources.gmmlu import gmmlu_facts
 
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "en.tsv").write_text("Prompt\tAnswer\nX <mask>.\tY\n")

@@ -17,7 +17,7 @@ import torch
 
 from tests.helpers import cli, metric_files, one_line_error
 
-PF = [sys.executable, "-m", "pipeline.cli"]
+PF = [sys.executable, "-m", "polyfact.pipeline.cli"]
 
 
 def test_smoke_study_end_to_end(smoke_study):

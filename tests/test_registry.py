@@ -2,10 +2,10 @@
 
 import pytest
 
-from core.errors import PolyFactError
-from polyfact.languages import ALL_LANGS, HELDOUT_LANGS, LANGUAGES, POLYFACT_LANGS, parse_langs
-from polyfact.relations import RELATIONS, get_relation, render
-from polyfact.sources import cldr
+from polyfact.core.errors import PolyFactError
+from polyfact.data.languages import ALL_LANGS, HELDOUT_LANGS, LANGUAGES, POLYFACT_LANGS, parse_langs
+from polyfact.data.relations import RELATIONS, get_relation, render
+from polyfact.data.sources import cldr
 
 RELEASE = "P17 P19 P20 P27 P30 P37 P38 P50 P57 P61 P69 P84 P108 P136 P170 P176 P178 P407 P495 P36 P47".split()
 
@@ -66,11 +66,11 @@ def _help(*args: str) -> str:
 
 
 def test_every_registered_name_is_in_the_command_line_help():
-    from analyses.texts import TEXT_SOURCES
-    from interp.registry import BACKENDS, HEAD_METHODS
-    from pipeline.stages import STAGES
-    from polyfact.make import IMPORTS, SOURCES
-    from training.methods import METHODS
+    from polyfact.analyses.texts import TEXT_SOURCES
+    from polyfact.interp.registry import BACKENDS, HEAD_METHODS
+    from polyfact.pipeline.stages import STAGES
+    from polyfact.data.make import IMPORTS, SOURCES
+    from polyfact.training.methods import METHODS
 
     where = {"train": METHODS, "data build": SOURCES, "data import": IMPORTS, "analyze neurons": BACKENDS,
              "analyze heads": HEAD_METHODS}
@@ -87,17 +87,17 @@ def test_every_registered_name_is_in_the_command_line_help():
 
 
 def test_every_config_field_documents_itself():
-    from core.settings import undocumented
-    from pipeline.config import RunConfig
+    from polyfact.core.settings import undocumented
+    from polyfact.pipeline.config import RunConfig
 
     assert undocumented(RunConfig) == []
 
 
 def test_registry_errors_and_lazy_targets():
-    from core.registry import Registry
+    from polyfact.core.registry import Registry
 
     reg = Registry("widget", hint="(see the docs)")
-    reg.add("a", "the a", "core.layout:seeded_id", section="x", colour="red")
+    reg.add("a", "the a", "polyfact.core.layout:seeded_id", section="x", colour="red")
     assert reg.load("a")("sft", 2) == "sft@s2" and reg.get("a")["colour"] == "red" and reg.get("a").section == "x"
     with pytest.raises(PolyFactError, match=r"^size: unknown widget 'b'; use one of: a \(see the docs\)$"):
         reg.get("b", "size")
@@ -108,7 +108,7 @@ def test_registry_errors_and_lazy_targets():
 def test_settings_rules_next_to_the_field():
     from dataclasses import dataclass
 
-    from core.settings import SettingError, check, describe, setting
+    from polyfact.core.settings import SettingError, check, describe, setting
 
     @dataclass
     class Probe:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from pipeline.config import resolve
-from polyfact.make import build_dataset
+from polyfact.pipeline.config import resolve
+from polyfact.data.make import build_dataset
 
-CMD = [sys.executable, "-m", "pipeline.cli", "train", "pretrain", "--preset", "smoke",
+CMD = [sys.executable, "-m", "polyfact.pipeline.cli", "train", "pretrain", "--preset", "smoke",
        "--set", "pretrain.train.save_steps=3", "--set", "pretrain.train.epochs=8"]
 
 

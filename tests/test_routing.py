@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from analyses.ablate import deactivation_matrices, diagonal_dominance
-from analyses.config import RoutingConfig, SpecializationConfig
-from analyses.routing import compare
-from analyses.seeds import correlation
-from interp.representations import cosine, layer_states, linear_cka, logit_lens, probe_accuracy, retrieval_p1
+from polyfact.analyses.ablate import deactivation_matrices, diagonal_dominance
+from polyfact.analyses.config import RoutingConfig, SpecializationConfig
+from polyfact.analyses.routing import compare
+from polyfact.analyses.seeds import correlation
+from polyfact.interp.representations import cosine, layer_states, linear_cka, logit_lens, probe_accuracy, retrieval_p1
 from tests import planted as P
-from core.checkpoints import save_checkpoint
+from polyfact.core.checkpoints import save_checkpoint
 
 
 def _units(p: P.Planted) -> dict[str, dict[int, list[int]]]:
@@ -76,7 +76,7 @@ def test_two_models_without_specialization_show_no_language_dependent_change(pla
 
 
 def test_planted_specialization_is_detected_as_a_change(planted_run):
-    from analyses.specialization import head_analysis, neuron_analysis
+    from polyfact.analyses.specialization import head_analysis, neuron_analysis
 
     run, spec = planted_run
     for ckpt in ("base", "planted"):
@@ -135,8 +135,8 @@ def test_correlation_with_interval():
 
 
 def test_lm_loss_shares_batches_across_languages_without_mixing_them():
-    from interp.interventions import lm_loss
-    from interp import CollectConfig
+    from polyfact.interp.interventions import lm_loss
+    from polyfact.interp import CollectConfig
 
     p = P.build()
     cfg = CollectConfig(backend="torch", seq_len=16, batch_size=5, pack=False, progress=False)

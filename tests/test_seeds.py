@@ -11,11 +11,11 @@ import pytest
 import torch
 from scipy.stats import ttest_1samp
 
-from analyses.routing import _language_probs, cross_fitted_contrast, differential_change
-from analyses import verdicts as V
-from analyses.seeds import t_interval
-from core.layout import planned_ids, seeded_id, split_seed
-from interp import ActivationStats
+from polyfact.analyses.routing import _language_probs, cross_fitted_contrast, differential_change
+from polyfact.analyses import verdicts as V
+from polyfact.analyses.seeds import t_interval
+from polyfact.core.layout import planned_ids, seeded_id, split_seed
+from polyfact.interp import ActivationStats
 
 L, S, N, TOKENS = 4, 8, 300, 3000
 LANGS = ["en", "de", "ja", "sw"]

@@ -6,16 +6,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.config import resolve
-from core.errors import PolyFactError
-from core.checkpoints import list_checkpoints, read_manifest
-from training.common import RunData
-from training.config import CorpusConfig, TinyModelConfig
-from training.corpus import cpt_corpus, pretraining_corpus
-from training.methods import train
-from core.checkpoints import load_checkpoint
-from training.models import make_tiny_model, train_tokenizer
-from training.scoring import generate_answers, score_options, score_options_naive
+from polyfact.pipeline.config import resolve
+from polyfact.core.errors import PolyFactError
+from polyfact.core.checkpoints import list_checkpoints, read_manifest
+from polyfact.training.common import RunData
+from polyfact.training.config import CorpusConfig, TinyModelConfig
+from polyfact.training.corpus import cpt_corpus, pretraining_corpus
+from polyfact.training.methods import train
+from polyfact.core.checkpoints import load_checkpoint
+from polyfact.training.models import make_tiny_model, train_tokenizer
+from polyfact.training.scoring import generate_answers, score_options, score_options_naive
 
 
 def test_corpora_are_seeded_english_heavy_and_cpt_has_no_test_facts(smoke_run):
@@ -24,7 +24,7 @@ def test_corpora_are_seeded_english_heavy_and_cpt_has_no_test_facts(smoke_run):
     a = pretraining_corpus(rows, CorpusConfig(seed=1))
     assert a == pretraining_corpus(rows, CorpusConfig(seed=1)) != pretraining_corpus(rows, CorpusConfig(seed=2))
     en = [r for r in rows if r["lang"] == "en"]
-    from training.corpus import statement
+    from polyfact.training.corpus import statement
 
     assert all(statement(r) in a for r in en)  # every fact stated in English
     sw_stated = sum(statement(r) in a for r in rows if r["lang"] == "sw")
@@ -55,7 +55,7 @@ def test_every_method_trains_a_checkpoint_with_a_manifest(smoke_run, family, tmp
     and a learning curve at five points."""
     from dataclasses import replace
 
-    from training.config import BudgetConfig
+    from polyfact.training.config import BudgetConfig
 
     run, cfg = smoke_run
     if family == "olmo2":  # a second run of the other family from scratch (the shared config stays as it is)
@@ -130,7 +130,7 @@ def test_sft_with_lora_merges_into_a_plain_checkpoint(smoke_run, tmp_path):
     run, cfg = smoke_run
     cfg.sft.lora.enabled = True
     cfg.sft.lora.r = 4
-    from training.config import BudgetConfig
+    from polyfact.training.config import BudgetConfig
 
     m = train("sft", run, cfg.sft, ckpt_id="sft-lora", budget=BudgetConfig(facts=8, trajectory_points=1))
     assert m["config"]["lora"]["enabled"] is True

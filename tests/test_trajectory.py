@@ -12,10 +12,10 @@ import shutil
 import pytest
 import torch
 
-from core.errors import PolyFactError
+from polyfact.core.errors import PolyFactError
 from tests.families import tiny_model
 from tests.helpers import cli, metric_files, one_line_error
-from training.models import train_tokenizer
+from polyfact.training.models import train_tokenizer
 
 FAST = ["--set", "analysis.shards=2", "--set", "analysis.max_tokens=400", "--set", "analysis.head_max_tokens=200",
         "--set", "analysis.backend=torch", "--set", "analysis.seq_len=32", "--set", "routing.bootstrap=20",
@@ -25,7 +25,7 @@ TEXTS = {"en": ["the capital of france is paris", "the capital of italy is rome"
 
 
 def test_half_step_by_hand():
-    from analyses.trajectory import half_step
+    from polyfact.analyses.trajectory import half_step
 
     assert half_step([0, 0.5, 1], [0, 2, 2]) == pytest.approx(0.25)  # half of +2 reached halfway to 0.5
     assert half_step([0, 0.5, 1], [4, 3, 0]) == pytest.approx(0.5 + 0.5 / 3)  # falling: 2 is 1/3 past 3 → 0
@@ -35,7 +35,7 @@ def test_half_step_by_hand():
 
 
 def test_order_of_events_by_hand():
-    from analyses.trajectory import order_of_events
+    from polyfact.analyses.trajectory import order_of_events
 
     spec, cons = [0.2, 0.3, 0.25], [0.6, 0.7, 0.5]  # d = -0.4, -0.4, -0.25: specialization moves first
     out = order_of_events(spec, cons)
@@ -55,8 +55,8 @@ def test_order_of_events_by_hand():
 
 
 def test_steps_are_parsed_from_names_and_kept_evenly():
-    from analyses.trajectory import order_by_step, step_of
-    from training.arms import trajectory_steps
+    from polyfact.analyses.trajectory import order_by_step, step_of
+    from polyfact.training.arms import trajectory_steps
 
     assert step_of("runs/x/checkpoint-500") == 500 and step_of("grpo-s5000") == 5000
     assert step_of("org/model@step1000") == 1000 and step_of("/ckpts/step-20/") == 20 and step_of("final") is None
@@ -135,8 +135,8 @@ def test_a_series_of_checkpoints_without_manifests_by_step(series, tmp_path):
 
 
 def test_every_arm_of_the_study_keeps_its_middle_state_and_it_is_analyzed(smoke_study):
-    from core.checkpoints import read_manifest
-    from core.run import Run
+    from polyfact.core.checkpoints import read_manifest
+    from polyfact.core.run import Run
 
     study, out = smoke_study  # the smoke preset keeps one state per arm (trajectory.points=1)
     manifest = read_manifest(study, "sft")
@@ -164,7 +164,7 @@ def test_every_arm_of_the_study_keeps_its_middle_state_and_it_is_analyzed(smoke_
 
 
 def test_trajectory_bad_input_leaves_results_intact(study):
-    from core.checkpoints import read_manifest
+    from polyfact.core.checkpoints import read_manifest
 
     total = read_manifest(study, "sft")["metrics"]["budget"]["steps"]
     before = metric_files(study)

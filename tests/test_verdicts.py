@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.stats import ttest_1samp
 
-from analyses import verdicts as V
+from polyfact.analyses import verdicts as V
 
 
 def _table(rng: np.random.Generator, delta: float, s: int, f: int, sd_seed: float, sd_fact: float,

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from core.errors import PolyFactError
-from polyfact.sources.wikidata_api import WikidataClient
+from polyfact.core.errors import PolyFactError
+from polyfact.data.sources.wikidata_api import WikidataClient
 from tests.wikidata_fixtures import ENTITIES
 
 BY_ID = {e["id"]: e for e in ENTITIES}

@@ -2,9 +2,9 @@
 
 import pytest
 
-from core.errors import PolyFactError
-from polyfact.make import build_dataset
-from polyfact.sources.wikidata_dump import DumpStats, dump_facts, iter_entities
+from polyfact.core.errors import PolyFactError
+from polyfact.data.make import build_dataset
+from polyfact.data.sources.wikidata_dump import DumpStats, dump_facts, iter_entities
 from tests.wikidata_fixtures import ENTITIES, write_dump
 
 

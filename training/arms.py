@@ -17,9 +17,9 @@ from typing import Any, Callable
 
 from transformers import TrainerCallback
 
-from core.errors import PolyFactError
-from core.io import atomic_write_json, read_cached
-from training.config import BudgetConfig
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_write_json, read_cached
+from polyfact.training.config import BudgetConfig
 
 
 def fact_pool(rows: list[dict]) -> list[str]:
@@ -52,7 +52,7 @@ def budget_facts(rows: list[dict], budget: BudgetConfig | None, max_facts: int |
 
 def control_of(method: str) -> str | None:
     """``"positive"`` / ``"negative"`` for a registered control arm (``sft-oracle``, ``grpo-placebo``), else None."""
-    from training.methods import METHODS
+    from polyfact.training.methods import METHODS
 
     return METHODS.get(method, "method").get("control") if method in METHODS else None
 
@@ -237,9 +237,9 @@ def curve_evaluator(tokenizer, probe_rows: list[dict], test_rows: list[dict], la
     the all-correct rate of rollouts on the probe facts."""
     import torch
 
-    from polyfact.build import rollout_prompt
-    from training.rewards import rollout_reward
-    from training.scoring import generate_answers, mcq_records
+    from polyfact.data.build import rollout_prompt
+    from polyfact.training.rewards import rollout_reward
+    from polyfact.training.scoring import generate_answers, mcq_records
 
     def evaluate(model: Any) -> dict[str, Any]:
         with torch.no_grad():
@@ -285,10 +285,10 @@ def objective_change(curve: list[dict[str, Any]], measure: str) -> dict[str, Any
 def save_point(job: Any, step: int, model: Any) -> Path:
     """Keep ``model`` at ``step`` of ``job``'s training as checkpoint ``<arm>/step-<n>`` (a LoRA model:
     its adapter only), with a manifest naming the arm, its parent and the step."""
-    from core.checkpoints import MANIFEST, content_record, package_versions
-    from core.io import atomic_dir, fingerprint
-    from core.layout import point_id
-    from training.config import fingerprint_view
+    from polyfact.core.checkpoints import MANIFEST, content_record, package_versions
+    from polyfact.core.io import atomic_dir, fingerprint
+    from polyfact.core.layout import point_id
+    from polyfact.training.config import fingerprint_view
 
     pid = point_id(job.ckpt_id, step)
     folder = job.run.checkpoint(pid)
@@ -320,15 +320,15 @@ class TrajectoryCallback(TrainerCallback):
             raise PolyFactError(f"trajectory.points={self.points} is more than the {max(total - 1, 0)} intermediate "
                                 f"steps of {self.job.ckpt_id} ({total} optimizer steps); lower it or train longer")
         self.steps = trajectory_steps(total, self.points)
-        from core.checkpoints import list_points, read_manifest
+        from polyfact.core.checkpoints import list_points, read_manifest
 
         for _, pid in list_points(self.job.run.root, self.job.ckpt_id):  # kept by an earlier training of the arm
             if (read_manifest(self.job.run.root, pid).get("point") or {}).get("of_fingerprint") != self.job.fingerprint:
                 shutil.rmtree(self.job.run.checkpoint(pid), ignore_errors=True)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: D102
-        from core.checkpoints import checkpoint_problem
-        from core.layout import point_id
+        from polyfact.core.checkpoints import checkpoint_problem
+        from polyfact.core.layout import point_id
 
         step = state.global_step
         if step in self.steps and checkpoint_problem(self.job.run.root, point_id(self.job.ckpt_id, step)):

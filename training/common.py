@@ -12,13 +12,13 @@ from typing import Any, Iterable
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from core.checkpoints import (checkpoint_fingerprint, load_checkpoint, manifest_fingerprint, read_manifest,
+from polyfact.core.checkpoints import (checkpoint_fingerprint, load_checkpoint, manifest_fingerprint, read_manifest,
                               save_checkpoint, start_work)
-from core.errors import PolyFactError
-from core.layout import RunLayout, check_id, layout
-from polyfact.dataset import load_dataset_dir, load_meta
-from training.config import fingerprint_view
-from training.scoring import generation_records, mcq_records
+from polyfact.core.errors import PolyFactError
+from polyfact.core.layout import RunLayout, check_id, layout
+from polyfact.data.dataset import load_dataset_dir, load_meta
+from polyfact.training.config import fingerprint_view
+from polyfact.training.scoring import generation_records, mcq_records
 
 
 def set_seed(seed: int) -> None:
@@ -37,7 +37,7 @@ class RunData:
 
     @property
     def fingerprint(self) -> str:
-        from polyfact.dataset import data_fingerprint
+        from polyfact.data.dataset import data_fingerprint
 
         return data_fingerprint(self.path)
 
@@ -150,12 +150,12 @@ class Job:
         return self.run.work(self.ckpt_id)
 
     def arm(self, facts: list[str], langs: list[str], *, normalization: str, grpo: Any = None) -> tuple[Any, list]:
-        """What this arm records: its :class:`training.arms.Spend` (restored from the state it
+        """What this arm records: its :class:`polyfact.training.arms.Spend` (restored from the state it
         resumes from) and the trainer callbacks that keep it and the learning curve (probe facts: its
         own first facts; test facts: a seeded sample; ``grpo``: also the greedy reward)."""
-        from training.arms import CurveCallback, Spend, SpendCallback, TrajectoryCallback, curve_evaluator, curve_rows
-        from training.config import BudgetConfig
-        from training.lm import last_state
+        from polyfact.training.arms import CurveCallback, Spend, SpendCallback, TrajectoryCallback, curve_evaluator, curve_rows
+        from polyfact.training.config import BudgetConfig
+        from polyfact.training.lm import last_state
 
         budget = self.budget or BudgetConfig()
         probe, test = curve_rows(self.data, facts, langs, budget, self.seed)

@@ -1,5 +1,5 @@
 """Settings of every training method, with help text and rules next to each field
-(``core.settings``): the pair to each trainer, as TRL's configs are. This module imports no torch,
+(``polyfact.core.settings``): the pair to each trainer, as TRL's configs are. This module imports no torch,
 so the command line lists and checks settings at once."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.registry import choices
-from core.settings import check, setting
-from polyfact.answers import RESOLVERS
-from polyfact.build import PROMPT_STYLES as PROMPTS
-from polyfact.languages import language_group
+from polyfact.core.registry import choices
+from polyfact.core.settings import check, setting
+from polyfact.data.answers import RESOLVERS
+from polyfact.data.build import PROMPT_STYLES as PROMPTS
+from polyfact.data.languages import language_group
 
 # ------------------------------------------------------------------------------------ vocabularies
 FAMILIES = choices("model family", {"qwen2": "Qwen2 architecture (Qwen2.5)", "olmo2": "OLMo-2 architecture"})
@@ -80,7 +80,7 @@ class TinyModelConfig:
     def __post_init__(self) -> None:
         check(self)
         if self.hidden_size % self.num_heads:
-            from core.errors import PolyFactError
+            from polyfact.core.errors import PolyFactError
 
             raise PolyFactError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
 
@@ -259,7 +259,7 @@ class SftConfig:
             self.lora = LoraSettings(**self.lora)
         check(self)
         if self.accumulation == "sum" and self.objective != "study":
-            from core.errors import PolyFactError
+            from polyfact.core.errors import PolyFactError
 
             raise PolyFactError("sft.accumulation=sum applies to the study objective only (the answer objective "
                                 "trains through TRL, which averages); set sft.objective=study or drop it")
@@ -363,7 +363,7 @@ class CmAlignConfig:
 
 @dataclass
 class RewardConfig:
-    """Reward values and the consistency bonus of fact-grouped GRPO (``training.rewards``). For
+    """Reward values and the consistency bonus of fact-grouped GRPO (``polyfact.training.rewards``). For
     ``study``, ``wrong`` is a resolved wrong option (0), ``unresolved`` an answer that resolves to
     no option (−0.5), ``empty`` an empty answer, and ``bonus_weight`` is added to the **sum**."""
 

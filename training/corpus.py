@@ -7,10 +7,10 @@ import random
 from collections import defaultdict
 from typing import Iterable
 
-from polyfact.build import continuation
-from polyfact.languages import language_group
-from polyfact.relations import RELATIONS
-from training.config import CorpusConfig
+from polyfact.data.build import continuation
+from polyfact.data.languages import language_group
+from polyfact.data.relations import RELATIONS
+from polyfact.training.config import CorpusConfig
 
 
 def _rng(*parts: object) -> random.Random:
@@ -81,11 +81,11 @@ def parallel_corpus(spec: str, langs: list[str], seed: int = 42, max_docs: int |
     ``"<code>: <sentence>"`` per available language in a language order shuffled per row (seed 42),
     rows with fewer than two languages dropped. ``spec``: ``multiway:FILE.jsonl`` (TED2025 records)
     or ``files:DIR`` (``DIR/<lang>.txt``, line-aligned)."""
-    from core.errors import PolyFactError
+    from polyfact.core.errors import PolyFactError
 
     kind, _, where = spec.partition(":")
     if kind == "multiway":
-        from polyfact.sources.multiway import iter_records
+        from polyfact.data.sources.multiway import iter_records
 
         rows: Iterable[dict[str, str]] = iter_records(where, langs)
     elif kind == "files":

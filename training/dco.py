@@ -24,11 +24,11 @@ import datasets
 import torch
 from transformers import Trainer, TrainingArguments
 
-from core.errors import PolyFactError
-from training.arms import Spend, budget_facts, fact_groups, rows_of
-from training.common import begin, finish, quick_recall, sample_facts
-from training.config import BudgetConfig, DcoConfig
-from training.lm import last_state, merged, training_args, with_lora
+from polyfact.core.errors import PolyFactError
+from polyfact.training.arms import Spend, budget_facts, fact_groups, rows_of
+from polyfact.training.common import begin, finish, quick_recall, sample_facts
+from polyfact.training.config import BudgetConfig, DcoConfig
+from polyfact.training.lm import last_state, merged, training_args, with_lora
 
 
 def dco_loss(chosen_1: torch.Tensor, rejected_1: torch.Tensor, chosen_2: torch.Tensor, rejected_2: torch.Tensor,

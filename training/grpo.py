@@ -28,14 +28,14 @@ import datasets
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 
-from core.errors import PolyFactError
-from polyfact.answers import first_line
-from polyfact.build import rollout_prompt
-from training.arms import Spend, budget_facts, check_budget, fact_groups, rows_of
-from training.common import begin, finish, quick_recall, sample_facts
-from training.config import BudgetConfig, GrpoConfig, LMTrainConfig
-from training.lm import last_state, merged, training_args, with_lora
-from training.rewards import rollout_reward
+from polyfact.core.errors import PolyFactError
+from polyfact.data.answers import first_line
+from polyfact.data.build import rollout_prompt
+from polyfact.training.arms import Spend, budget_facts, check_budget, fact_groups, rows_of
+from polyfact.training.common import begin, finish, quick_recall, sample_facts
+from polyfact.training.config import BudgetConfig, GrpoConfig, LMTrainConfig
+from polyfact.training.lm import last_state, merged, training_args, with_lora
+from polyfact.training.rewards import rollout_reward
 
 Facts = list[dict[str, dict]]  # one ``{lang: row}`` per fact group
 
@@ -96,7 +96,7 @@ class RolloutRewards:
 
 
 def rewards(seqs: list[Rollout], facts: Facts, cfg: GrpoConfig) -> RolloutRewards:
-    """Each rollout's reward (``training.rewards.rollout_reward``: every language's answer, summed
+    """Each rollout's reward (``polyfact.training.rewards.rollout_reward``: every language's answer, summed
     or averaged, plus the consistency bonus) and each language's own reward."""
     g = cfg.num_generations
     answers: dict[tuple[int, int], dict[str, str]] = defaultdict(dict)
@@ -195,7 +195,7 @@ def policy_loss(
         width = max_completion_length or mask.shape[1]
         loss = (per_token * mask).sum() / (mask.shape[0] * width)
     else:
-        from training.config import LOSS_TYPES
+        from polyfact.training.config import LOSS_TYPES
 
         LOSS_TYPES.check(loss_type, "loss_type")
         raise AssertionError(loss_type)
@@ -374,7 +374,7 @@ def grpo_trl(run_dir: str | Path, cfg: GrpoConfig, *, parent: str = "base", ckpt
     if cfg.use_vllm and importlib.util.find_spec("vllm") is None:
         raise PolyFactError("grpo.use_vllm needs vLLM: pip install vllm (on a CUDA machine), or set grpo.use_vllm=false")
 
-    from training.rewards import language_reward
+    from polyfact.training.rewards import language_reward
 
     job = begin(run_dir, data_dir, seed, parent, method=method, ckpt_id=ckpt_id, cfg=cfg, budget=budget)
     data, model, tokenizer = job.data, job.model, job.tokenizer

@@ -18,7 +18,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from training.config import LMTrainConfig, LoraSettings
+from polyfact.training.config import LMTrainConfig, LoraSettings
 
 
 def with_lora(model: PreTrainedModel, lora: LoraSettings) -> PreTrainedModel:
@@ -90,7 +90,7 @@ def last_state(out: Path) -> str | None:
     """The newest complete ``checkpoint-N`` a killed run left in ``out`` (to resume from): one whose
     trainer state parses and whose optimizer, scheduler and weights were written (a kill mid-save
     leaves some out, or a file empty)."""
-    from core.io import read_cached
+    from polyfact.core.io import read_cached
 
     if not out.exists():
         return None

@@ -1,6 +1,6 @@
 """The training methods by name: what ``polyfact train METHOD`` and the run's training stages
 dispatch to. Each entry names its function (``(run_dir, cfg, *, parent, ckpt_id, seed, data_dir,
-method) -> manifest``, built on ``training.common.begin``/``finish``), its config section of the
+method) -> manifest``, built on ``polyfact.training.common.begin``/``finish``), its config section of the
 run config, and any settings its registration fixes. Adding a method: its module, one ``add`` here,
 and its tests (docs/ARCHITECTURE.md)."""
 
@@ -10,36 +10,36 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from core.registry import Registry
+from polyfact.core.registry import Registry
 
 METHODS: Registry = Registry("training method", hint="(chain them with +, e.g. cpt+grpo)")
-METHODS.add("pretrain", "pretrain the toy world's tiny model from scratch (the base)", "training.pretrain:pretrain",
+METHODS.add("pretrain", "pretrain the toy world's tiny model from scratch (the base)", "polyfact.training.pretrain:pretrain",
             section="pretrain")
-METHODS.add("cpt", "continual pretraining on parallel text", "training.pretrain:cpt", section="cpt",
+METHODS.add("cpt", "continual pretraining on parallel text", "polyfact.training.pretrain:cpt", section="cpt",
             objective="mean_accuracy")
 METHODS.add("sft", "supervised fine-tuning on the train facts (sft.objective: answer, or the study's letters)",
-            "training.sft:sft", section="sft", objective="mean_accuracy")
+            "polyfact.training.sft:sft", section="sft", objective="mean_accuracy")
 METHODS.add("sft-answer", "the project's answer SFT under its own name (free-text answers after the cue prompt), "
-            "beside the study's SFT", "training.sft:sft", section="sft",
+            "beside the study's SFT", "polyfact.training.sft:sft", section="sft",
             overrides={"objective": "answer", "accumulation": "mean", "consistency_weight": 0.0},
             objective="mean_accuracy")
 METHODS.add("sft-oracle", "positive control: the answer SFT on the budget's facts plus budget.oracle_test_share "
-            "of the test facts (an oracle: it sees test answers; kept out of every claim)", "training.sft:sft",
+            "of the test facts (an oracle: it sees test answers; kept out of every claim)", "polyfact.training.sft:sft",
             section="sft", overrides={"objective": "answer", "accumulation": "mean", "consistency_weight": 0.0},
             objective="mean_accuracy", control="positive")
 METHODS.add("grpo", "the study's fact-grouped GRPO (one advantage per rollout over all languages)",
-            "training.grpo:grpo", section="grpo", objective="greedy_reward")
+            "polyfact.training.grpo:grpo", section="grpo", objective="greedy_reward")
 METHODS.add("grpo-perlang", "the matched control: GRPO with one group per fact × language",
-            "training.grpo:grpo", section="grpo", overrides={"grouping": "language"}, objective="greedy_reward")
+            "polyfact.training.grpo:grpo", section="grpo", overrides={"grouping": "language"}, objective="greedy_reward")
 METHODS.add("grpo-placebo", "negative control: GRPO with each group's rewards permuted across its rollouts "
-            "(same trainer, budget and reward values; no information in the update)", "training.grpo:grpo",
+            "(same trainer, budget and reward values; no information in the update)", "polyfact.training.grpo:grpo",
             section="grpo", overrides={"placebo": True}, objective="greedy_reward", control="negative")
 METHODS.add("grpo-trl", "TRL's per-prompt GRPOTrainer (each fact × language its own prompt), for comparison",
-            "training.grpo:grpo_trl", section="grpo", objective="mean_accuracy")
+            "polyfact.training.grpo:grpo_trl", section="grpo", objective="mean_accuracy")
 METHODS.add("dco", "DCO: label-free agreement of two languages' option preferences (the study's baseline)",
-            "training.dco:dco", section="dco", objective="agreement")
+            "polyfact.training.dco:dco", section="dco", objective="agreement")
 METHODS.add("cm-align", "CM-Align: DPO toward each language's answer closest to the consistent English one",
-            "training.cmalign:cm_align", section="cm_align", objective="agreement")
+            "polyfact.training.cmalign:cm_align", section="cm_align", objective="agreement")
 
 
 def fine_tuning_methods() -> list[str]:

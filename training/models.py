@@ -1,5 +1,5 @@
 """Models of the toy world: tiny Qwen2/OLMo2 causal LMs with a byte-level BPE trained on the run's
-corpus (loading any checkpoint is ``core.checkpoints.load_checkpoint``)."""
+corpus (loading any checkpoint is ``polyfact.core.checkpoints.load_checkpoint``)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from transformers import (
     Qwen2ForCausalLM,
 )
 
-from core.errors import PolyFactError
-from training.config import TinyModelConfig
+from polyfact.core.errors import PolyFactError
+from polyfact.training.config import TinyModelConfig
 
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.errors import PolyFactError
-from core.io import atomic_write_text
-from core.layout import layout
-from training.common import begin, finish, quick_recall, sample_facts
-from training.arms import budget_facts, check_budget, rows_of
-from training.config import BudgetConfig, CptConfig, PretrainConfig
-from training.corpus import cpt_corpus, parallel_corpus, pretraining_corpus
-from training.lm import train_causal_lm
-from training.models import make_tiny_model, train_tokenizer
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_write_text
+from polyfact.core.layout import layout
+from polyfact.training.common import begin, finish, quick_recall, sample_facts
+from polyfact.training.arms import budget_facts, check_budget, rows_of
+from polyfact.training.config import BudgetConfig, CptConfig, PretrainConfig
+from polyfact.training.corpus import cpt_corpus, parallel_corpus, pretraining_corpus
+from polyfact.training.lm import train_causal_lm
+from polyfact.training.models import make_tiny_model, train_tokenizer
 
 
 def _write_corpus(run_dir: Path, name: str, docs: list[str]) -> Path:

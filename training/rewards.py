@@ -1,7 +1,7 @@
 """Rewards of fact-grouped GRPO. A rollout answers one fact once in every training language.
 
 ``study`` (the PolyFact study's, ``train_wikifact_grpo_accelerate.py``): each language's answer is
-resolved to at most one of its options (``polyfact.answers.resolve_option`` under
+resolved to at most one of its options (``polyfact.data.answers.resolve_option`` under
 ``RewardConfig.resolver``: the study's HEAD or paper-era rule); per language +1 when it
 resolves to the gold, 0 to another option, −0.5 when it resolves to nothing, −``empty_penalty``
 when empty; the rollout's reward is the **sum** over languages plus ``bonus`` when every language
@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Mapping
 
-from core.errors import PolyFactError
-from polyfact.answers import match, normalize, resolve_option
-from training.config import RewardConfig
+from polyfact.core.errors import PolyFactError
+from polyfact.data.answers import match, normalize, resolve_option
+from polyfact.training.config import RewardConfig
 
 
 def language_reward(answer: str, row: Mapping, cfg: RewardConfig) -> tuple[float, bool]:

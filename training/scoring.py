@@ -10,9 +10,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from polyfact.answers import first_line, match
-from polyfact.build import continuation, mcq_prompt, option_continuation
-from training.config import NORMALIZATIONS
+from polyfact.data.answers import first_line, match
+from polyfact.data.build import continuation, mcq_prompt, option_continuation
+from polyfact.training.config import NORMALIZATIONS
 
 
 
@@ -60,7 +60,7 @@ def score_options(
     style: str = "cue",
 ) -> list[OptionScores]:
     """Log-likelihood of every option after its prompt (``style``: how an option follows it, see
-    ``polyfact.build.option_continuation``).
+    ``polyfact.data.build.option_continuation``).
 
     Per batch of questions: one forward over the left-padded prompts fills the KV cache; the
     cache is repeated once per option and one forward over all options' tokens scores them.
@@ -258,7 +258,7 @@ def generation_records(
     progress: bool = False,
     match_mode: str = "study",
 ) -> list[dict]:
-    """Greedy free-form answers scored with ``polyfact.answers.match`` (``match_mode``: the study's
+    """Greedy free-form answers scored with ``polyfact.data.answers.match`` (``match_mode``: the study's
     matcher by default); ``few_shot`` rows (same language) are prepended as solved examples."""
     rows = list(rows)
 

@@ -3,7 +3,7 @@
 ``answer`` (the project's): question → answer pairs in the evaluation's format through TRL's
 ``SFTTrainer``, loss on the answer only.
 ``study`` (the study's ``train_multilingual_consistency_lora_sft.py``): the four options shown
-(:func:`polyfact.build.letter_prompt`), cross-entropy over the option letters at the answer
+(:func:`polyfact.data.build.letter_prompt`), cross-entropy over the option letters at the answer
 position (the gold letter's logit against the other letters'), all of a fact's languages in one
 batch, and an optional KL of each language's letter distribution to the fact's mean.
 
@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
-from polyfact.build import LETTERS, continuation, letter_prompt
-from training.arms import Spend, budget_facts, check_budget, oracle_facts, oracle_share, rows_of
-from training.common import begin, finish, quick_recall, sample_facts
-from training.config import BudgetConfig, SftConfig
-from training.lm import last_state, merged, training_args, with_lora
+from polyfact.data.build import LETTERS, continuation, letter_prompt
+from polyfact.training.arms import Spend, budget_facts, check_budget, oracle_facts, oracle_share, rows_of
+from polyfact.training.common import begin, finish, quick_recall, sample_facts
+from polyfact.training.config import BudgetConfig, SftConfig
+from polyfact.training.lm import last_state, merged, training_args, with_lora
 
 
 def sft_dataset(rows: list[dict]) -> datasets.Dataset:

@@ -16,10 +16,10 @@ from typing import Any, Callable, Iterable
 
 import requests
 
-from core.errors import PolyFactError
-from polyfact.facts import Fact
-from polyfact.sources.wikidata_dump import entity_aliases, entity_labels, well_formed
-from core.io import atomic_write_json
+from polyfact.core.errors import PolyFactError
+from polyfact.data.facts import Fact
+from polyfact.data.sources.wikidata_dump import entity_aliases, entity_labels, well_formed
+from polyfact.core.io import atomic_write_json
 
 API_URL = "https://www.wikidata.org/w/api.php"
 SPARQL_URL = "https://query.wikidata.org/sparql"

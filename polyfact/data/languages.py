@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from core.errors import PolyFactError
+from polyfact.core.errors import PolyFactError
 
 
 @dataclass(frozen=True)

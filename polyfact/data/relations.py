@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from core.errors import PolyFactError
+from polyfact.core.errors import PolyFactError
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Relation:
         except KeyError:
             raise PolyFactError(
                 f"relation {self.pid} ({self.name}) has no {kind} template for language {lang!r}; "
-                f"add one in polyfact/relations.py"
+                f"add one in polyfact/data/relations.py"
             ) from None
 
 
@@ -818,7 +818,7 @@ def get_relation(pid: str) -> Relation:
         return RELATIONS[pid]
     except KeyError:
         raise PolyFactError(
-            f"unknown relation {pid!r}; use one of: {' '.join(RELATIONS)} (or add it in polyfact/relations.py)"
+            f"unknown relation {pid!r}; use one of: {' '.join(RELATIONS)} (or add it in polyfact/data/relations.py)"
         ) from None
 
 

@@ -22,8 +22,8 @@ from typing import Iterable
 
 import datasets
 
-from core.errors import PolyFactError
-from polyfact.facts import Fact
+from polyfact.core.errors import PolyFactError
+from polyfact.data.facts import Fact
 
 LICENSE = "Global-MMLU-Lite (Singh et al. 2024, Cohere Labs), Apache License 2.0"
 LETTERS = ("A", "B", "C", "D")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import datasets
 
-from core.errors import PolyFactError
-from polyfact.facts import Fact
+from polyfact.core.errors import PolyFactError
+from polyfact.data.facts import Fact
 
 LICENSE = "PolyFact release (facts from Wikidata, CC0 1.0), as released by its authors"
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -57,7 +57,7 @@ def align_options(fact_id: str, options: dict[str, list[str]], gold: dict[str, i
     """Entity ids for options that carry none: the reference language's positions are the ids;
     every other language maps gold to gold, then options with equal normalized text (one-to-one),
     then a single leftover to the single free id; anything else stays None (unknown)."""
-    from polyfact.answers import normalize
+    from polyfact.data.answers import normalize
 
     ref = ref if ref in options else sorted(options)[0]
     ref_ids = [f"{fact_id}#{i}" for i in range(len(options[ref]))]

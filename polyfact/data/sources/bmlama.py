@@ -21,9 +21,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
-from core.errors import PolyFactError
-from polyfact.facts import Fact
-from polyfact.languages import ALL_LANGS
+from polyfact.core.errors import PolyFactError
+from polyfact.data.facts import Fact
+from polyfact.data.languages import ALL_LANGS
 
 LICENSE = ("BMLAMA-53 (Qi, Fernández & Bisazza, EMNLP 2023; a language-balanced resplit of mLAMA, Kassner et al. "
            "2021), as released by its authors (github Betswish/Cross-Lingual-Consistency); see that release for its terms")

@@ -12,11 +12,11 @@ from typing import Any
 import datasets
 import pyarrow as pa
 
-from polyfact.build import SPLITS, BuildConfig, BuildReport
-from core.errors import PolyFactError
-from core.io import atomic_dir, atomic_write_json, atomic_write_text, fingerprint, read_json
-from polyfact.languages import LANGUAGES, order_langs
-from polyfact.relations import RELATIONS
+from polyfact.data.build import SPLITS, BuildConfig, BuildReport
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import atomic_dir, atomic_write_json, atomic_write_text, fingerprint, read_json
+from polyfact.data.languages import LANGUAGES, order_langs
+from polyfact.data.relations import RELATIONS
 
 FORMAT_VERSION = 1
 META_FILE = "polyfact.json"
@@ -130,7 +130,7 @@ def data_fingerprint(path: str | Path) -> str:
     """The fingerprint of a dataset directory as it is on disk: its recorded fingerprint and the
     content of its data files (so rows edited in place make everything that depends on them stale;
     file hashes are reused while size and modification time are unchanged)."""
-    from core.io import file_digest, fingerprint
+    from polyfact.core.io import file_digest, fingerprint
 
     root = Path(path)
     digests = []
@@ -197,7 +197,7 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 def export_configs(data_dir: str | Path, out: str | Path, force: bool = False) -> list[Path]:
     """Export as per-language configs like the released PolyFact: ``<out>/<lang>/<split>.jsonl``
     with ``question``, ``options`` (A, B, …), ``answer_index``, ``answer`` and ``fact_id``."""
-    from core.io import check_apart
+    from polyfact.core.io import check_apart
 
     check_apart([data_dir], out, "--out")
     dd = load_dataset_dir(data_dir)

