@@ -181,7 +181,7 @@ def neuron_analysis(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig
             "calibrated_counts": calibrated.counts(), "calibrated_per_layer": calibrated.per_layer(),
             "thresholds": thresholds.to_dict(),
         }
-    return write_result(path, payload, prov)
+    return write_result(path, payload, {**prov, "hook_check": sharded.meta.get("hook_check")})
 
 
 def load_lape(run_dir: str | Path, ckpt_id: str, variant: str = "tang") -> LapeResult:
@@ -250,7 +250,7 @@ def head_analysis(run_dir: str | Path, ckpt_id: str, cfg: SpecializationConfig |
                "text_source": sharded.meta.get("text_source")}
     if imp.meta.get("skipped_nonfinite"):
         payload["skipped_nonfinite"] = imp.meta["skipped_nonfinite"]
-    return write_result(path, payload, prov)
+    return write_result(path, payload, {**prov, "hook_check": sharded.meta.get("hook_check")})
 
 
 def load_heads(run_dir: str | Path, ckpt_id: str) -> HeadImportance:

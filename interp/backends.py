@@ -21,7 +21,7 @@ import torch
 from polyfact.core.errors import PolyFactError
 from polyfact.interp.registry import BACKENDS
 from polyfact.interp.sites import ArchitectureAdapter, ModelShape
-from polyfact.interp.stats import SiteReducer
+from polyfact.interp.stats import SiteReducer, real_tokens
 
 HeadEdit = Callable[[int, torch.Tensor], torch.Tensor]
 
@@ -29,7 +29,8 @@ HeadEdit = Callable[[int, torch.Tensor], torch.Tensor]
 class HookBackend(Protocol):
     """What every backend offers."""
 
-    def collect(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reducer: SiteReducer) -> None: ...
+    def collect(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reducer: SiteReducer,
+                logits: bool = False) -> torch.Tensor | None: ...
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, edit: HeadEdit) -> torch.Tensor: ...
 
@@ -55,20 +56,22 @@ class TorchHooks:
         self._stats_hooks: list = []
         self._edit_hooks: list = []
 
-    def collect(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reducer: SiteReducer) -> None:
+    def collect(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reducer: SiteReducer,
+                logits: bool = False) -> torch.Tensor | None:
         if not self._stats_hooks:
             for layer in range(self.shape.n_layers):
-                self._stats_hooks.append(self.adapter.module(self.model, "mlp.gate_act", layer).register_forward_hook(
-                    lambda mod, inp, out, layer=layer: self.reducer.gate_act(layer, out)))
+                self._stats_hooks.append(self.adapter.hook_mlp_act(
+                    self.model, layer, lambda act, layer=layer: self.reducer.gate_act(layer, act)))
                 self._stats_hooks.append(self.adapter.module(self.model, "attn.head_out", layer)
                                          .register_forward_pre_hook(
                     lambda mod, inp, layer=layer: self.reducer.head_out(layer, inp[0])))
         self.reducer = reducer
         dev = _device(self.model)
         with torch.inference_mode():
-            # statistics need no logits: the LM head runs for the last position only
-            self.model(input_ids=input_ids.to(dev), attention_mask=attention_mask.to(dev), use_cache=False,
-                       logits_to_keep=1)
+            # statistics need no logits: the LM head runs for the last position only (unless asked)
+            out = self.model(input_ids=input_ids.to(dev), attention_mask=attention_mask.to(dev), use_cache=False,
+                             logits_to_keep=0 if logits else 1)
+        return out.logits if logits else None
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, edit: HeadEdit) -> torch.Tensor:
         if not self._edit_hooks:
@@ -99,24 +102,27 @@ class NnsightHooks:
         self.lm = TransformersModel(model, task="text-generation", tokenizer=tokenizer)
         self.model, self.adapter, self.shape = model, adapter, shape
 
-    def collect(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reducer: SiteReducer) -> None:
+    def collect(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reducer: SiteReducer,
+                logits: bool = False) -> torch.Tensor | None:
         dev = _device(self.model)
         mask = attention_mask.bool().to(dev)
         full, n_heads = reducer.full, self.shape.n_heads
-        heads, gates = [], []
+        heads, gates, out = [], [], []
         with torch.inference_mode():
             with self.lm.trace({"input_ids": input_ids.to(dev), "attention_mask": attention_mask.to(dev)},
-                               logits_to_keep=1):
+                               logits_to_keep=0 if logits else 1):
                 for layer in range(self.shape.n_layers):  # execution order: attention, then MLP
-                    z = self.adapter.module(self.lm, "attn.head_out", layer).input
-                    z = z.reshape(-1, z.shape[-1]) if full else z[mask]
+                    z = real_tokens(self.adapter.module(self.lm, "attn.head_out", layer).input, mask, full)
                     heads.append(reducer.reduce_heads(z, n_heads).save())
-                    act = self.adapter.module(self.lm, "mlp.gate_act", layer).output
-                    act = act.reshape(-1, act.shape[-1]) if full else act[mask]
+                    site = self.adapter.module(self.lm, "mlp.gate_act", layer)
+                    act = real_tokens(site.output if self.adapter.mlp_hook == "output" else site.input, mask, full)
                     gates.append(reducer.reduce_gate(act).save())
+                if logits:
+                    out.append(self.lm.output.logits.save())
         for layer in range(self.shape.n_layers):
             reducer.add_heads(layer, heads[layer])
             reducer.add_gate(layer, *gates[layer])
+        return out[0] if logits else None
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, edit: HeadEdit) -> torch.Tensor:
         with self.lm.trace({"input_ids": input_ids, "attention_mask": attention_mask}):
@@ -138,6 +144,9 @@ class LensHooks:
              model_dir: str | os.PathLike | None = None) -> "LensHooks":
         if model_dir is None:
             raise PolyFactError("the lens backend boots TransformerBridge from a checkpoint directory; pass model_dir")
+        if not adapter.lens:
+            raise PolyFactError(f"the lens backend knows TransformerBridge's hook names for {', '.join(_lens_families())} "
+                                f"only, not {adapter.family}; use --backend torch or nnsight (same statistics)")
         return cls(model_dir, adapter, shape, device=_device(model), dtype=next(model.parameters()).dtype)
 
     def __init__(self, model_dir: str | os.PathLike, adapter: ArchitectureAdapter, shape: ModelShape,
@@ -148,7 +157,8 @@ class LensHooks:
         self.bridge = TransformerBridge.boot_transformers(str(model_dir), device=str(device), **kwargs)
         self.adapter, self.shape, self.device = adapter, shape, device
 
-    def collect(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reducer: SiteReducer) -> None:
+    def collect(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reducer: SiteReducer,
+                logits: bool = False) -> torch.Tensor | None:
         hooks = []
         for layer in range(self.shape.n_layers):
             hooks.append((self.adapter.lens_hook("mlp.gate_act", layer),
@@ -156,8 +166,9 @@ class LensHooks:
             hooks.append((self.adapter.lens_hook("attn.head_out", layer),
                           lambda x, hook, layer=layer: reducer.head_out(layer, x.flatten(2))))  # [B,T,H,D]
         with torch.inference_mode():
-            self.bridge.run_with_hooks(input_ids.to(self.device), fwd_hooks=hooks, return_type=None,
-                                       attention_mask=attention_mask.to(self.device))
+            return self.bridge.run_with_hooks(input_ids.to(self.device), fwd_hooks=hooks,
+                                              return_type="logits" if logits else None,
+                                              attention_mask=attention_mask.to(self.device))
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, edit: HeadEdit) -> torch.Tensor:
         hooks = [(self.adapter.lens_hook("attn.head_out", layer), lambda x, hook, layer=layer: edit(layer, x))
@@ -168,6 +179,41 @@ class LensHooks:
     def close(self) -> None:
         pass
 
+
+
+# the TransformerLens bridge recomputes the model in its own modules (eager attention, its own
+# layer norms): its logits match the bare forward to this relative tolerance, not exactly
+LENS_TOLERANCE = 1e-4
+
+
+def hook_check(model: torch.nn.Module, backend_name: str, hooked: Callable[[], torch.Tensor],
+               input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+    """Proof that measuring did not change the model: the logits of one probe batch through the
+    backend's hooks (``hooked()``) against the bare forward of ``model``. Exact equality for the
+    read-only torch and nnsight hooks; within :data:`LENS_TOLERANCE` of the largest logit for the
+    TransformerLens bridge. Raises on a mismatch; returns the record a result keeps."""
+    dev = _device(model)
+    with torch.inference_mode():
+        bare = model(input_ids=input_ids.to(dev), attention_mask=attention_mask.to(dev), use_cache=False).logits
+    with torch.inference_mode():
+        got = hooked().to(bare.device, bare.dtype)
+    mask = attention_mask.bool().to(bare.device)
+    diff = float((got - bare)[mask].abs().max()) if got.shape == bare.shape else float("inf")
+    scale = float(bare[mask].abs().max())
+    tolerance = LENS_TOLERANCE * scale if backend_name == "lens" else 0.0
+    record = {"backend": backend_name, "tokens": int(mask.sum()), "max_abs_diff": diff, "tolerance": tolerance,
+              "rule": "exact" if tolerance == 0 else f"≤ {LENS_TOLERANCE:g} × max |logit|"}
+    if not diff <= tolerance:
+        raise PolyFactError(f"the {backend_name} hooks changed the model's logits on a probe batch (max |Δ| {diff:.3g}, "
+                            f"allowed {tolerance:.3g}); its statistics would not describe the model: report this, "
+                            "and use --backend torch meanwhile")
+    return record
+
+
+def _lens_families() -> list[str]:
+    from polyfact.interp.sites import ADAPTERS
+
+    return [k for k, a in ADAPTERS.items() if a.lens]
 
 
 def make_backend(name: str, model: torch.nn.Module, tokenizer, adapter: ArchitectureAdapter, shape: ModelShape,

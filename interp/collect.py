@@ -9,7 +9,7 @@ import os
 import torch
 from tqdm.auto import tqdm
 
-from polyfact.interp.backends import make_backend
+from polyfact.interp.backends import hook_check, make_backend
 from polyfact.interp.batching import CollectConfig, Texts, batches, languages_with_text, pad_id, token_chunks
 from polyfact.interp.sites import ArchitectureAdapter, adapter_for, model_shape
 from polyfact.interp.stats import ActivationStats, SiteReducer, all_reduce
@@ -32,7 +32,7 @@ def collect_stats(
     summed with an all-reduce (``torch.distributed`` must be initialized)."""
     cfg = cfg or CollectConfig()
     adapter = adapter or adapter_for(model)
-    shape = model_shape(model)
+    shape = adapter.shape(model)
     langs = languages_with_text(texts)
     pad = pad_id(tokenizer)
     plan = []
@@ -49,6 +49,12 @@ def collect_stats(
     was_training = model.training
     model.eval()
     try:
+        if plan:  # measuring must not change the model: one probe batch, hooked against bare
+            _, ids, mask = plan[0]
+            scratch = SiteReducer(ActivationStats.zeros(langs, shape.n_layers, shape.d_mlp, shape.n_heads), shape.n_heads)
+            scratch.begin(0, mask)
+            stats.meta["hook_check"] = hook_check(model, cfg.backend, lambda: backend.collect(ids, mask, scratch, True),
+                                                  ids, mask)
         for lang_i, ids, mask in tqdm(plan, desc=f"collecting ({cfg.backend})", disable=not cfg.progress):
             reducer.begin(lang_i, mask)
             backend.collect(ids, mask, reducer)

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from polyfact.interp.backends import make_backend
+from polyfact.interp.backends import hook_check, make_backend
 from polyfact.interp.batching import CollectConfig, batches, languages_with_text, next_token_loss, pad_id, token_chunks
 from polyfact.interp.sites import ArchitectureAdapter, adapter_for, model_shape
 from polyfact.core.errors import PolyFactError
@@ -297,7 +297,7 @@ def head_importance(
     HEAD_METHODS.check(method, "method")
     cfg = cfg or CollectConfig(backend="torch")
     adapter = adapter or adapter_for(model)
-    shape = model_shape(model)
+    shape = adapter.shape(model)
     langs = languages_with_text(texts, "head importance")
     pad = pad_id(tokenizer)
     dev = next(model.parameters()).device
@@ -313,7 +313,13 @@ def head_importance(
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
+    check = None
     try:
+        probe = token_chunks(tokenizer, texts[langs[0]], cfg.seq_len, cfg.max_tokens, cfg.pack, cfg.separator,
+                             cfg.special_tokens)[:1]
+        if probe:  # the head edit at its identity must leave the logits exactly as the bare forward's
+            ids, mask = torch.tensor(probe, device=dev), torch.ones(1, len(probe[0]), dtype=torch.long, device=dev)
+            check = hook_check(model, cfg.backend, lambda: runner.logits(ids, mask), ids, mask)
         for i, lang in enumerate(tqdm(langs, desc=f"head importance ({method}, {cfg.backend})",
                                       disable=not cfg.progress)):
             chunks = token_chunks(tokenizer, texts[lang], cfg.seq_len, cfg.max_tokens, cfg.pack, cfg.separator,
@@ -339,7 +345,7 @@ def head_importance(
             p.requires_grad_(g)
         model.train(was_training)
     meta = {"family": adapter.family, "backend": cfg.backend, "seq_len": cfg.seq_len, "max_tokens": cfg.max_tokens,
-            "pack": cfg.pack}
+            "pack": cfg.pack, "hook_check": check}
     if method == "lahis":
         meta.update({"lr": lr, "max_samples": max_samples, "accumulation": lahis_accumulation})
     if any(skipped.values()):

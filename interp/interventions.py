@@ -9,7 +9,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 import torch
 
 from polyfact.interp.batching import CollectConfig, batches, next_token_loss, pad_id, token_chunks
-from polyfact.interp.sites import ArchitectureAdapter, adapter_for, model_shape
+from polyfact.interp.sites import ArchitectureAdapter, adapter_for
 
 
 @contextlib.contextmanager
@@ -22,18 +22,18 @@ def deactivate(
     """Within the block, ``neurons`` (``{layer: [index]}``) output 0 and ``heads`` (``(layer, head)``)
     contribute nothing to ``o_proj``."""
     adapter = adapter or adapter_for(model)
-    shape = model_shape(model)
+    shape = adapter.shape(model)
     handles = []
     for layer, idx in (neurons or {}).items():
         if len(idx):
             index = torch.tensor(sorted(idx), dtype=torch.long)
 
-            def zero_neurons(mod, inp, out, index=index):
-                out = out.clone()
-                out[..., index.to(out.device)] = 0
-                return out
+            def zero_neurons(act, index=index):
+                act = act.clone()
+                act[..., index.to(act.device)] = 0
+                return act
 
-            handles.append(adapter.module(model, "mlp.gate_act", layer).register_forward_hook(zero_neurons))
+            handles.append(adapter.hook_mlp_act(model, layer, zero_neurons))
     by_layer: dict[int, list[int]] = {}
     for layer, head in heads:
         by_layer.setdefault(layer, []).append(head)

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from polyfact.interp.sites import adapter_for, model_shape
+from polyfact.interp.sites import adapter_for
 
 
 @dataclass
@@ -25,7 +25,7 @@ class LayerStates:
 def layer_states(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 16) -> LayerStates:
     """Mean-pooled and last-token residual states after every layer for each text."""
     adapter = adapter_for(model)
-    shape = model_shape(model)
+    shape = adapter.shape(model)
     dev = next(model.parameters()).device
     captured: list[torch.Tensor] = []
     handles = [adapter.module(model, "resid_post", layer).register_forward_hook(
@@ -92,8 +92,8 @@ def logit_lens(model: torch.nn.Module, tokenizer, prompts: Sequence[str], target
     """Probability of each target token after each prompt, decoded from every layer's last-token
     state through the final norm and the unembedding: ``[n_prompts, layers, n_targets]``."""
     adapter = adapter_for(model)
-    norm = model
-    for part in adapter.final_norm.split("."):
+    norm = model if adapter.final_norm else torch.nn.Identity()
+    for part in adapter.final_norm.split(".") if adapter.final_norm else ():
         norm = getattr(norm, part)
     unembed = model
     for part in adapter.unembed.split("."):

@@ -113,6 +113,15 @@ def all_reduce(stats: ActivationStats) -> ActivationStats:
     return stats
 
 
+def real_tokens(x: torch.Tensor, mask: torch.Tensor, full: bool = False) -> torch.Tensor:
+    """``[tokens, width]``: the rows of ``x`` at the real (unpadded) positions of ``mask`` ``[B, T]``;
+    ``x`` is ``[B, T, width]`` or already flattened to ``[B·T, width]`` (OPT's MLP runs on the flat batch)."""
+    if full:
+        return x.reshape(-1, x.shape[-1])
+    mask = mask.to(x.device)
+    return x[mask.reshape(-1)] if x.dim() == 2 else x[mask]
+
+
 class SiteReducer:
     """Adds one batch's site activations into the statistics of one language, over the
     positions where ``mask`` is true (padding excluded). One implementation for every backend.
@@ -140,9 +149,7 @@ class SiteReducer:
 
     def _flat(self, x: torch.Tensor) -> torch.Tensor:
         assert self.mask is not None
-        if self.full:
-            return x.reshape(-1, x.shape[-1])
-        return x[self.mask.to(x.device)]
+        return real_tokens(x, self.mask, self.full)
 
     def _slot(self, device: torch.device) -> dict[str, torch.Tensor]:
         acc = self._acc.get(self.lang)

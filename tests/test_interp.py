@@ -280,11 +280,11 @@ def test_two_process_gloo_collection_equals_one_process(tmp_path):
     assert torch.allclose(merged.head_norm, single.head_norm)
 
 
-def test_unknown_architecture_names_the_supported_ones():
+def test_an_architecture_without_decoder_blocks_is_one_line():
     class Fake(torch.nn.Module):
-        config = type("C", (), {"model_type": "rwkv"})()
+        config = type("C", (), {"model_type": "rwkv", "num_hidden_layers": 2})()
 
-    with pytest.raises(PolyFactError, match="qwen2, olmo2, llama, mistral, gemma2"):
+    with pytest.raises(PolyFactError, match="^rwkv: no list of 2 blocks in the module tree"):
         adapter_for(Fake())
 
 

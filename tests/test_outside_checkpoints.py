@@ -1,6 +1,7 @@
-"""Checkpoints no run of ours trained: tiny Llama, Mistral and Gemma2 directories written with
-``save_pretrained`` (no manifest) go through ``analyze neurons``, ``analyze heads`` and
-``compare`` in a run that has no base and no dataset; registration records source and hashes."""
+"""Checkpoints no run of ours trained: tiny random directories of 18 decoder-only families written
+with ``save_pretrained`` (no manifest) go through ``analyze neurons``, ``analyze heads`` (LAHIS) and
+``compare`` on the command line in a run that has no base and no dataset, each result recording its
+hook check; registration records source and hashes."""
 
 from __future__ import annotations
 
@@ -60,11 +61,14 @@ def test_outside_checkpoints_through_neurons_heads_and_compare(outside, family, 
     neurons = json.loads((run / "results" / "neurons" / f"{ckpt}.json").read_text())
     assert neurons["reference"] is None and neurons["languages"] == ["de", "en"]  # no base: no reference
     assert "text files" in neurons["text_source"]
+    check = neurons["provenance"]["hook_check"]  # measuring did not change the model
+    assert check["backend"] == "torch" and check["max_abs_diff"] == 0.0 and check["rule"] == "exact"
     r = cli("analyze", "heads", "--run", str(run), "--checkpoint", ckpt, "--method", "lahis",
             "--texts", f"files:{texts}", *FAST)
     assert r.returncode == 0, r.stderr[-2000:]
     heads = json.loads((run / "results" / "heads" / f"{ckpt}.json").read_text())
     assert heads["method"] == "lahis" and heads["study"]["n_top"] == 1
+    assert heads["provenance"]["hook_check"]["max_abs_diff"] == 0.0
     assert (run / "results" / "heads" / ckpt / "lahis" / "lahis_en.pth").exists()
     r = cli("compare", "--run", str(run), "--before", str(before), "--after", str(after), "--texts", f"files:{texts}",
             *FAST)
