@@ -9,8 +9,9 @@ The names below are the public API, imported on first use (``import polyfact`` l
 
     import polyfact
     run = polyfact.Run("runs/default")          # a finished run: its checkpoints and results
-    stats = polyfact.collect_stats(model, tokenizer, {"en": en_texts, "de": de_texts})
-    neurons = polyfact.lape(stats.act_prob(), stats.languages)
+    spec = polyfact.specialize(model, tokenizer)   # LAPE neurons and LAHIS heads, packaged probe text
+    spec.to_frame(); spec.figure()
+    change = polyfact.compare(base_model, tuned_model, tokenizer)
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ _HOME = {
     "lape": "polyfact.interp.lape", "LapeResult": "polyfact.interp.lape",
     "head_importance": "polyfact.interp.heads", "HeadImportance": "polyfact.interp.heads",
     "adapter_for": "polyfact.interp.sites",
+    # your own model in three lines
+    "specialize": "polyfact.analyses.specialize", "compare": "polyfact.analyses.specialize",
+    "Specialization": "polyfact.analyses.specialize", "Comparison": "polyfact.analyses.specialize",
+    "probe_texts": "polyfact.data.probe",
 }
 
 __all__ = sorted(_HOME)
