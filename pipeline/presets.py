@@ -16,11 +16,18 @@ PRESETS = choices("preset", {
     "paper": "Qwen2.5-7B on PolyFact, GPUs: what the study trained and measured",
 })
 
+# The toy world's facts: five relations of CLDR and GeoNames, 140 facts each (the cap), 22 languages.
+# Continent (P30: six answers, one dominant) and shared border (P47: each country has several true
+# neighbours) are left out: there the base's MCQ recall followed answer priors more than knowledge
+# (English 0.67 and 0.81 where the other relations gave 0.86–1.00), so the English advantage the
+# runs exist to show depended on the seed (docs/RESULTS.md, bench/toy_world.py).
+TOY_WORLD = {"relations": "P17,P282,P36,P37,P38", "max_per_relation": 140}
+
 _OVERRIDES: dict[str, dict] = {
     # every arm learns the same 40 train facts (GRPO's since the first version); curves at 5 points.
     # Sized for 10 minutes on 2 cores (README): 10 pretraining epochs, GRPO 30 steps of 2 facts,
     # half the analyzer text, deactivation on 6 facts per language, fewer resamples
-    "default": {"budget": {"facts": 40}, "pretrain": {"train": {"epochs": 10.0}},
+    "default": {"data": TOY_WORLD, "budget": {"facts": 40}, "pretrain": {"train": {"epochs": 10.0}},
                 "grpo": {"steps": 30, "facts_per_step": 2}, "eval": {"bootstrap": 500},
                 "analysis": {"max_tokens": 10000, "head_max_tokens": 2000},
                 "routing": {"bootstrap": 100, "permutations": 100}, "ablate": {"max_facts": 6}},
@@ -56,6 +63,7 @@ _OVERRIDES: dict[str, dict] = {
     # fewer resamples; the causal analyses run on the first seed only.
     "replicate": {
         "seeds": [0, 1, 2, 3, 4, 5, 6, 7],
+        "data": TOY_WORLD,
         "methods": ["sft", "grpo", "grpo-placebo", "sft-oracle", "dco", "cm-align"],
         "budget": {"facts": 40},
         "pretrain": {"train": {"epochs": 10.0}},
