@@ -385,9 +385,14 @@ def _run_analysis(name: str, show: str, each: bool) -> None:
     analyze_app.command(name)(command)
 
 
-for _name, _show, _each in (("routing", "print_routing", False), ("curves", "print_curves", False),
-                            ("seeds", "print_seeds", False),
-                            ("ablate", "print_ablation", True), ("representations", "print_representations", True)):
+def _declared_analyses() -> list[tuple[str, str, bool]]:
+    """The stages that declare a table printer: each is ``polyfact analyze NAME`` (pipeline.stages.STAGES)."""
+    from polyfact.pipeline.stages import STAGES
+
+    return [(e.name, *e["printer"]) for e in STAGES.entries() if e.get("printer")]
+
+
+for _name, _show, _each in _declared_analyses():
     _run_analysis(_name, _show, _each)
 
 

@@ -343,33 +343,46 @@ def report(ctx: Context) -> Path:
 # ------------------------------------------------------------------------------------ the registry
 STAGES: Registry = Registry("stage")
 _PER_CKPT = "each checkpoint's result is kept while its provenance key (checkpoint, data, settings, seed) matches"
-for _name, _fn, _needs, _writes, _skip, _help in (
-    ("data", data, (), "data/", "kept while the data settings and seed match its marker", "build or import the dataset"),
+_ALL, _FIRST = "{r} --checkpoints {ids}", "{r} --checkpoints {first}"
+# Each stage is declared once: its function, what it needs and writes, its skip rule, its help, the command a
+# whole run plans for it (in this order; None: not planned; ``when``: planned only if the config asks), and
+# for a generic ``polyfact analyze NAME`` command the table printer (``each``: one table per checkpoint).
+for _name, _fn, _needs, _writes, _skip, _help, _command, _printer in (
+    ("data", data, (), "data/", "kept while the data settings and seed match its marker", "build or import the dataset",
+     None, None),
     ("base", base, (), "checkpoints/base/", "kept while its fingerprint matches and its files are intact",
-     "pretrain the toy base, or register the configured model"),
+     "pretrain the toy base, or register the configured model", None, None),
     ("evaluate", evaluate, (), "results/recall/<id>.json + <id>.records.jsonl, paired-<ref>.json", _PER_CKPT,
-     "recall and cross-lingual consistency"),
+     "recall and cross-lingual consistency", "polyfact eval checkpoints --run " + _ALL, None),
     ("neurons", neurons, (), "results/neurons/<id>.json + .stats arrays + the released LAPE format", _PER_CKPT,
-     "LAPE language-specific neurons"),
+     "LAPE language-specific neurons", "polyfact analyze neurons --run {r} --checkpoint {ids}", None),
     ("heads", heads, (), "results/heads/<id>.json + .importance/.shards arrays + lahis_<lang>.pth", _PER_CKPT,
-     "per-language head importance (LAHIS by default)"),
+     "per-language head importance (LAHIS by default)", "polyfact analyze heads --run {r} --checkpoint {ids}", None),
     ("routing", routing, ("neurons", "heads"), "results/routing/<id>.json, summary.json", _PER_CKPT,
-     "before/after specialization changes against the reference, with measurement-error intervals"),
+     "before/after specialization changes against the reference, with measurement-error intervals",
+     "polyfact analyze routing --run {r}", ("print_routing", False)),
     ("curves", curves, (), "results/curves/<id>.json", _PER_CKPT,
-     "each arm's learning curve on its own probe facts and on test facts, and whether its objective improved"),
-    ("seeds", seeds, (), "results/seeds/summary.json", "recomputed from the result files (cheap)",
-     "each method's change against the base across training seeds: t interval, tests, verdicts"),
+     "each arm's learning curve on its own probe facts and on test facts, and whether its objective improved",
+     "polyfact analyze curves --run {r}", ("print_curves", False)),
+    ("seeds", seeds, (), "results/seeds/summary.json, claims.json", "recomputed from the result files (cheap)",
+     "each method's change against the base across training seeds, the study's claims and the controls, under "
+     "the one verdict rule", "polyfact analyze seeds --run {r}", ("print_seeds", False)),
     ("ablate", ablate, ("neurons", "heads"), "results/ablate/<id>.json", _PER_CKPT,
-     "deactivate each language's neurons / top heads: Δloss and Δaccuracy matrices with random controls"),
+     "deactivate each language's neurons / top heads: Δloss and Δaccuracy matrices with random controls",
+     "polyfact analyze ablate --run " + _FIRST, ("print_ablation", True)),
     ("representations", representations, (), "results/representations/<id>.json", _PER_CKPT,
-     "cross-lingual similarity, CKA, retrieval, language-ID probes and logit lens per layer"),
+     "cross-lingual similarity, CKA, retrieval, language-ID probes and logit lens per layer",
+     "polyfact analyze representations --run " + _FIRST, ("print_representations", True)),
     ("compare", compare, ("neurons", "heads"), "results/compare/<after>-vs-<before>.json", _PER_CKPT,
-     "before/after analyses of any two checkpoints"),
+     "before/after analyses of any two checkpoints", None, None),
     ("trajectory", trajectory, (), "results/trajectory/<arm>.json, summary.json", _PER_CKPT + " (per point)",
-     "the study's and the project's measures at every kept state of each arm's training, or along a series"),
-    ("report", report, (), "report.html, figures/", "always redrawn (cheap)", "the report and figures"),
+     "the study's and the project's measures at every kept state of each arm's training, or along a series",
+     "polyfact analyze trajectory --run {r}", None),
+    ("report", report, (), "report.html, figures/", "always redrawn (cheap)", "the report and figures",
+     "polyfact report --run {r}", None),
 ):
-    STAGES.add(_name, _help, stage=Stage(_name, f"polyfact {_name}", _fn, _needs, _writes, _skip))
+    STAGES.add(_name, _help, stage=Stage(_name, f"polyfact {_name}", _fn, _needs, _writes, _skip), command=_command,
+               printer=_printer, when=(lambda cfg: bool(cfg.trajectory.points)) if _name == "trajectory" else None)
 
 
 def stage(name: str) -> Stage:
@@ -377,7 +390,8 @@ def stage(name: str) -> Stage:
 
 
 def plan(ctx: Context) -> list[Stage]:
-    """The stages of a whole run, in order, with the command line each corresponds to."""
+    """The stages of a whole run, in order, with the command line each corresponds to: data, base,
+    every arm's training, then every registered stage that declares a command, in declaration order."""
     cfg = ctx.cfg
     r = shlex.quote(str(ctx.run.root))
     ids = ",".join(checkpoint_ids(cfg))
@@ -397,18 +411,9 @@ def plan(ctx: Context) -> list[Stage]:
                            f"--set seed={seed}", lambda c, m=method, p=parent, k=ckpt, s=seed: train_one(c, m, p, k, s),
                            writes=f"checkpoints/{ckpt}/", skip="kept while its fingerprint matches and its files "
                                                               "are intact"))
-    steps += [
-        at("evaluate", f"polyfact eval checkpoints --run {r} --checkpoints {ids}"),
-        at("neurons", f"polyfact analyze neurons --run {r} --checkpoint {ids}"),
-        at("heads", f"polyfact analyze heads --run {r} --checkpoint {ids}"),
-        at("routing", f"polyfact analyze routing --run {r}"),
-        at("curves", f"polyfact analyze curves --run {r}"),
-        at("seeds", f"polyfact analyze seeds --run {r}"),
-        at("ablate", f"polyfact analyze ablate --run {r} --checkpoints {first}"),
-        at("representations", f"polyfact analyze representations --run {r} --checkpoints {first}"),
-        *([at("trajectory", f"polyfact analyze trajectory --run {r}")] if cfg.trajectory.points else []),
-        at("report", f"polyfact report --run {r}"),
-    ]
+    for entry in STAGES.entries():
+        if entry["command"] and (entry["when"] is None or entry["when"](cfg)):
+            steps.append(at(entry.name, entry["command"].format(r=r, ids=ids, first=first)))
     return steps
 
 

@@ -93,13 +93,13 @@ def parallel_corpus(spec: str, langs: list[str], seed: int = 42, max_docs: int |
 
         files = {lang: Path(where) / f"{lang}.txt" for lang in langs if (Path(where) / f"{lang}.txt").is_file()}
         if len(files) < 2:
-            raise PolyFactError(f"cpt.corpus {spec}: parallel text needs two or more languages' <lang>.txt files "
+            raise PolyFactError(f"cpt.text {spec}: parallel text needs two or more languages' <lang>.txt files "
                                 f"among {', '.join(langs)}; found {', '.join(files) or 'none'}")
         texts = {lang: p.read_text(encoding="utf-8").splitlines() for lang, p in files.items()}
         rows = ({lang: t[i].strip() for lang, t in texts.items() if i < len(t) and t[i].strip()}
                 for i in range(max(len(t) for t in texts.values())))
     else:
-        raise PolyFactError(f"cpt.corpus must be statements, multiway:FILE.jsonl or files:DIR; got {spec!r}")
+        raise PolyFactError(f"cpt.text must be statements, multiway:FILE.jsonl or files:DIR; got {spec!r}")
     rng = random.Random(seed)
     docs, seen_langs = [], set()
     for row in rows:
@@ -112,7 +112,7 @@ def parallel_corpus(spec: str, langs: list[str], seed: int = 42, max_docs: int |
         if max_docs is not None and len(docs) >= max_docs:
             break
     if len(seen_langs) < 2:
-        raise PolyFactError(f"cpt.corpus {spec} holds parallel text in fewer than two of the languages "
+        raise PolyFactError(f"cpt.text {spec} holds parallel text in fewer than two of the languages "
                             f"{', '.join(langs)}; it needs at least two")
     return docs
 
