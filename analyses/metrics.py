@@ -163,13 +163,16 @@ def summarize(records: Records, with_rankc: bool = True) -> dict:
         "accuracy_by_relation": accuracy(records, "relation") if all("relation" in r for r in records) else {},
         "total_consistency": total_consistency(records),
         "total_consistency_n": len(complete_facts(records)),
-        "agreement": agreement_matrix(records),
         "coverlap": coverlap_matrix(records),
         "n_facts": len(by_fact(records)),
         "n_items": len(records),
         "languages": languages(records),
     }
-    out["agreement_mean"] = off_diagonal_mean(out["agreement"])
+    if any(chosen_entity(r) is not None for r in records):  # agreement needs each record's chosen answer
+        out["agreement"] = agreement_matrix(records)
+        out["agreement_mean"] = off_diagonal_mean(out["agreement"])
+    else:
+        out["not_computable"] = {"agreement": "the records name no chosen answer (pred_index or pred_entity)"}
     out["coverlap_mean"] = off_diagonal_mean(out["coverlap"])
     if with_rankc and any(r.get("option_scores") for r in records):
         out["rankc"] = rankc_matrix(records)

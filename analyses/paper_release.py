@@ -207,5 +207,8 @@ def parse_tags(spec: str | None) -> dict[str, str]:
             raise PolyFactError(f"--tags item {item.strip()!r} must read role=tag, e.g. --tags base=qwen-base,sft=qwen-sft-10k")
         if role not in ROLES:
             raise PolyFactError(f"unknown role {role!r} in --tags; use: {', '.join(ROLES)}")
+        if role in out:
+            raise PolyFactError(f"--tags gives the role {role!r} twice ({out[role]} and {value}); join names of one "
+                                f"checkpoint with | ({role}={out[role]}|{value})")
         out[role] = value
     return out

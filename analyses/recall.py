@@ -11,7 +11,7 @@ from polyfact.analyses import metrics as M
 from polyfact.core.layout import layout
 from polyfact.core.provenance import fresh, provenance, write_result
 from polyfact.core.errors import PolyFactError
-from polyfact.core.io import atomic_write_text, read_json
+from polyfact.core.io import atomic_write_text, read_cached, read_json, regular_file
 from polyfact.training.common import RunData, sample_facts
 from polyfact.core.checkpoints import load_checkpoint
 from polyfact.analyses.config import EVAL_MODES
@@ -20,18 +20,33 @@ from polyfact.training.scoring import OptionScores, generation_records, mcq_reco
 
 
 
-def analysis_name(run_dir: str | Path, data_dir: str | Path | None) -> str:
-    """``recall`` for the run's own dataset, ``recall-<name>`` for another one (e.g. KLAR)."""
-    if data_dir is None or Path(data_dir).resolve() == layout(run_dir).data.resolve():
-        return "recall"
-    return f"recall-{Path(data_dir).name}"
+QUESTION = ("split", "mode", "prompt", "normalization")  # the settings that change what a recall result means
+
+
+def analysis_name(run_dir: str | Path, data_dir: str | Path | None, **question: str) -> str:
+    """``recall`` for the run's own dataset asked the run's own question (its config's ``eval``
+    split, mode, prompt and normalization), ``recall-<data>`` for another dataset (e.g. KLAR), and a
+    suffix per setting that differs from the run's (``recall-prompt-study``): one question, one file."""
+    name = "recall" if data_dir is None or Path(data_dir).resolve() == layout(run_dir).data.resolve() \
+        else f"recall-{Path(data_dir).name}"
+    own = _run_question(run_dir)
+    return name + "".join(f"-{k}-{v}" for k, v in question.items() if k in QUESTION and v is not None
+                          and v != own.get(k))
+
+
+def _run_question(run_dir: str | Path) -> dict[str, str]:
+    """The run's configured question (its saved config's eval settings; the defaults without one)."""
+    from polyfact.analyses.config import EvalConfig
+
+    saved = read_cached(layout(run_dir).config)
+    ev = saved.get("eval") if isinstance(saved, dict) and isinstance(saved.get("eval"), dict) else {}
+    default = EvalConfig()
+    return {k: ev.get(k, getattr(default, k)) for k in QUESTION}
 
 
 def read_records(path: str | Path) -> list[tuple[int, dict]]:
     """``(line number, object)`` of a JSONL file (one-line errors for bad lines)."""
-    path = Path(path)
-    if path.is_dir():
-        raise PolyFactError(f"{path} is a directory; pass a .jsonl file of records or predictions")
+    path = regular_file(path, "records file")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -47,6 +62,8 @@ def read_records(path: str | Path) -> list[tuple[int, dict]]:
                 obj = json.loads(line)
             except json.JSONDecodeError as err:
                 raise PolyFactError(f"{path} line {i} is not JSON ({err.msg}); fix or regenerate the file") from None
+            except RecursionError:
+                raise PolyFactError(f"{path} line {i} is nested too deeply to read; fix or regenerate the file") from None
             if not isinstance(obj, dict):
                 raise PolyFactError(f"{path} line {i} is not a JSON object (got {type(obj).__name__})")
             out.append((i, obj))
@@ -137,7 +154,7 @@ def evaluate_checkpoint(
     EVAL_MODES.check(mode, "mode")
     NORMALIZATIONS.check(normalization, "normalization")
     data = RunData(run_dir, data_dir)
-    analysis = analysis_name(run_dir, data_dir)
+    analysis = analysis_name(run_dir, data_dir, split=split, mode=mode, prompt=prompt, normalization=normalization)
     config = {"split": split, "mode": mode, "normalization": normalization, "max_facts": max_facts,
               "bootstrap": bootstrap}
     if prompt != "cue":  # keys only when not the default, so earlier results stay current

@@ -74,7 +74,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     except OSError:
         pass
     _writable_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".pf-", suffix=".tmp", dir=path.parent)  # short: any valid name fits
     os.chmod(tmp, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -118,16 +118,35 @@ def read_cached(path: str | os.PathLike) -> Any | None:
         return None
 
 
+MAX_INPUT_BYTES = 4 << 30  # a user's input file larger than this is refused (4 GiB)
+
+
+def regular_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """``path`` when it is a regular file of a sane size: a missing file, a folder, a FIFO or device
+    (reading one would hang or never end) and a file over :data:`MAX_INPUT_BYTES` are one-line errors."""
+    p = Path(path)
+    if not p.exists():
+        raise PolyFactError(f"{what} not found: {p}")
+    if p.is_dir():
+        raise PolyFactError(f"{what} {p} is a folder; pass a file")
+    if not p.is_file():
+        raise PolyFactError(f"{what} {p} is not a regular file (a pipe, socket or device); pass a file")
+    if p.stat().st_size > MAX_INPUT_BYTES:
+        raise PolyFactError(f"{what} {p} is {p.stat().st_size:,} bytes, over the {MAX_INPUT_BYTES:,}-byte limit")
+    return p
+
+
 def read_json(path: str | os.PathLike, what: str = "file", fix: str = "regenerate it") -> Any:
     """Read a user's JSON input with a one-line error naming the file (and ``fix``) when it is
-    missing or corrupt."""
+    missing, not a regular file, too large, corrupt or nested beyond Python's recursion limit."""
+    regular_file(path, what)
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
-    except FileNotFoundError:
-        raise PolyFactError(f"{what} not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise PolyFactError(f"{what} {path} is not valid JSON ({err}); {fix}") from None
+    except RecursionError:
+        raise PolyFactError(f"{what} {path} is nested too deeply to read; {fix}") from None
 
 
 def check_apart(inputs: list[str | os.PathLike | None], out: str | os.PathLike, what: str = "output") -> None:
@@ -142,24 +161,46 @@ def check_apart(inputs: list[str | os.PathLike | None], out: str | os.PathLike, 
             raise PolyFactError(f"{what} {out} is, contains or lies inside the input {inp}; write it somewhere else")
 
 
+OUTPUT_MARKER = ".polyfact-output.json"  # what a command wrote into an output folder (its --force replaces only that)
+
+
 @contextlib.contextmanager
-def atomic_dir(target: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+def atomic_dir(target: str | os.PathLike, force: bool = False, made_by: str | None = None,
+               written_before: Any = None) -> Iterator[Path]:
     """Yield a fresh temporary directory; on success it replaces ``target`` in one rename.
 
-    An existing ``target`` is refused unless ``force``; on failure nothing at ``target`` changes.
-    """
+    An existing ``target`` is refused unless ``force``; with ``made_by`` (the command's name), force
+    replaces only a folder this command wrote (its :data:`OUTPUT_MARKER` lists the files) and refuses
+    one that holds anything else (``written_before(target)``: True for a folder the command wrote
+    before markers existed); on failure nothing at ``target`` changes."""
     target = Path(target)
-    if target.exists() and not force:
-        raise PolyFactError(f"{target} already exists; pass --force to replace it")
     if target.exists() and not target.is_dir():
         raise PolyFactError(f"{target} is a file, not a directory; choose another output path")
+    if target.exists() and not force:
+        raise PolyFactError(f"{target} already exists; pass --force to replace it")
+    if target.exists() and made_by is not None and any(target.iterdir()):
+        marker = read_cached(target / OUTPUT_MARKER)
+        ours = set(marker.get("files", [])) if isinstance(marker, dict) and marker.get("made_by") == made_by else set()
+        if not ours and written_before is not None and written_before(target):
+            ours = {str(p.relative_to(target)) for p in target.rglob("*") if not p.is_dir()}
+        others = sorted(str(p.relative_to(target)) for p in target.rglob("*")
+                        if not p.is_dir() and str(p.relative_to(target)) not in ours | {OUTPUT_MARKER})
+        if not ours or others:
+            shown = ", ".join(others[:3]) + (" …" if len(others) > 3 else "")
+            raise PolyFactError(f"--force replaces only what 'polyfact {made_by}' wrote, and {target} holds "
+                                f"{'other files: ' + shown if ours else 'files it did not write'}; choose an empty "
+                                "or new folder")
     _writable_dir(target.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=".pf-", suffix=".tmp", dir=target.parent))  # short: any valid name fits
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
+        if made_by is not None:
+            files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+            (tmp / OUTPUT_MARKER).write_text(json.dumps({"made_by": made_by, "files": files}, indent=1) + "\n",
+                                            encoding="utf-8")
         if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            old = target.with_name(f".pf-old-{os.getpid()}")
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)

@@ -20,7 +20,7 @@ from polyfact.analyses.paper_numbers import Table
 from polyfact.analyses.paper_release import (BENCHMARKS, FAMILY_LABELS, ROLE_LABELS, Release, open_release, read_consistency,
                                     read_klar, read_lape, read_mexa)
 from polyfact.core.errors import PolyFactError
-from polyfact.core.io import atomic_dir, atomic_write_json, atomic_write_text, file_digest
+from polyfact.core.io import atomic_dir, atomic_write_json, atomic_write_text, check_apart, file_digest
 from polyfact.figures import paper_builders as PB
 from polyfact.figures.export import chromium_path, figure_div, write_html, write_static
 from polyfact.figures.paper_run import run_paper_figures, run_paper_figures_with_sources, run_paper_tables
@@ -286,13 +286,6 @@ def _index(outs: Sequence[Output], rel: Release, run_dir: Path | None, skipped: 
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
 
 
-def _refuse_inside(release: Path, out: Path) -> None:
-    r, o = release.resolve(), out.resolve()
-    if o == r or r in o.parents or o in r.parents:
-        raise PolyFactError(f"output {out} is, contains or lies inside the release directory {release}; "
-                            "write the figures elsewhere (the release stays read-only)")
-
-
 def _static(figs: list[tuple[str, go.Figure]], tmp: Path) -> list[str]:
     """PNG and PDF of every figure: one kaleido session for all (far faster than one per image),
     falling back to :func:`polyfact.figures.export.write_static` one by one."""
@@ -323,7 +316,7 @@ def paper_outputs(release_dir: str | Path, out_dir: str | Path, tags: Mapping[st
     the missing file of each figure or table left out, ``missing`` the arms left out of a drawn one.
     """
     release, out = Path(release_dir), Path(out_dir)
-    _refuse_inside(release, out)
+    check_apart([release, run_dir], out, "--out")
     rel = open_release(release, tags)
     outs, skipped, partial = release_outputs(rel)
     notes: list[str] = []
@@ -350,7 +343,7 @@ def paper_outputs(release_dir: str | Path, out_dir: str | Path, tags: Mapping[st
         return hashes[p]
 
     written: list[str] = []
-    with atomic_dir(out, force=force) as tmp:
+    with atomic_dir(out, force=force, made_by="paper") as tmp:
         for name, o in figs:
             write_html([o.figure], tmp / f"{name}.html", title=name)
             o.files = [f"{name}.html"]

@@ -171,8 +171,9 @@ class HeadImportance:
             try:
                 t = torch.load(files[lang], map_location="cpu", weights_only=True)
             except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file
-                raise PolyFactError(f"cannot read {files[lang]}: {str(err).splitlines()[0][:200]}; "
-                                    "expected a torch.save'd float tensor [layers, heads]") from None
+                raise PolyFactError(f"cannot read {files[lang]} as a plain tensor ({type(err).__name__}): files are "
+                                    "loaded without running code from them, so a pickled object is refused; expected "
+                                    "a torch.save'd float tensor [layers, heads]") from None
             if not isinstance(t, torch.Tensor) or t.dim() != 2 or not t.is_floating_point() or 0 in t.shape:
                 raise PolyFactError(f"{files[lang]} must hold a non-empty float tensor [layers, heads], "
                                     f"got {type(t).__name__} {tuple(getattr(t, 'shape', ()))}")

@@ -6,6 +6,7 @@ SIGTERM one line and 130 / 143."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -60,6 +61,9 @@ def _csv(spec: str, what: str = "--checkpoints", example: str = "base,cpt,sft,gr
     items = [x.strip() for x in spec.split(",") if x.strip()]
     if not items:
         raise PolyFactError(f"{what} is empty; pass comma-separated values such as {example}")
+    repeated = sorted({x for x in items if items.count(x) > 1})
+    if repeated:
+        raise PolyFactError(f"{what} lists {', '.join(repeated)} more than once; name each once")
     return items
 
 
@@ -90,6 +94,17 @@ def _named(name: str):
     from polyfact.pipeline.stages import stage
 
     return stage(name)
+
+
+def _json_safe(obj: Any) -> Any:
+    """NaN and infinities as JSON ``null`` (valid JSON; a measure that is not computable)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
 
 
 def _put(overrides: dict, key: str, value: Any) -> None:
@@ -263,6 +278,12 @@ def eval_checkpoints(
     """Evaluate checkpoints (the run's evaluate stage); writes results/recall/<id>.json and records."""
     from polyfact.pipeline.tables import print_recall
 
+    if protocol == "study" and data is None:
+        raise PolyFactError("--protocol study is KLAR's 3-shot protocol: give --data DIR of a KLAR import "
+                            "(polyfact data import klar …), or drop --protocol")
+    if match_mode is not None and (mode or "mcq") == "mcq" and protocol != "study":
+        raise PolyFactError("--match scores free-form answers: add --mode generate (or --protocol study with KLAR "
+                            "--data), or drop --match")
     overrides: dict = {}
     for key, value in (("split", split), ("mode", mode), ("normalization", normalization), ("max_facts", max_facts),
                        ("bootstrap", bootstrap), ("prompt", prompt), ("match", match_mode), ("protocol", protocol)):
@@ -291,7 +312,7 @@ def eval_score(
 
     metrics = score_file(records, match=match_mode, dedupe=dedupe)
     if as_json:
-        print(json.dumps(metrics, indent=2, ensure_ascii=False, default=float))
+        print(json.dumps(_json_safe(metrics), indent=2, ensure_ascii=False, default=float, allow_nan=False))
     else:
         if metrics.get("match"):
             print(f"predictions re-scored with the {metrics['match']!r} matcher")
@@ -426,6 +447,14 @@ def analyze_trajectory(
     names = _csv(checkpoints, "--checkpoints", "A,B,C") if checkpoints else None
     if names is not None and len(names) < 2:
         raise PolyFactError(f"a trajectory needs two or more checkpoints; got {names[0]!r}")
+    if checkpoints:
+        from polyfact.core.checkpoints import list_checkpoints
+        from polyfact.core.layout import split_seed
+
+        arms = {split_seed(c)[0] for c in list_checkpoints(run)} if run.is_dir() else set()
+        if name == "summary" or name in arms:
+            raise PolyFactError(f"--name {name!r} is taken ({'the trajectory summary' if name == 'summary' else 'an arm'}"
+                                "'s result file); choose another name for the series")
     ctx.options = {"series": bool(checkpoints), "order": order, "name": check_id(name, "--name"), "names": names,
                    "methods": _csv(methods, "--methods", "grpo,sft") if methods else None}
     print_trajectory(_execute(ctx, _named("trajectory")))
@@ -604,6 +633,22 @@ def _write_log(argv: list[str]) -> Path | None:
     return None
 
 
+def environment_fault(err: OSError) -> str | None:
+    """One line for a fault of the machine rather than of the toolkit (a full disk, a name too long
+    for the file system, a read-only or missing place), or None. Writes are atomic, so nothing
+    half-written is left behind."""
+    import errno
+
+    where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the device{where}; free space and rerun (nothing half-written was kept)"
+    if err.errno == errno.ENAMETOOLONG:
+        return f"a file name is too long for the file system{where}; choose a shorter name"
+    if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"cannot write{where}: {err.strerror.lower()}; choose a place you can write to"
+    return None
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of the console script: one-line errors and exit status 2 for bad input;
     ``interrupted; rerun the same command to resume`` and 130 / 143 for SIGINT / SIGTERM; an
@@ -631,6 +676,16 @@ def main(argv: Optional[list[str]] = None) -> None:
         signum = getattr(err, "signum", signal.SIGINT)
         print("interrupted; rerun the same command to resume", file=sys.stderr)
         sys.exit(128 + int(signum))
+    except OSError as err:
+        line = environment_fault(err)
+        if line is None or debug:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        sys.exit(2)
+    except RecursionError:
+        print("error: an input file is nested too deeply to read (JSON depth beyond Python's limit); check that "
+              "it is the file you meant", file=sys.stderr)
+        sys.exit(2)
     except Exception as err:  # noqa: BLE001 - the one place that turns failures into a line
         if hasattr(err, "show") and hasattr(err, "exit_code"):  # click (or typer's vendored click) usage errors
             err.show()

@@ -180,8 +180,11 @@ def parse_set(items: list[str]) -> dict:
         if "=" not in item:
             raise PolyFactError(f"--set expects key=value, got {item!r} (e.g. --set grpo.steps=10)")
         key, raw = item.split("=", 1)
+        if raw.strip() == "":
+            raise PolyFactError(f"--set {key}= has no value (an unset shell variable?); give one, or null to mean "
+                                f"none explicitly (--set {key}=null)")
         try:
-            value = yaml.safe_load(raw) if raw != "" else None
+            value = yaml.safe_load(raw)
         except yaml.YAMLError:
             value = raw
         if isinstance(value, str):  # YAML 1.1 reads "2e-4" as text
@@ -290,6 +293,11 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise PolyFactError(f"methods: {cfg.methods} lists a method twice")
     if cfg.seeds is not None and (not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds)):
         raise PolyFactError(f"seeds must be distinct non-negative integers, e.g. --seeds 0,1,2; got {cfg.seeds}")
+    for key, seed in [("seed", cfg.seed), *(("seeds", s) for s in cfg.seeds or [])]:
+        if seed >= 2 ** 32:
+            raise PolyFactError(f"{key}: {seed} is outside the random generators' range (0 to 2**32 - 1)")
+    if cfg.budget.trajectory_points:
+        raise PolyFactError("budget.trajectory_points is set from trajectory.points; use --set trajectory.points=N")
     _check_sampling_ceiling(cfg)
     return cfg
 

@@ -122,6 +122,9 @@ def hub_revision(item: str) -> tuple[str, str | None]:
     intermediate pretraining checkpoint); anything else → (item, None)."""
     source, at, revision = item.rpartition("@")
     if at and "/" in source and revision and "/" not in revision and not Path(item).exists():
+        if Path(source).exists():
+            raise PolyFactError(f"{item}: {source} is a local directory, which has no revisions; drop @{revision} "
+                                "(or give the hub id)")
         return source, revision
     return item, None
 
@@ -236,7 +239,9 @@ def evaluate(ctx: Context) -> tuple[dict, dict]:
                 for c in ids}
 
     out = each(ctx.data_dir)
-    paired = paired_tests(run, ids[0], ids[1:], analysis_name(run, ctx.data_dir), bootstrap=e.bootstrap,
+    paired = paired_tests(run, ids[0], ids[1:], analysis_name(run, ctx.data_dir, split=e.split, mode=e.mode,
+                                                              prompt=e.prompt, normalization=e.normalization),
+                          bootstrap=e.bootstrap,
                           seed=ctx.cfg.seed) if len(ids) > 1 else {}
     if e.klar_path and ctx.data_dir is None:
         from polyfact.data.make import import_dataset

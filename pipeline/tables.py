@@ -52,7 +52,8 @@ def print_recall(results: dict[str, dict], paired: dict[str, dict]) -> None:
             t.add_row(f"  … {subset} langs", *[_f(res.get("consistency_subsets", {}).get(subset))
                                                for res in results.values()])
     t.add_row("TC 95% CI", *[
-        "[{}, {}]".format(*(_f(x) for x in res["intervals"]["total_consistency"]["ci"])) if "intervals" in res else "-"
+        "[{}, {}]".format(*(_f(x) for x in res["intervals"]["total_consistency"]["ci"]))
+        if "intervals" in res and not math.isnan(res["metrics"]["total_consistency"]) else "-"
         for res in results.values()])
     console.print(t)
     if paired:
@@ -66,11 +67,15 @@ def print_recall(results: dict[str, dict], paired: dict[str, dict]) -> None:
                       _f(tc["p_value"], 3))
         console.print(t)
     name = next(iter(results))
+    agreement = _f(first["agreement_mean"]) if "agreement_mean" in first else "not computable"
     console.print(f"consistency of {name}: Total Consistency {_f(first['total_consistency'])}, "
-                  f"COverlap mean {_f(first['coverlap_mean'])}, agreement mean {_f(first['agreement_mean'])}"
+                  f"COverlap mean {_f(first['coverlap_mean'])}, agreement mean {agreement}"
                   + (f", RankC mean {_f(first['rankc_mean'])}" if "rankc_mean" in first else ""))
+    for what, why in first.get("not_computable", {}).items():
+        console.print(f"{what}: not computable ({why})")
     console.print(matrix_table(f"COverlap ({name})", first["coverlap"], langs))
-    console.print(matrix_table(f"answer agreement ({name})", first["agreement"], langs))
+    if "agreement" in first:
+        console.print(matrix_table(f"answer agreement ({name})", first["agreement"], langs))
     if "rankc" in first:
         console.print(matrix_table(f"RankC ({name})", first["rankc"], langs))
 

@@ -258,6 +258,11 @@ class SftConfig:
         if isinstance(self.lora, dict):
             self.lora = LoraSettings(**self.lora)
         check(self)
+        if self.consistency_weight and self.objective != "study":
+            from polyfact.core.errors import PolyFactError
+
+            raise PolyFactError("sft.consistency_weight weighs the study objective's letter distributions; with "
+                                "sft.objective=answer it would do nothing: set sft.objective=study or drop it")
         if self.accumulation == "sum" and self.objective != "study":
             from polyfact.core.errors import PolyFactError
 

@@ -92,7 +92,7 @@ def save_dataset(
     }
     dd = datasets.DatasetDict({s: _to_dataset(rows_by_split.get(s, []), s, fp) for s in SPLITS})
     datasets.disable_progress_bars()  # a save takes well under a second; its bars are noise
-    with atomic_dir(out, force=force) as tmp:
+    with atomic_dir(out, force=force, made_by="data", written_before=lambda p: (p / META_FILE).is_file()) as tmp:
         dd.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS})
         atomic_write_json(tmp / META_FILE, meta)
         atomic_write_text(tmp / "README.md", dataset_card(rows_by_split, meta))
@@ -202,7 +202,7 @@ def export_configs(data_dir: str | Path, out: str | Path, force: bool = False) -
     check_apart([data_dir], out, "--out")
     dd = load_dataset_dir(data_dir)
     written = []
-    with atomic_dir(out, force=force) as tmp:
+    with atomic_dir(out, force=force, made_by="data export") as tmp:
         for split in SPLITS:
             by_lang: dict[str, list[str]] = {}
             for row in dd[split].to_list():

@@ -23,6 +23,7 @@ from typing import Iterable
 import datasets
 
 from polyfact.core.errors import PolyFactError
+from polyfact.data.sources import validate as V
 from polyfact.data.facts import Fact
 
 LICENSE = "Global-MMLU-Lite (Singh et al. 2024, Cohere Labs), Apache License 2.0"
@@ -50,9 +51,9 @@ def split_files(src: Path, langs: Iterable[str] | None) -> list[tuple[str, str, 
             for f in sorted(p.iterdir()):
                 split = _SPLITS.get(f.name.split("-")[0].split(".")[0])
                 if f.is_file() and f.suffix in _BUILDERS and split:
-                    out.append((p.name, split, f))
+                    out.append((V.language_folder(p), split, f))
         elif p.is_file() and p.suffix in _BUILDERS:
-            out.append((p.stem, "test", p))
+            out.append((V.language_folder(p.with_suffix("")), "test", p))
     if langs is not None:
         wanted = list(dict.fromkeys(langs))
         absent = [x for x in wanted if x not in {lang for lang, _, _ in out}]

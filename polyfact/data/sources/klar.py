@@ -15,6 +15,7 @@ from pathlib import Path
 from polyfact.core.errors import PolyFactError
 from polyfact.core.io import read_json
 from polyfact.data.facts import Fact
+from polyfact.data.sources import validate as V
 
 LICENSE = "KLAR (Wang et al., ACL 2025), as released by its authors"
 
@@ -42,6 +43,8 @@ def _read_file(path: Path) -> tuple[list[str], list[dict]]:
     templates, samples = data.get("prompt_templates"), data.get("samples")
     if not isinstance(templates, list) or not templates or not all(isinstance(t, str) for t in templates):
         raise PolyFactError(f"KLAR file {path}: 'prompt_templates' must be a non-empty list of texts")
+    for k, t in enumerate(templates, 1):
+        V.template(t, ("<subject>", "<mask>"), f"KLAR file {path} template {k}")
     if not isinstance(samples, list):
         raise PolyFactError(f"KLAR file {path}: 'samples' must be a list, got {type(samples).__name__}")
     for i, s in enumerate(samples, 1):
@@ -66,12 +69,14 @@ def klar_facts(src: str | Path, seed: int = 0, dropped: dict[str, int] | None = 
         raise PolyFactError(f"no KLAR files under {src}; expected <dir>/<lang>/<relation>.json")
     dropped = dropped if dropped is not None else defaultdict(int)
     facts: dict[str, Fact] = {}
+    seen: dict[tuple, str] = {}
     for path in files:
-        lang, rel = path.parent.name, path.stem
+        lang, rel = V.language_folder(path.parent), path.stem
         templates, samples = _read_file(path)
         pid = KLAR_PIDS.get(rel, rel)
-        for s in samples:
+        for i, s in enumerate(samples, 1):
             fid = f"klar:{rel}:{s['index']}"
+            V.unique((fid, lang), seen, f"KLAR file {path} sample {i}")
             candidates = [c.strip() for c in str(s["object_candidates"]).split(",") if c.strip()]
             if s["object"] not in candidates:
                 dropped["gold not among candidates"] = dropped.get("gold not among candidates", 0) + 1

@@ -21,6 +21,7 @@ import datasets
 
 from polyfact.core.errors import PolyFactError
 from polyfact.data.facts import Fact
+from polyfact.data.sources import validate as V
 
 LICENSE = "PolyFact release (facts from Wikidata, CC0 1.0), as released by its authors"
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -85,16 +86,12 @@ def align_options(fact_id: str, options: dict[str, list[str]], gold: dict[str, i
     return out
 
 
-def _answer_index(row: dict, n: int) -> int:
+def _answer_index(row: dict, n: int, where: str) -> int:
     if row.get("answer_index") is not None:
-        idx = int(row["answer_index"])
-    elif isinstance(row.get("answer"), str) and row["answer"].strip().upper() in LETTERS[:n]:
-        idx = LETTERS.index(row["answer"].strip().upper())
-    else:
-        raise PolyFactError("row has no answer_index or answer letter")
-    if not 0 <= idx < n:
-        raise PolyFactError(f"answer_index {idx} outside the {n} options")
-    return idx
+        return V.answer_index(row["answer_index"], n, where)
+    if isinstance(row.get("answer"), str) and row["answer"].strip().upper() in LETTERS[:n]:
+        return LETTERS.index(row["answer"].strip().upper())
+    raise PolyFactError(f"{where}: the row has no answer_index or answer letter")
 
 
 def released_facts(src: str | Path) -> list[Fact]:
@@ -104,23 +101,28 @@ def released_facts(src: str | Path) -> list[Fact]:
     if not lang_dirs:
         raise PolyFactError(f"no language folders under {src}; expected <dir>/<lang>/<split>.jsonl")
     facts: dict[str, Fact] = {}
+    seen: dict[tuple, str] = {}
     for lang_dir in lang_dirs:
-        lang = lang_dir.name
+        lang = V.language_folder(lang_dir)
         for path in sorted(lang_dir.iterdir()):
             split = _SPLIT_NAMES.get(path.stem.split("-")[0])
             if path.suffix not in _BUILDERS or split is None:
                 continue
+            if path.suffix in (".jsonl", ".json", ".csv"):
+                V.utf8(path)
             try:
                 ds = datasets.load_dataset(_BUILDERS[path.suffix], data_files=str(path), split="train")
             except Exception as err:
                 raise PolyFactError(f"cannot read {path}: {err.__class__.__name__}: {err}") from None
             for i, row in enumerate(ds):
+                where = f"{path} row {i}"
                 try:
                     fid = str(row["fact_id"])
-                    options = _options(row)
-                    idx = _answer_index(row, len(options))
-                except (KeyError, PolyFactError) as err:
-                    raise PolyFactError(f"{path} row {i}: {err}; fix the file or re-export it") from None
+                    options = V.options(_options(row), where)
+                    idx = _answer_index(row, len(options), where)
+                except KeyError as err:
+                    raise PolyFactError(f"{where}: no {err} column; fix the file or re-export it") from None
+                V.unique((fid, lang), seen, where)
                 parts = fid.split("|")
                 pid = str(row.get("relation") or (parts[1] if len(parts) == 3 else "unknown"))
                 sid, oid = (parts[0], parts[2]) if len(parts) == 3 else (f"{fid}:s", f"{fid}:o")
