@@ -144,3 +144,40 @@ class RepresentationConfig:
 
     def __post_init__(self) -> None:
         check(self)
+
+
+STEER_UNITS = choices("steering units", {
+    "lape": "the target language's LAPE neurons (set to its mean activation, zeroed or scaled)",
+    "lahis": "the target language's most important heads (scaled)",
+    "diffmean": "the residual mean of the target minus the source, added with strength α",
+    "shared": "that difference direction projected out of the residual stream",
+})
+STEER_NEURON_MODES = choices("neuron steering mode", {"mean": "set to strength × the target's mean activation",
+                                                      "zero": "deactivate", "scale": "multiply by the strength"})
+
+
+@dataclass
+class SteerConfig:
+    """Steering recall across languages at inference: units, languages, the sweep chosen on train
+    facts, and the seeds (control draws and text samples) the test-fact verdict rests on."""
+
+    units: str = setting("diffmean", help="what is steered", choices=STEER_UNITS)
+    source: str = setting("en", help="the language the model knows facts in")
+    target: str | None = setting(None, help="the language steered (None: the training language the base "
+                                            "answers worst)")
+    layers: list[list[int]] | None = setting(None, help="layer sets swept (None: each layer alone)")
+    strengths: list[float] = setting(help="strengths swept (α for diffmean, the share removed for shared, the "
+                                          "factor for heads and scaled neurons)",
+                                     factory=lambda: [-2.0, -1.0, 0.5, 1.0, 2.0])
+    neuron_mode: str = setting("mean", help="lape units: how the neurons are steered", choices=STEER_NEURON_MODES)
+    seeds: int = setting(8, help="control draws and text samples of the verdict (8: the fewest at which the exact "
+                                 "test passes Holm over 4 tests)", ge=2, le=20)
+    max_facts: int | None = setting(None, help="facts per split (None: all; the sweep reads train facts)", ge=1)
+    max_texts: int = setting(60, help="texts per language the units are built from", ge=2)
+    generate: bool = setting(False, help="also the right-fact-wrong-language rate of greedy answers (slower)")
+    checkpoints: str = setting("base", help="what the run's steer stage steers: 'base', or 'arms' (the base and "
+                                            "the first seed's arms: does training change the response?)",
+                               choices=choices("steer checkpoints", {"base": "the base", "arms": "base and arms"}))
+
+    def __post_init__(self) -> None:
+        check(self)

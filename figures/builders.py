@@ -88,16 +88,18 @@ def consistency_heatmaps(recall: Mapping[str, Result], kind: str = "coverlap") -
     """One language × language heatmap per checkpoint: ``agreement``, ``coverlap`` or ``rankc``."""
     titles = {"agreement": "Answer agreement", "coverlap": "COverlap", "rankc": "RankC"}
     ckpts = [c for c in recall if kind in recall[c]["metrics"]]
-    fig = make_subplots(rows=1, cols=max(len(ckpts), 1), subplot_titles=ckpts, horizontal_spacing=0.04)
-    for i, c in enumerate(ckpts, 1):
+    cols = max(1, min(len(ckpts), 4))  # a grid of at most 4 per row (a replicate has dozens of checkpoints)
+    rows = max(1, -(-len(ckpts) // cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=ckpts, horizontal_spacing=0.04,
+                        vertical_spacing=min(0.08, 0.5 / max(rows - 1, 1)))
+    for i, c in enumerate(ckpts):
         m = recall[c]["metrics"][kind]
         langs = language_order(m)
         z = [[m[a].get(b) for b in langs] for a in langs]
-        fig.add_heatmap(z=z, x=langs, y=langs, zmin=0, zmax=1, colorscale=SEQUENTIAL, showscale=i == len(ckpts),
-                        colorbar=dict(title="share"), row=1, col=i)
-        fig.update_yaxes(autorange="reversed", row=1, col=i)
-    return style(fig, f"{titles[kind]} between languages (rows × columns)", None, None,
-                 height=380 + 10 * max(1, len(ckpts)))
+        fig.add_heatmap(z=z, x=langs, y=langs, zmin=0, zmax=1, colorscale=SEQUENTIAL, showscale=i == len(ckpts) - 1,
+                        colorbar=dict(title="share"), row=i // cols + 1, col=i % cols + 1)
+        fig.update_yaxes(autorange="reversed", row=i // cols + 1, col=i % cols + 1)
+    return style(fig, f"{titles[kind]} between languages (rows × columns)", None, None, height=380 * rows)
 
 
 def lape_per_layer(per_layer: Mapping[str, Sequence[int]], title: str) -> go.Figure:

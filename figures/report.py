@@ -15,7 +15,7 @@ from polyfact.figures.export import figure_div, shared_plotly_js, write_html, wr
 from polyfact.figures.load import checkpoint_order, results, routing_summary, seeds_summary
 from polyfact.core.errors import PolyFactError
 from polyfact.core.io import atomic_write_text, read_cached
-from polyfact.core.layout import layout
+from polyfact.core.layout import layout, split_seed
 from polyfact.data.languages import order_langs
 
 
@@ -38,13 +38,16 @@ def run_figures(run_dir: str | Path) -> list[tuple[str, str, go.Figure]]:
         add("Did each arm learn? Learning curves", "curves_consistency",
             lambda: B.learning_curves(curves, "total_consistency"))
     recall = results(run_dir, "recall", ids)
+    first = {c: r for c, r in recall.items() if split_seed(c)[1] in (None, min((split_seed(x)[1] for x in recall
+                                                                                  if split_seed(x)[1] is not None),
+                                                                                 default=None))}
     if recall:
         add("Recall and consistency", "recall_by_language", lambda: B.recall_by_language(recall))
         add("Recall and consistency", "recall_by_group", lambda: B.recall_by_group(recall))
         add("Recall and consistency", "total_consistency", lambda: B.total_consistency(recall))
         for kind in ("agreement", "coverlap", "rankc"):
             if any(kind in r["metrics"] for r in recall.values()):
-                add("Recall and consistency", f"consistency_{kind}", lambda k=kind: B.consistency_heatmaps(recall, k))
+                add("Recall and consistency", f"consistency_{kind}", lambda k=kind: B.consistency_heatmaps(first, k))
     neurons = results(run_dir, "neurons", ids)
     if neurons:
         for c, r in neurons.items():

@@ -514,6 +514,42 @@ def run_cmd(
         print_summary(out)
 
 
+@app.command("steer")
+def steer_cmd(
+    run: Path = typer.Option(..., "--run"),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint ids (default: steer.checkpoints)."),
+    units: Optional[str] = typer.Option(None, "--units", help="lape | lahis | diffmean | shared (steer.units)"),
+    source: Optional[str] = typer.Option(None, "--source", help="The language the model knows facts in (en)."),
+    target: Optional[str] = typer.Option(None, "--target", help="The language steered (default: the weakest)."),
+    layers: Optional[str] = typer.Option(None, "--layers", help="One layer set, e.g. 2,3 (default: each layer swept)."),
+    strength: Optional[str] = typer.Option(None, "--strength", help="One strength or several, e.g. 2 or -1,1,2."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Control draws and text samples (steer.seeds)."),
+    preset: Optional[str] = _PRESET,
+    config: Optional[Path] = _CONFIG,
+    sets: Optional[list[str]] = _SETS,
+    force: bool = _FORCE,
+) -> None:
+    """Steer recall from the source to the target language at inference: layer × strength chosen on train
+    facts, judged on test facts against a size-matched random control; writes results/steer/."""
+    from polyfact.pipeline.tables import print_steer
+
+    overrides: dict = {}
+    for key, value in (("units", units), ("source", source), ("target", target), ("seeds", seeds),
+                       ("layers", [_ints(layers, "--layers")] if layers else None),
+                       ("strengths", _floats(strength, "--strength"))):
+        _put(overrides, f"steer.{key}", value)
+    ctx = _context(run, preset, config, sets, overrides, checkpoint, force)
+    for res in _execute(ctx, _named("steer")).values():
+        print_steer(res)
+
+
+def _ints(spec: str, what: str) -> list[int]:
+    try:
+        return [int(x) for x in _csv(spec, what, "1,2")]
+    except ValueError:
+        raise PolyFactError(f"{what} takes integers, e.g. {what} 1,2; got {spec!r}") from None
+
+
 @app.command("report")
 def report_cmd(
     run: Path = typer.Option(..., "--run"),

@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from polyfact.analyses.config import AblationConfig, EvalConfig, RepresentationConfig, RoutingConfig, SpecializationConfig
+from polyfact.analyses.config import (AblationConfig, EvalConfig, RepresentationConfig, RoutingConfig,
+                                      SpecializationConfig, SteerConfig)
 from polyfact.core.errors import PolyFactError
 from polyfact.core.io import atomic_write_text
 from polyfact.core.settings import SettingError, check, check_tree, describe, setting, short
@@ -84,6 +85,7 @@ class RunConfig:
     routing: RoutingConfig = setting(help="before/after comparisons", factory=RoutingConfig)
     ablate: AblationConfig = setting(help="causal deactivation", factory=AblationConfig)
     representations: RepresentationConfig = setting(help="shared representations", factory=RepresentationConfig)
+    steer: SteerConfig = setting(help="steering recall across languages at inference", factory=SteerConfig)
 
 
 def _type_name(tp: Any) -> str:

@@ -53,6 +53,7 @@ _OVERRIDES: dict[str, dict] = {
         "eval": {"bootstrap": 100},
         "routing": {"bootstrap": 50, "permutations": 50},
         "trajectory": {"points": 1},  # every arm keeps its middle state: the trajectory stage end to end
+        "steer": {"seeds": 2, "strengths": [-1.0, 1.0]},  # the steer stage end to end (2 seeds resolve nothing)
     },
     # The study's comparison under the one verdict rule (analyses/verdicts.py): the study's SFT (options shown,
     # CE on the gold letter, accumulated losses summed), GRPO, DCO and CM-Align, with the negative control

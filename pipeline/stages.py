@@ -345,6 +345,19 @@ def report(ctx: Context) -> Path:
     return build_report(ctx.run.root, static=False)
 
 
+def steer(ctx: Context) -> dict:
+    """Steering of each checkpoint (the command's, else the config's: the base, or the base and the
+    first seed's arms) from the source to the target language, judged against its random control."""
+    from polyfact.analyses.steering import steering_analysis
+    from polyfact.core.checkpoints import note
+
+    cfg = ctx.cfg.steer
+    ids = ctx.checkpoints if ctx.checkpoints is not None else (
+        ["base"] if cfg.checkpoints == "base" else first_seed_ids(ctx.cfg))
+    return {c: steering_analysis(ctx.run.root, c, cfg, seed=ctx.cfg.seed, force=ctx.force, progress=note)
+            for c in ids}
+
+
 # ------------------------------------------------------------------------------------ the registry
 STAGES: Registry = Registry("stage")
 _PER_CKPT = "each checkpoint's result is kept while its provenance key (checkpoint, data, settings, seed) matches"
@@ -383,6 +396,9 @@ for _name, _fn, _needs, _writes, _skip, _help, _command, _printer in (
     ("trajectory", trajectory, (), "results/trajectory/<arm>.json, summary.json", _PER_CKPT + " (per point)",
      "the study's and the project's measures at every kept state of each arm's training, or along a series",
      "polyfact analyze trajectory --run {r}", None),
+    ("steer", steer, ("evaluate",), "results/steer/<id>-<units>-<source>-<target>.json", _PER_CKPT,
+     "steer recall from the source to the target language, chosen on train facts and judged on test facts "
+     "against a size-matched random control", "polyfact steer --run {r}", None),
     ("report", report, (), "report.html, figures/", "always redrawn (cheap)", "the report and figures",
      "polyfact report --run {r}", None),
 ):

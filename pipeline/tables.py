@@ -420,3 +420,22 @@ def print_trajectory(res: dict) -> None:
             t.add_row(f"{m['points'][keys[0]][i]['share']:.2f}", *[_f(m["points"][k][i]["mean"], 3) for k in keys])
         console.print(t)
         console.print(f"{method}: {m['order']['reading']}")
+
+
+def print_steer(res: dict) -> None:
+    """A steering result: the sweep's choice on train facts, and each test-fact measure's steered −
+    control change under the rule."""
+    c = res["chosen"]
+    console.print(f"[bold]{res['checkpoint']}[/bold] — {res['units']} from {res['source']} to {res['target']}: "
+                  f"chosen on train facts layers {c['layers']}, strength {c['strength']:+g} (target "
+                  f"{c['target_gain']:+.3f}, English {c['english_change']:+.3f})")
+    t = Table(title=f"steered − size-matched random control on {res['test_facts']} test facts × {res['seeds']} seeds "
+                    "(Holm; facts and seeds as noise)")
+    for col in ("measure", "change", "95% interval", "p (Holm)", "exact p (Holm)", "outcome", "detectable"):
+        t.add_column(col)
+    for x in res["tests"]:
+        t.add_row(x["measure"], _signed(x["difference"]), "[{}, {}]".format(*(_signed(v) for v in x["ci"])),
+                  f"{_p(x['p'])} ({_p(x['p_adjusted'])})", f"{_p(x['exact_p'])} ({_p(x['exact_p_adjusted'])})",
+                  x["outcome"], "-" if not math.isfinite(x["mde"]) else f"|δ| ≥ {x['mde']:.3g}")
+    console.print(t)
+    console.print(f"verdict: {res['verdict']}")

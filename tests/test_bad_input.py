@@ -189,7 +189,7 @@ def test_eval_score_rejects_bad_files(tmp_path, kind):
         needle = "not UTF-8 text"
     elif kind == "directory":
         path.mkdir()
-        needle = "is a directory"
+        needle = "is a folder; pass a file"
     else:
         needle = "not found"
     one_line_error(cli("eval", "score", path), needle)

@@ -155,4 +155,5 @@ def test_notebook_runs_top_to_bottom(smoke_study, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     figures = [o for o in outputs if "Plotly.newPlot" in str(o.get("data", {}).get("text/html", ""))]
-    assert len(figures) >= 7  # recall, consistency, entropy, LAPE, one neuron, logit lens, comparison
+    assert len(figures) >= 8  # recall, consistency, entropy, LAPE, one neuron, logit lens, comparison, specialize
+    assert any("max_abs_diff" in str(o.get("text", "")) for o in outputs)  # the hook check of an outside model

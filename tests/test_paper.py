@@ -336,9 +336,9 @@ def test_bad_release_directories_tags_and_outputs(tmp_path):
     cases = [(lambda: paper_outputs(empty, tmp_path / "o1"), "holds none of the study's result files"),
              (lambda: paper_outputs(tmp_path / "nowhere", tmp_path / "o2"), "release directory not found"),
              (lambda: paper_outputs(root, tmp_path / "o3", tags={"sft": "qwen-sft-1500"}), "names nothing"),
-             (lambda: paper_outputs(root, root / "figs"), "inside the release"),
-             (lambda: paper_outputs(root, root), "inside the release"),
-             (lambda: paper_outputs(root / "summary", root), "inside the release")]
+             (lambda: paper_outputs(root, root / "figs"), "lies inside the input"),
+             (lambda: paper_outputs(root, root), "lies inside the input"),
+             (lambda: paper_outputs(root / "summary", root), "lies inside the input")]
     for call, words in cases:
         with pytest.raises(PolyFactError) as err:
             call()

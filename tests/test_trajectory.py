@@ -123,7 +123,7 @@ def test_a_series_of_checkpoints_without_manifests_by_step(series, tmp_path):
                        "--texts", f"files:{texts}", *FAST), "two or more checkpoints")
     dup = f"{dirs['run-a/checkpoint-0']},{dirs['run-b/checkpoint-10']},{dirs['run-b/checkpoint-10']}"
     one_line_error(cli("analyze", "trajectory", "--run", run, "--checkpoints", dup, "--order", "step",
-                       "--texts", f"files:{texts}", *FAST), "state the same step 10")
+                       "--texts", f"files:{texts}", *FAST), "more than once")
     renamed = tmp_path / "final"
     shutil.copytree(dirs["run-a/checkpoint-0"], renamed)
     one_line_error(cli("analyze", "trajectory", "--run", run, "--checkpoints", f"{dirs['run-b/checkpoint-10']},{renamed}",
