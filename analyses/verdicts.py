@@ -42,16 +42,18 @@ _SIMS = 4000  # Monte Carlo draws per power evaluation of the minimum detectable
 
 
 # ------------------------------------------------------------------------------------------ corrections
-def holm(ps: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p values (NaN stays NaN and is not counted)."""
+def _ranked(ps: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The p values, the output filled with NaN, and the indices of the non-NaN ones in increasing
+    order (NaN is not a test and does not count)."""
     p = np.asarray(ps, float)
     ok = np.flatnonzero(~np.isnan(p))
-    out = np.full(len(p), np.nan)
-    if not len(ok):
-        return out.tolist()
-    order = ok[np.argsort(p[ok], kind="stable")]
-    m = len(order)
-    running = 0.0
+    return p, np.full(len(p), np.nan), ok[np.argsort(p[ok], kind="stable")]
+
+
+def holm(ps: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p values (NaN stays NaN and is not counted)."""
+    p, out, order = _ranked(ps)
+    running, m = 0.0, len(order)
     for i, idx in enumerate(order):
         running = max(running, min(1.0, (m - i) * p[idx]))
         out[idx] = running
@@ -60,14 +62,8 @@ def holm(ps: Sequence[float]) -> list[float]:
 
 def bh(ps: Sequence[float]) -> list[float]:
     """Benjamini–Hochberg adjusted p values (NaN stays NaN and is not counted)."""
-    p = np.asarray(ps, float)
-    ok = np.flatnonzero(~np.isnan(p))
-    out = np.full(len(p), np.nan)
-    if not len(ok):
-        return out.tolist()
-    order = ok[np.argsort(p[ok], kind="stable")]
-    m = len(order)
-    running = 1.0
+    p, out, order = _ranked(ps)
+    running, m = 1.0, len(order)
     for i in range(m - 1, -1, -1):
         running = min(running, p[order[i]] * m / (i + 1))
         out[order[i]] = min(1.0, running)

@@ -62,3 +62,21 @@ def copy_run(src: Path, dst: Path) -> Path:
     """A private copy of a run directory (probes may damage or rerun it)."""
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("run.lock", "run.pid"))
     return dst
+
+
+def resolve_name(name: str, doc: str) -> object:
+    """The object a doc's dotted name points at: the longest importable module prefix, then
+    attributes (an AssertionError naming ``doc`` when any part is missing)."""
+    import importlib
+
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ModuleNotFoundError:
+            continue
+        for attr in parts[i:]:
+            assert hasattr(obj, attr), f"{doc} names {name}: {attr} does not exist"
+            obj = getattr(obj, attr)
+        return obj
+    raise AssertionError(f"{doc} names {name}, whose module does not exist")

@@ -4,27 +4,17 @@ attribute, every file or folder it names exists, and every setting it names is a
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import re
 
 from tests.conftest import ROOT
+from tests.helpers import resolve_name
 
 DOC = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
 TICKED = re.findall(r"`([^`\n]+)`", DOC)
 
 
 def _resolve(name: str) -> object:
-    parts = name.split(".")
-    for i in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-        except ModuleNotFoundError:
-            continue
-        for attr in parts[i:]:
-            assert hasattr(obj, attr), f"docs/ARCHITECTURE.md names {name}: {attr} does not exist"
-            obj = getattr(obj, attr)
-        return obj
-    raise AssertionError(f"docs/ARCHITECTURE.md names {name}, whose module does not exist")
+    return resolve_name(name, "docs/ARCHITECTURE.md")
 
 
 def test_every_named_module_and_function_exists():

@@ -115,6 +115,8 @@ def test_klar_and_encodings_are_refused_in_one_line(tmp_path):
     (["--set", "sft.consistency_weight=0.5"], "sft.consistency_weight weighs the study objective"),
     (["--set", "budget.trajectory_points=2"], "budget.trajectory_points is set from trajectory.points"),
     (["--set", "seed=4294967296"], "outside the random generators' range"),
+    (["--set", "budget.facts=null"], "the planned arms are not matched: budget.facts is not set"),
+    (["--set", "sft.langs=[en,de]"], "the arms train on different languages"),
 ])
 def test_settings_that_would_do_nothing_are_refused(tmp_path, args, needle):
     one_line_error(cli("run", "--preset", "smoke", "--run", tmp_path / "r", "--dry-run", *args), needle)

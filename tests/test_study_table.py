@@ -3,10 +3,10 @@ exist (a renamed or removed function fails here, so the table stays true)."""
 
 from __future__ import annotations
 
-import importlib
 import re
 
 from tests.conftest import ROOT
+from tests.helpers import resolve_name
 
 
 def test_every_toolkit_function_in_the_study_table_exists():
@@ -14,15 +14,4 @@ def test_every_toolkit_function_in_the_study_table_exists():
     names = set(re.findall(r"`((?:core|polyfact|training|interp|analyses|figures|pipeline)\.[A-Za-z_.]+)", text))
     assert len(names) >= 30, sorted(names)
     for name in sorted(names):
-        parts = name.split(".")
-        for i in range(len(parts) - 1, 0, -1):  # the longest importable module prefix, then attributes
-            try:
-                obj = importlib.import_module(".".join(parts[:i]))
-            except ModuleNotFoundError:
-                continue
-            for attr in parts[i:]:
-                assert hasattr(obj, attr), f"docs/STUDY.md names {name}, which does not exist"
-                obj = getattr(obj, attr)
-            break
-        else:
-            raise AssertionError(f"docs/STUDY.md names {name}, whose module does not exist")
+        resolve_name(name, "docs/STUDY.md")
