@@ -271,3 +271,36 @@ def test_letter_scores_read_the_answer_position_of_each_row():
         assert torch.equal(scores.detach()[finite], at_answer[finite])
     scores[:, :3].sum().backward()
     assert model.get_input_embeddings().weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("accumulation, factor", [("mean", 1 / 4), ("sum", 1.0)])
+def test_the_study_sft_sums_its_accumulated_loss(smoke_run, tmp_path, accumulation, factor):
+    """With 4 micro-batches per step, transformers divides each micro-batch's loss by 4 unless the
+    trainer says its loss is already scaled: the study's SFT (``accumulation=sum``) keeps the full
+    loss, so its gradient per micro-batch is 4× the averaging trainer's."""
+    from transformers import TrainingArguments
+
+    from polyfact.training.arms import Spend
+    from polyfact.training.common import RunData
+    from polyfact.training.config import LMTrainConfig
+    from polyfact.training.lm import training_args
+    from polyfact.training.sft import StudySftTrainer, letter_scores, study_sft_loss
+
+    run, cfg = smoke_run
+    model, tok = load_checkpoint("base", run)
+    rows = RunData(run).rows("train")[:10]
+    facts = [[r for r in rows if r["fact_id"] == f] for f in dict.fromkeys(r["fact_id"] for r in rows)][:2]
+    sft = replace(cfg.sft, objective="study", accumulation=accumulation,
+                  train=LMTrainConfig(batch_size=1, gradient_accumulation=4, max_steps=1))
+    args = TrainingArguments(**training_args(tmp_path, sft.train, 0, remove_unused_columns=False))
+    trainer = StudySftTrainer(model=model, args=args, facts=facts, tokenizer=tok, cfg=sft, spend=Spend([]))
+    trainer.create_optimizer_and_scheduler(num_training_steps=1)
+    trainer.current_gradient_accumulation_steps = 4  # what the training loop sets for its window
+    model.zero_grad()
+    trainer.training_step(model, {"fact_index": torch.tensor([0])})
+    got = model.get_input_embeddings().weight.grad.clone()
+    model.zero_grad()
+    scores, _ = letter_scores(model, tok, facts[0])
+    study_sft_loss(scores, torch.tensor([r["answer_index"] for r in facts[0]]), [list(range(len(facts[0])))]).backward()
+    full = model.get_input_embeddings().weight.grad
+    torch.testing.assert_close(got, full * factor, rtol=1e-4, atol=1e-7)
