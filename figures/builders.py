@@ -380,3 +380,30 @@ def trajectory(summary: Result, panels: Mapping[str, str] | None = None) -> go.F
     fig.update_xaxes(title_text="share of training", row=len(rows), col=1)
     return style(fig, "How specialization moves during training (mean over seeds; band: lowest to highest seed)",
                  None, None, height=max(450, 220 * len(rows)))
+
+
+def steering(results: Mapping[str, Result]) -> go.Figure:
+    """Steering at a glance. Left: the sweep on train facts, the target's accuracy gain against the
+    English accuracy change (harm), one point per layer × strength, per checkpoint and unit kind.
+    Right: on test facts, the chosen steering's change minus its size-matched random control, with
+    the crossed test's 95 % interval, per checkpoint (does a trained arm respond differently?)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("sweep on train facts: gain vs harm",
+                                                        "test facts: steered − random control"))
+    for i, (name, r) in enumerate(results.items()):
+        sw = r["sweep"]
+        fig.add_scatter(x=[p["english_change"] for p in sw], y=[p["target_gain"] for p in sw], mode="markers",
+                        name=f"{name} sweep", marker=dict(color=method_color(i), size=7),
+                        text=[f"layers {p['layers']}, strength {p['strength']:+g}" for p in sw], row=1, col=1)
+        c = r["chosen"]
+        fig.add_scatter(x=[c["english_change"]], y=[c["target_gain"]], mode="markers", showlegend=False,
+                        marker=dict(color=method_color(i), size=14, symbol="star"), row=1, col=1)
+        t = next(x for x in r["tests"] if x["measure"] == "target_accuracy")
+        fig.add_scatter(x=[t["difference"]], y=[name], mode="markers", showlegend=False,
+                        error_x=dict(type="data", array=[t["ci"][1] - t["difference"]],
+                                     arrayminus=[t["difference"] - t["ci"][0]]),
+                        marker=dict(color=method_color(i), size=10, symbol="diamond"), row=1, col=2)
+    fig.add_vline(x=0, line_dash="dot", line_color="#888", row=1, col=2)
+    fig.update_xaxes(title_text="English accuracy change (harm < 0)", row=1, col=1)
+    fig.update_yaxes(title_text="target accuracy gain", row=1, col=1)
+    fig.update_xaxes(title_text="target accuracy, steered − control", row=1, col=2)
+    return style(fig, "Steering recall across languages", None, None, height=460)

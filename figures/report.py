@@ -89,6 +89,9 @@ def run_figures(run_dir: str | Path) -> list[tuple[str, str, go.Figure]]:
         first = next(iter(reps.values()))
         langs = [x for x in order_langs(first["logit_lens"]) if x != first["reference"]][:4]
         add("Shared representations", "logit_lens", lambda: B.logit_lens_curves(first, langs))
+    steer = steering_results(run_dir)
+    if steer:
+        add("Steering recall across languages", "steering", lambda: B.steering(steer))
     traj = read_cached(layout(run_dir).result("trajectory", "summary"))
     if isinstance(traj, dict) and traj.get("methods"):
         add("How specialization moves during training", "trajectory", lambda: B.trajectory(traj))
@@ -203,6 +206,27 @@ def _unmatched(seeds: dict[str, Any]) -> str:
     text = seeds.get("unmatched")
     return (f"<p class='warn'><b>The arms below learned from different train facts</b> ({html.escape(text)}): "
             "their comparison is not fact-matched.</p>") if text else ""
+
+
+def steering_results(run_dir: Path) -> dict[str, Any]:
+    """The run's steering results by file name (``<checkpoint>-<units>-<source>-<target>``)."""
+    folder = layout(run_dir).result_dir("steer")
+    out = {p.stem: read_cached(p) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+    return {k: v for k, v in out.items() if isinstance(v, dict) and v.get("tests")}
+
+
+def _steering_section(run_dir: Path) -> str:
+    """One sentence per steered checkpoint: the rule's verdict on test facts against the control."""
+    res = steering_results(run_dir)
+    if not res:
+        return ""
+    said = [f"{html.escape(r['checkpoint'])} ({html.escape(r['units'])}, {html.escape(r['source'])} → "
+            f"{html.escape(r['target'])}, chosen on train facts: layers {r['chosen']['layers']}, strength "
+            f"{r['chosen']['strength']:+g}): {html.escape(r['verdict'])}" for r in res.values()]
+    return ("<section id='steering'><h2>Steering recall across languages</h2><p>" + "<br>".join(said)
+            + "</p><p class='note'>Test facts × seeds (control draws and text samples), Holm over the measures; "
+              "the random control has the same number of units (matched activation rates) or the same norm.</p>"
+              "</section>")
 
 
 def _trajectory_section(run_dir: Path) -> str:
@@ -340,6 +364,7 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
         parts.append(_seed_section(seeds))
     parts.append(_budget_section(run_dir))
     parts.append(_trajectory_section(run_dir))
+    parts.append(_steering_section(run_dir))
     summary = read_cached(run.summary)
     if isinstance(summary, dict) and summary.get("rows"):
         rows = summary["rows"]
