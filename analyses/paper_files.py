@@ -147,10 +147,16 @@ def read_consistency(path: str | Path) -> Consistency:
                      "pairwise": {str(k): _num(path, f"answer_agreement.pairwise[{k!r}]", v, 0, 1)
                                   for k, v in _obj(path, "answer_agreement.pairwise", aa.get("pairwise", {})).items()}}
     score_mode = cfg.get("score_mode")
+    n_all = _int(path, "total_consistency.n_facts_all_langs", tc.get("n_facts_all_langs"), 1)
+    if sum(hist.values()) > n_all:  # counts above the item total are impossible, not a number to recompute
+        raise _fail(path, f"the correct-language histogram counts {sum(hist.values()):,} facts, more than "
+                          f"n_facts_all_langs {n_all:,}")
+    if any(x > max(n.values(), default=0) for x in (n_all,)):
+        raise _fail(path, f"n_facts_all_langs {n_all:,} exceeds every language's item count")
     return Consistency(
         path=path, benchmark=str(cfg.get("benchmark", "")), langs=langs, accuracy=acc, n=n,
         totc=_num(path, "total_consistency.all_langs_correct_fraction", tc.get("all_langs_correct_fraction"), 0, 1),
-        histogram=hist, n_facts_all=_int(path, "total_consistency.n_facts_all_langs", tc.get("n_facts_all_langs"), 1),
+        histogram=hist, n_facts_all=n_all,
         n_facts_total=_int(path, "total_consistency.n_facts_total", tc.get("n_facts_total", tc.get("n_facts_all_langs")), 1),
         mean_correct=None if mean_correct is None else _num(path, "total_consistency.mean_languages_correct",
                                                             mean_correct, 0, len(langs)),
@@ -211,8 +217,8 @@ def read_klar(path: str | Path) -> Klar:
     for name, v in _obj(path, "subset_acc", d.get("subset_acc") or {}).items():
         if not isinstance(v, list) or len(v) != 3:
             raise _fail(path, f"subset_acc[{name!r}] must be [correct, total, accuracy], got {_short(v)}")
-        subsets[str(name)] = (_int(path, f"subset_acc[{name!r}] correct", v[0]),
-                              _int(path, f"subset_acc[{name!r}] total", v[1]),
+        total = _int(path, f"subset_acc[{name!r}] total", v[1])
+        subsets[str(name)] = (_int(path, f"subset_acc[{name!r}] correct (0 ≤ correct ≤ total)", v[0], 0, total), total,
                               _num(path, f"subset_acc[{name!r}] accuracy", v[2], 0, 1))
     records = None
     if "records" in d:

@@ -260,6 +260,8 @@ def source_fingerprint(source: str, revision: str | None = None, cache: dict | N
     """What identifies an outside model: the safetensors files' sizes and hashes of a local
     directory (``cache``: hashes reused by size and mtime), or a hub id with its revision (the
     commit, when the hub or its cache tells it)."""
+    if revision is not None and Path(source).expanduser().exists():
+        raise PolyFactError(f"{source} is a local directory, which has no revisions; drop --revision {revision}")
     path = check_source(source)
     if path is not None:
         weights = content_record(path, "*.safetensors", cache)
@@ -268,29 +270,33 @@ def source_fingerprint(source: str, revision: str | None = None, cache: dict | N
         record = {"source": str(path.resolve()), "weights": weights,
                   "config_sha256": file_hash(path / "config.json")}
         return {**record, "fingerprint": fingerprint({"weights": weights, "config": record["config_sha256"]})}
-    revision = revision or _hub_revision(source)
+    revision = _hub_revision(source, revision)
     if revision.startswith("unresolved"):
         raise PolyFactError(f"{source!r} is neither a local model directory nor a hub model this machine can resolve "
                             f"({revision}); pass an existing directory, or download the model first")
     return {"source": source, "revision": revision, "fingerprint": fingerprint({"hub": source, "revision": revision})}
 
 
-def _hub_revision(repo_id: str) -> str:
-    """The commit of a hub model: from the local cache when offline, else from the hub."""
+def _hub_revision(repo_id: str, revision: str | None = None) -> str:
+    """The commit of a hub model (at ``revision``, a commit or a ref, when given): from the local
+    cache when offline, else from the hub; ``unresolved (…)`` when neither knows it, so a revision
+    that does not exist is never registered."""
     try:
         from huggingface_hub import scan_cache_dir
 
         for repo in scan_cache_dir().repos:
             if repo.repo_id == repo_id and repo.revisions:
-                return sorted(repo.revisions, key=lambda r: r.last_modified)[-1].commit_hash
+                for r in sorted(repo.revisions, key=lambda r: r.last_modified, reverse=True):
+                    if revision is None or revision == r.commit_hash or revision in r.refs:
+                        return r.commit_hash
     except Exception:  # noqa: BLE001 - no cache is fine
         pass
     if os.environ.get("HF_HUB_OFFLINE") == "1":
-        return "unresolved (offline)"
+        return "unresolved (offline" + (f"; revision {revision} is not in the cache)" if revision else ")")
     try:
         from huggingface_hub import model_info
 
-        return str(model_info(repo_id).sha)
+        return str(model_info(repo_id, revision=revision).sha)
     except Exception as err:  # noqa: BLE001
         return f"unresolved ({type(err).__name__})"
 

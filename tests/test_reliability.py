@@ -191,3 +191,30 @@ def test_advice_is_never_unsafe(tmp_path):
     with pytest.raises(PolyFactError) as err:
         HeadImportance.read_released(folder)
     assert "weights_only" not in str(err.value) and "pickled object is refused" in str(err.value)
+
+
+def test_impossible_released_counts_are_errors_not_numbers(tmp_path):
+    """A released histogram that counts more facts than the release has (10^30) is refused when the
+    release is read, instead of being recomputed "without disagreement"."""
+    from polyfact.figures.paper import paper_outputs
+    from tests.test_paper import QWEN, write_release
+
+    root = write_release(tmp_path / "rel")
+    path = root / "summary" / f"{QWEN['base']}_polyfact_clean_consistency.json"
+    doc = json.loads(path.read_text())
+    doc["total_consistency"]["correct_language_count_histogram"]["12"] = 10 ** 30
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PolyFactError, match="counts .* facts, more than n_facts_all_langs 40"):
+        paper_outputs(root, tmp_path / "out", static=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_hub_revision_that_cannot_be_checked_offline_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    r = cli("checkpoints", "add", "--run", tmp_path / "run", "--revision", "v1", "nobody/no-such-model")
+    one_line_error(r, "revision v1 is not in the cache")
+    local = tmp_path / "mine"
+    local.mkdir()
+    (local / "config.json").write_text("{}")
+    one_line_error(cli("checkpoints", "add", "--run", tmp_path / "run", "--revision", "v1", local),
+                   "is a local directory, which has no revisions")
