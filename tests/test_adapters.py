@@ -84,3 +84,15 @@ def test_an_unmappable_model_names_what_is_missing():
 
     with pytest.raises(PolyFactError, match="^odd: a decoder block has no attention module"):
         adapter_for(Odd())
+
+
+@pytest.mark.parametrize("family", ["gpt2", "falcon", "bloom", "opt", "phi3"])  # one per attention layout
+def test_lahis_scores_agree_between_hook_libraries(family, tok):
+    """LAHIS (a trained head mask) through plain torch hooks and through nnsight traces gives the
+    same scores on Conv1D fused QKV, multi-query parallel, ALiBi, flat-batch and fused-QKV models."""
+    model = tiny_model(family, tok, max_positions=64)
+    model.set_attn_implementation("eager")
+    runs = {b: head_importance(model, tok, TEXTS, "lahis", CollectConfig(backend=b, seq_len=16, progress=False),
+                               max_samples=3) for b in ("torch", "nnsight")}
+    assert float(runs["torch"].scores.abs().sum()) > 0
+    torch.testing.assert_close(runs["torch"].scores, runs["nnsight"].scores, rtol=1e-4, atol=1e-8)
