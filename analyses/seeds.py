@@ -197,10 +197,8 @@ def correlation(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
 
 
 def fact_outcomes(run_dir: str | Path, ckpt: str) -> dict[str, dict[str, float]] | None:
-    """Per test fact, the behavioral measures of ``ckpt``'s evaluation records: Total Consistency
-    over the training languages (1/0; facts asked in all of them), mean accuracy over the training
-    and over the held-out languages. None when the checkpoint has no readable records."""
-    from polyfact.analyses.metrics import correct_matrix
+    """Per test fact, the behavioral measures of ``ckpt``'s evaluation records (:func:`outcomes`).
+    None when the checkpoint has no readable records."""
     from polyfact.analyses.recall import load_records
     from polyfact.core.errors import PolyFactError
 
@@ -211,6 +209,16 @@ def fact_outcomes(run_dir: str | Path, ckpt: str) -> dict[str, dict[str, float]]
     if not records:
         return None
     training, heldout = _language_roles(run_dir)
+    return outcomes(records, training, heldout)
+
+
+def outcomes(records: Sequence[Mapping[str, Any]], training: Sequence[str] | None,
+             heldout: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per fact of ``records`` (``fact_id``, ``lang``, ``correct``): Total Consistency over the
+    training languages (1/0; facts asked in all of them), mean accuracy over the training and over
+    the held-out languages."""
+    from polyfact.analyses.metrics import correct_matrix
+
     langs = sorted({r["lang"] for r in records})
     training = [x for x in (training or langs) if x in langs]
     heldout = [x for x in heldout if x in langs]
@@ -227,6 +235,20 @@ def fact_outcomes(run_dir: str | Path, ckpt: str) -> dict[str, dict[str, float]]
     return out
 
 
+def steer_arms(run_dir: str | Path, base: str = "base") -> dict[str, list[dict[str, dict[str, float]]]]:
+    """The training-free steering arms of the run: ``steer-<units>`` → per steer seed, the steered
+    base's per-fact outcomes on test facts (``results/steer/<base>-*.json``, the setting chosen on
+    train facts)."""
+    out: dict[str, list] = {}
+    folder = layout(run_dir).result_dir("steer")
+    for path in sorted(folder.glob(f"{base}-*.json")) if folder.is_dir() else []:
+        doc = read_cached(path)
+        if isinstance(doc, dict) and doc.get("checkpoint") == base and isinstance(doc.get("arm"), list):
+            name = f"steer-{doc['units']}"
+            out[name if name not in out else f"{name}-{doc['target']}"] = doc["arm"]
+    return out
+
+
 class Arms:
     """The run's checkpoints by method and seed, with their measures (read once)."""
 
@@ -238,6 +260,17 @@ class Arms:
             self.by_method.setdefault(name, {})[seed] = c
         self.changes = {c: checkpoint_changes(run_dir, c, base) for c in ids}
         self.facts = {c: fact_outcomes(run_dir, c) for c in [base, *ids]}
+        # training-free arms: the steered base at each steer seed (behavioral measures only)
+        for name, per_seed in steer_arms(run_dir, base).items():
+            if name in self.by_method or self.facts.get(base) is None:
+                continue
+            for s, facts in enumerate(per_seed):
+                c = f"{name}@s{s}"
+                self.by_method.setdefault(name, {})[s] = c
+                self.facts[c] = facts
+                self.changes[c] = {m: _diff(float(np.mean(list(v.values()))),
+                                            float(np.mean([self.facts[base][m][f] for f in v])))
+                                   for m, v in facts.items() if v and all(f in self.facts[base][m] for f in v)}
 
     def measures(self) -> list[str]:
         return sorted({m for ch in self.changes.values() for m in ch})
@@ -434,6 +467,10 @@ def seed_analysis(run_dir: str | Path, checkpoints: Sequence[str] | None = None,
                 correlations[f"{m}~total_consistency"] = correlation(xs, ys)
     answered = claims(arms)
     ctl = controls(arms)
+    # beside the claims: every arm's behavioral change against the base under the table's rule (the
+    # training-free steer arm among them), so a claim is read against what else moved the measure
+    context = {method: {m: {"difference": table[m][method]["test"]["difference"], "verdict": table[m][method]["verdict"]}
+                        for m in BEHAVIORAL if method in table.get(m, {})} for method in arms.by_method}
     if not ctl["answers_claims"]:
         for c in answered:
             c["caveat"] = f"this run cannot answer the claims: {ctl['reason']}"
@@ -444,7 +481,7 @@ def seed_analysis(run_dir: str | Path, checkpoints: Sequence[str] | None = None,
            "n_seeds": n_seeds, "checkpoint_changes": arms.changes, "measures": table,
            "labels": {k: v[0] for k, v in MEASURES.items()}, "headline": list(HEADLINE),
            "correlations": correlations, "budgets": budgets, "unmatched": unmatched, "drops": drops,
-           "claims": answered, "controls": ctl, "n_tests": len(tests),
+           "claims": answered, "controls": ctl, "context": context, "n_tests": len(tests),
            "rule": ("primary: crossed seeds × facts random effects (behavioral) or paired t over seeds; exact: "
                     "sign flips over seeds; table p adjusted by Benjamini–Hochberg across all its tests, claims "
                     "by Holm within each claim; a verdict needs both adjusted p below 0.05 in one direction"),
@@ -455,6 +492,7 @@ def seed_analysis(run_dir: str | Path, checkpoints: Sequence[str] | None = None,
     run = layout(run_dir)
     atomic_write_json(run.seeds_summary, out)
     atomic_write_json(run.seeds_summary.parent / "claims.json",
-                      {"claims": answered, "controls": ctl, "unmatched": unmatched, "n_seeds": n_seeds,
+                      {"claims": answered, "controls": ctl, "context": context, "unmatched": unmatched,
+                       "n_seeds": n_seeds,
                        "rule": out["rule"]})
     return out

@@ -9,7 +9,8 @@ or ``shared`` (that direction projected out of the residual stream). Layer × st
 facts, never tuned there. The reported effect is judged by the toolkit's one rule
 (:mod:`polyfact.analyses.verdicts`): per seed (a draw of the random control and of the text sample
 the units are built from) and per test fact, the steered minus the control-steered outcome, with
-facts and seeds as noise. Measures: the target's accuracy (MCQ), Total Consistency over the
+facts and seeds as noise. The steered base is also a training-free arm of the seed table
+(``steer-<units>``: its test-fact outcomes in every language at each seed). Measures: the target's accuracy (MCQ), Total Consistency over the
 training languages (the target steered), the right-fact-wrong-language rate of greedy generation,
 and the harm: English accuracy and next-token loss on the other languages' text under the same
 intervention."""
@@ -43,12 +44,12 @@ def _rows(run_dir: Path, split: str, langs: list[str], max_facts: int | None, se
     return sample_facts(RunData(run_dir).require(split, langs), max_facts, seed)
 
 
-def _accuracy(model, tok, rows: list[dict]) -> dict[str, dict[str, float]]:
+def _accuracy(model, tok, rows: list[dict], normalization: str = "byte") -> dict[str, dict[str, float]]:
     """Per fact and language: 1.0 when the MCQ answer is right."""
     from polyfact.training.scoring import mcq_records
 
     out: dict[str, dict[str, float]] = {}
-    for r in mcq_records(model, tok, rows):
+    for r in mcq_records(model, tok, rows, normalization=normalization):
         out.setdefault(r["fact_id"], {})[r["lang"]] = float(r["correct"])
     return out
 
@@ -152,9 +153,11 @@ def _texts(run_dir: Path, langs: list[str] | None, n: int, seed: int) -> dict[st
 
 
 def steering_analysis(run_dir: str | Path, ckpt: str, cfg: SteerConfig | None = None, seed: int = 0,
-                      force: bool = False, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                      force: bool = False, progress: Callable[[str], None] | None = None,
+                      normalization: str = "byte") -> dict[str, Any]:
     """Choose layer × strength on train facts, then judge it on test facts against the random
-    control over ``cfg.seeds`` draws; writes ``results/steer/<ckpt>-<units>-<source>-<target>.json``."""
+    control over ``cfg.seeds`` draws; writes ``results/steer/<ckpt>-<units>-<source>-<target>.json``.
+    ``normalization``: the MCQ normalization of the run's evaluation (the arm is compared with it)."""
     from polyfact.data.dataset import load_meta
     from polyfact.interp.interventions import lm_loss
 
@@ -172,7 +175,7 @@ def steering_analysis(run_dir: str | Path, ckpt: str, cfg: SteerConfig | None = 
     from polyfact.data.dataset import data_fingerprint
 
     prov = provenance(run_dir, ckpt, analysis="steer", data_fingerprint=data_fingerprint(layout(run_dir).data),
-                      config={**asdict(cfg), "target": target}, seed=seed)
+                      config={**asdict(cfg), "target": target, "normalization": normalization}, seed=seed)
     path = layout(run_dir).result("steer", name)
     if not force and (done := fresh(path, prov)) is not None:
         return done
@@ -189,7 +192,7 @@ def steering_analysis(run_dir: str | Path, ckpt: str, cfg: SteerConfig | None = 
 
     def gain(rows, ctx) -> tuple[float, float]:
         with ctx:
-            acc = _accuracy(model, tok, rows)
+            acc = _accuracy(model, tok, rows, normalization)
         tgt = np.mean([v[target] for v in acc.values() if target in v])
         eng = np.mean([v[cfg.source] for v in acc.values() if cfg.source in v])
         return float(tgt), float(eng)
@@ -210,19 +213,23 @@ def steering_analysis(run_dir: str | Path, ckpt: str, cfg: SteerConfig | None = 
         by_fact.setdefault(r["fact_id"], {})[r["lang"]] = r
     tgt_rows = [r for r in test if r["lang"] == target]
     eng_rows = [r for r in test if r["lang"] == cfg.source]
-    base_acc = _accuracy(model, tok, test)
+    base_acc = _accuracy(model, tok, test, normalization)
     other_text = _texts(run_dir, [x for x in training if x not in (cfg.source, target)][:3] or None, 40, seed)
     base_loss = lm_loss(model, tok, other_text)
-    per_seed = []
+    heldout = [x for x in meta.get("heldout_langs") or [] if x not in training]
+    arm_rows = _rows(run_dir, "test", training + heldout, cfg.arm_facts, seed) if cfg.arm_facts != 0 else []
+    per_seed, arm = [], []
     for s in range(cfg.seeds):
         units = units0 if s == 0 else Units(run_dir, ckpt, model, tok, cfg, cfg.source, target, seed + s)
         arms = {}
         for kind, control in (("steered", False), ("control", True)):
             ctx = units.context(best["layers"], best["strength"], control)
             with ctx:
-                acc = _accuracy(model, tok, tgt_rows + eng_rows)
+                acc = _accuracy(model, tok, tgt_rows + eng_rows, normalization)
                 wrong = _wrong_language(model, tok, tgt_rows, by_fact) if cfg.generate else {}
                 loss = lm_loss(model, tok, other_text)
+                if kind == "steered" and arm_rows:  # the steered model as an arm: every language, test facts
+                    arm.append(_outcomes(_accuracy(model, tok, arm_rows, normalization), training, heldout))
             arms[kind] = {"acc": acc, "wrong": wrong, "loss": float(np.mean(list(loss.values())))}
         per_seed.append(arms)
         say(f"seed {s}: steered and control measured")
@@ -251,10 +258,18 @@ def steering_analysis(run_dir: str | Path, ckpt: str, cfg: SteerConfig | None = 
                         "english_accuracy": float(np.mean([base_acc[f].get(cfg.source, 0.0) for f in facts])),
                         "other_language_loss": float(np.mean(list(base_loss.values())))},
                "steered": {"target_accuracy": steered_mean(target), "english_accuracy": steered_mean(cfg.source)},
-               "tests": [t.to_dict() for t in tests],
+               "tests": [t.to_dict() for t in tests], "arm": arm or None,
                "verdict": _verdict(tests), "rule": "analyses.verdicts (Holm over the tests; seeds: control draws and "
                                                     "text samples; facts: test facts)"}
     return write_result(path, payload, prov)
+
+
+def _outcomes(acc: dict[str, dict[str, float]], training: list[str], heldout: list[str]) -> dict[str, dict[str, float]]:
+    """The seed table's per-fact behavioral outcomes of one steered evaluation."""
+    from polyfact.analyses.seeds import outcomes
+
+    return outcomes([{"fact_id": f, "lang": lang, "correct": v} for f, by in acc.items() for lang, v in by.items()],
+                    training, heldout)
 
 
 class _nothing:

@@ -43,6 +43,7 @@ def summary_table(run_dir: str | Path, ids: list[str]) -> dict[str, Any]:
                         "measures": {m: seeds["measures"].get(m, {}) for m in seeds.get("headline", [])},
                         "headline": list(seeds.get("headline", [])), "n_tests": seeds.get("n_tests", 0),
                         "labels": seeds.get("labels", {}), "claims": seeds.get("claims", []),
-                        "controls": seeds.get("controls", {}), "unmatched": seeds.get("unmatched"),
+                        "controls": seeds.get("controls", {}), "context": seeds.get("context", {}),
+                        "unmatched": seeds.get("unmatched"),
                         "drops": seeds.get("drops", [])}
     return out

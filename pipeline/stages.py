@@ -354,8 +354,8 @@ def steer(ctx: Context) -> dict:
     cfg = ctx.cfg.steer
     ids = ctx.checkpoints if ctx.checkpoints is not None else (
         ["base"] if cfg.checkpoints == "base" else first_seed_ids(ctx.cfg))
-    return {c: steering_analysis(ctx.run.root, c, cfg, seed=ctx.cfg.seed, force=ctx.force, progress=note)
-            for c in ids}
+    return {c: steering_analysis(ctx.run.root, c, cfg, seed=ctx.cfg.seed, force=ctx.force, progress=note,
+                                 normalization=ctx.cfg.eval.normalization) for c in ids}
 
 
 # ------------------------------------------------------------------------------------ the registry
@@ -382,6 +382,9 @@ for _name, _fn, _needs, _writes, _skip, _help, _command, _printer in (
     ("curves", curves, (), "results/curves/<id>.json", _PER_CKPT,
      "each arm's learning curve on its own probe facts and on test facts, and whether its objective improved",
      "polyfact analyze curves --run {r}", ("print_curves", False)),
+    ("steer", steer, ("evaluate",), "results/steer/<id>-<units>-<source>-<target>.json", _PER_CKPT,
+     "steer recall from the source to the target language, chosen on train facts and judged on test facts "
+     "against a size-matched random control", "polyfact steer --run {r}", None),
     ("seeds", seeds, (), "results/seeds/summary.json, claims.json", "recomputed from the result files (cheap)",
      "each method's change against the base across training seeds, the study's claims and the controls, under "
      "the one verdict rule", "polyfact analyze seeds --run {r}", ("print_seeds", False)),
@@ -396,9 +399,6 @@ for _name, _fn, _needs, _writes, _skip, _help, _command, _printer in (
     ("trajectory", trajectory, (), "results/trajectory/<arm>.json, summary.json", _PER_CKPT + " (per point)",
      "the study's and the project's measures at every kept state of each arm's training, or along a series",
      "polyfact analyze trajectory --run {r}", None),
-    ("steer", steer, ("evaluate",), "results/steer/<id>-<units>-<source>-<target>.json", _PER_CKPT,
-     "steer recall from the source to the target language, chosen on train facts and judged on test facts "
-     "against a size-matched random control", "polyfact steer --run {r}", None),
     ("report", report, (), "report.html, figures/", "always redrawn (cheap)", "the report and figures",
      "polyfact report --run {r}", None),
 ):

@@ -204,6 +204,10 @@ def print_claims(seeds: dict) -> None:
         if c.get("sentence"):
             line += f" ({c['sentence'].split(': ', 1)[-1]})"
         console.print(line)
+    steer = {m: v for m, v in (seeds.get("context") or {}).items() if m.startswith("steer-") and v}
+    for method, by in steer.items():
+        console.print(f"beside the claims, the training-free arm {method} (the steered base): " + "; ".join(
+            f"{seeds.get('labels', {}).get(m, m)} {v['difference']:+.3g}, {v['verdict']}" for m, v in by.items()))
 
 
 def print_compare(res: dict) -> None:

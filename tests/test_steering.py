@@ -107,3 +107,30 @@ def test_the_steer_command_on_the_study(study):
     assert [t["measure"] for t in res["tests"]][:2] == ["target_accuracy", "total_consistency"]
     assert res["verdict"].startswith("not resolved")  # two seeds can resolve nothing (exact floor 0.5)
     assert "steered − size-matched random control" in r.stdout
+
+
+def test_the_steered_base_is_an_arm_of_the_seed_table(smoke_study):
+    """The steer stage's steered base (setting chosen on train facts) enters the seed table as the
+    training-free arm ``steer-diffmean``: its per-seed change in Total Consistency equals the change
+    computed here from the steer result's outcomes and the base's evaluation records."""
+    from polyfact.analyses.recall import load_records
+    from polyfact.data.dataset import load_meta
+
+    run = smoke_study[0]
+    (path,) = (run / "results" / "steer").glob("base-diffmean-en-*.json")
+    arm = json.loads(path.read_text())["arm"]
+    summary = json.loads((run / "results" / "seeds" / "summary.json").read_text())
+    assert summary["seeds_per_method"]["steer-diffmean"] == list(range(len(arm))) == [0, 1]
+    training = load_meta(run / "data")["training_langs"]
+    right = {}
+    for r in load_records(run, "base"):
+        right.setdefault(r["fact_id"], {})[r["lang"]] = bool(r["correct"])
+    base_tc = {f: float(all(by[x] for x in training)) for f, by in right.items() if all(x in by for x in training)}
+    expected = [sum(tc.values()) / len(tc) - sum(base_tc[f] for f in tc) / len(tc)
+                for tc in (seed["total_consistency"] for seed in arm)]
+    row = summary["measures"]["total_consistency"]["steer-diffmean"]
+    assert row["seeds"] == pytest.approx(expected)
+    assert row["verdict"].startswith("not resolved")  # two seeds resolve nothing
+    claims = json.loads((run / "results" / "seeds" / "claims.json").read_text())
+    assert claims["context"]["steer-diffmean"]["total_consistency"]["verdict"] == row["verdict"]
+    assert "training-free arm steer-diffmean" in smoke_study[1]
