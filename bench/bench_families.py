@@ -1,0 +1,101 @@
+"""Benchmark: the hooked statistics pass (LAPE counts and sums, head norms) / the bare forward, per
+decoder-only family, on the same random-weight model and tokens, one run (CPU here). The families are
+the test suite's (``tests/families.py``), scaled up so the forward is not all Python overhead.
+
+    python bench/bench_families.py [--hidden 256] [--layers 4] [--heads 8] [--seq 128] [--batch 4] [--batches 4]
+
+Never time this while another torch job runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from polyfact.interp import CollectConfig, collect_stats  # noqa: E402
+from polyfact.training.models import train_tokenizer  # noqa: E402
+from tests.families import FAMILIES, tiny_model  # noqa: E402
+
+
+def sizes(family: str, hidden: int, layers: int, heads: int) -> dict:
+    """The family's own names for width, depth, heads and MLP size (the test shapes, scaled)."""
+    mlp = 4 * hidden
+    named = {"gpt2": dict(n_embd=hidden, n_layer=layers, n_head=heads, n_inner=mlp),
+             "gptj": dict(n_embd=hidden, n_layer=layers, n_head=heads, n_inner=mlp, rotary_dim=hidden // heads // 2),
+             "bloom": dict(hidden_size=hidden, n_layer=layers, n_head=heads),
+             "xglm": dict(d_model=hidden, num_layers=layers, attention_heads=heads, ffn_dim=mlp),
+             "opt": dict(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, ffn_dim=mlp,
+                         word_embed_proj_dim=hidden)}
+    if family in named:
+        return named[family]
+    out = dict(hidden_size=hidden, intermediate_size=mlp, num_hidden_layers=layers, num_attention_heads=heads,
+               num_key_value_heads=heads // 2)
+    if "head_dim" in FAMILIES[family][2]:
+        out["head_dim"] = hidden // heads
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=8)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--batches", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--out", default="bench/out/families_cpu.json")
+    a = ap.parse_args()
+    torch.set_num_threads(2)
+    tok = train_tokenizer([f"word{i} token{i % 97} text" for i in range(3000)], vocab_size=1024)
+    g = torch.Generator().manual_seed(0)
+    n = a.batches * a.batch * a.seq
+    ids = torch.randint(3, len(tok), (n,), generator=g)
+    streams = {"xx": [ids.tolist()]}
+    x = ids.view(a.batches, a.batch, a.seq)
+    cfg = CollectConfig(backend="torch", seq_len=a.seq, batch_size=a.batch, progress=False)
+
+    def best(fn) -> float:
+        fn()  # warm-up
+        times = []
+        for _ in range(a.repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    rows = {}
+    print(f"hidden {a.hidden}, {a.layers} layers, {a.heads} heads, MLP {4 * a.hidden}; {n} tokens in {a.batches} "
+          f"batches of {a.batch}×{a.seq}; torch threads {torch.get_num_threads()}; best of {a.repeats}")
+    print(f"{'family':14s}{'bare s':>9s}{'hooked s':>10s}{'ratio':>8s}")
+    for family in a.families.split(","):
+        model = tiny_model(family, tok, max_positions=a.seq, **sizes(family, a.hidden, a.layers, a.heads))
+        model.set_attn_implementation("eager")  # the same attention kernels in both passes
+
+        def bare() -> None:
+            with torch.inference_mode():
+                for b in x:
+                    model(input_ids=b, attention_mask=torch.ones_like(b), use_cache=False, logits_to_keep=1)
+
+        hooked = best(lambda: collect_stats(model, tok, streams, cfg))
+        plain = best(bare)
+        rows[family] = {"bare": plain, "hooked": hooked, "ratio": hooked / plain}
+        print(f"{family:14s}{plain:9.3f}{hooked:10.3f}{hooked / plain:8.2f}", flush=True)
+    ratios = [r["ratio"] for r in rows.values()]
+    print(f"median {sorted(ratios)[len(ratios) // 2]:.2f}×, max {max(ratios):.2f}× "
+          f"({max(rows, key=lambda k: rows[k]['ratio'])})")
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps({"args": vars(a), "families": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
