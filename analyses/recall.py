@@ -10,6 +10,7 @@ from typing import Any, Sequence
 from polyfact.analyses import metrics as M
 from polyfact.core.layout import layout
 from polyfact.core.provenance import fresh, provenance, write_result
+from polyfact.core.results import Recall
 from polyfact.core.errors import PolyFactError
 from polyfact.core.io import atomic_write_text, read_cached, read_json, regular_file
 from polyfact.training.common import RunData, sample_facts
@@ -198,8 +199,9 @@ def load_records(run_dir: str | Path, ckpt_id: str, analysis: str = "recall") ->
     return [r for _, r in read_records(layout(run_dir).result(analysis, ckpt_id, ".records.jsonl"))]
 
 
-def load_result(run_dir: str | Path, ckpt_id: str, analysis: str = "recall") -> dict:
-    return read_json(layout(run_dir).result(analysis, ckpt_id), f"{analysis} result of {ckpt_id}")
+def load_result(run_dir: str | Path, ckpt_id: str, analysis: str = "recall") -> Recall:
+    """A checkpoint's recall result (a one-line error when it is missing or damaged)."""
+    return Recall.from_json(layout(run_dir).result(analysis, ckpt_id))
 
 
 def paired_tests(run_dir: str | Path, reference: str, others: Sequence[str], analysis: str = "recall",

@@ -35,6 +35,7 @@ import torch
 from polyfact.core.checkpoints import checkpoint_fingerprint
 from polyfact.core.layout import fs_name, layout
 from polyfact.core.provenance import fresh, provenance, write_result
+from polyfact.core.results import Routing
 from polyfact.analyses.config import RoutingConfig, SpecializationConfig
 from polyfact.analyses.specialization import (collect, collect_heads, effective_reference,
                                      language_groups, load_heads, load_lape)
@@ -176,13 +177,13 @@ def study_measures(run_dir: str | Path, ckpt: str, reference: str, frac: float =
     neuron count (``polyfact`` variant) in both and its change; each language's top-``frac`` head
     set's Jaccard and |∩|/n overlap with the reference's; the mean pairwise head overlap across
     languages in both and its change."""
-    from polyfact.core.io import read_cached
+    from polyfact.core.results import Neurons
 
     out: dict[str, Any] = {}
-    na = read_cached(layout(run_dir).result("neurons", ckpt))
-    nr = read_cached(layout(run_dir).result("neurons", reference))
-    if isinstance(na, dict) and isinstance(nr, dict):
-        ca, cr = na["variants"]["polyfact"]["counts"], nr["variants"]["polyfact"]["counts"]
+    na = Neurons.load(layout(run_dir).result("neurons", ckpt))
+    nr = Neurons.load(layout(run_dir).result("neurons", reference))
+    if na is not None and nr is not None:
+        ca, cr = na.counts(), nr.counts()
         out["neuron_counts"] = {lang: {"checkpoint": ca.get(lang, 0), "reference": cr.get(lang, 0),
                                        "change": ca.get(lang, 0) - cr.get(lang, 0)} for lang in cr}
     try:
@@ -315,7 +316,7 @@ def summarize(run_dir: str | Path, per: dict[str, Any], base: str = "base") -> d
     except PolyFactError:
         langs = None
     for ckpt, res in per.items():
-        vb = res["vs_base"]
+        vb = Routing(res).vs_base
         rec = _recall_change(Path(run_dir), ckpt, base, langs)
 
         def cell(section: str, key: str) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from polyfact.analyses import verdicts as V
 from polyfact.core.checkpoints import list_checkpoints, read_manifest
 from polyfact.core.io import atomic_write_json, read_cached
 from polyfact.core.layout import layout, split_seed
+from polyfact.core.results import Recall, Routing, Steering
 
 # name → (label, which sign of the change means *less* language specialization; None: not a
 # specialization measure, the verdict names the direction of the change)
@@ -119,40 +120,27 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
     return float(x.mean() - half), float(x.mean() + half)
 
 
-def _scalar(doc: Any, *path: str) -> float | None:
-    for key in path:
-        if not isinstance(doc, dict) or key not in doc:
-            return None
-        doc = doc[key]
-    if isinstance(doc, list):
-        doc = doc[0] if doc else None
-    return float(doc) if isinstance(doc, (int, float)) else None
-
-
 def checkpoint_changes(run_dir: str | Path, ckpt: str, base: str = "base") -> dict[str, float | None]:
     """Every measure's change of one checkpoint against ``base``, from its result files."""
     run = layout(run_dir)
-    routing = read_cached(run.result("routing", ckpt))
-    vb = routing.get("vs_base", {}) if isinstance(routing, dict) else {}
+    routing = Routing.load(run.result("routing", ckpt)) or Routing()
     out: dict[str, float | None] = {
-        "neuron_contrast": _scalar(vb, "neurons", "contrast", "delta"),
-        "neuron_count": _scalar(vb, "neurons", "count_total", "delta"),
-        "neuron_entropy": _scalar(vb, "neurons", "entropy_mean", "delta"),
-        "head_contrast": _scalar(vb, "heads", "contrast", "delta"),
-        "head_entropy": _scalar(vb, "heads", "entropy_mean", "delta"),
-        "study_head_overlap": _scalar(vb, "study", "mean_pairwise_overlap_pct", "change"),
+        "neuron_contrast": routing.change("neurons", "contrast", "delta"),
+        "neuron_count": routing.change("neurons", "count_total", "delta"),
+        "neuron_entropy": routing.change("neurons", "entropy_mean", "delta"),
+        "head_contrast": routing.change("heads", "contrast", "delta"),
+        "head_entropy": routing.change("heads", "entropy_mean", "delta"),
+        "study_head_overlap": routing.change("study", "mean_pairwise_overlap_pct", "change"),
     }
-    for lang, v in (vb.get("study", {}).get("neuron_counts", {}) if vb else {}).items():
-        out[f"study_neuron_count/{lang}"] = float(v["change"])
-    a = read_cached(run.result("recall", ckpt))
-    b = read_cached(run.result("recall", base))
-    if isinstance(a, dict) and isinstance(b, dict):
+    for lang in routing.vs_base.get("study", {}).get("neuron_counts", {}):
+        out[f"study_neuron_count/{lang}"] = routing.change("study", "neuron_counts", lang, "change")
+    a, b = Recall.load(run.result("recall", ckpt)), Recall.load(run.result("recall", base))
+    if a is not None and b is not None:
         training, heldout = _language_roles(run_dir)
-        out["total_consistency"] = _diff(a.get("consistency_subsets", {}).get("training"),
-                                         b.get("consistency_subsets", {}).get("training"))
-        out["mean_accuracy"] = _diff(_mean_accuracy(a, training), _mean_accuracy(b, training))
+        out["total_consistency"] = _diff(a.consistency("training"), b.consistency("training"))
+        out["mean_accuracy"] = _diff(a.mean_over(training), b.mean_over(training))
         if heldout:
-            out["heldout_accuracy"] = _diff(_mean_accuracy(a, heldout), _mean_accuracy(b, heldout))
+            out["heldout_accuracy"] = _diff(a.mean_over(heldout), b.mean_over(heldout))
     return out
 
 
@@ -170,12 +158,6 @@ def _language_roles(run_dir: str | Path) -> tuple[list[str] | None, list[str]]:
 
 def _diff(x: float | None, y: float | None) -> float | None:
     return None if x is None or y is None else float(x) - float(y)
-
-
-def _mean_accuracy(res: dict, langs: list[str] | None) -> float | None:
-    acc = res.get("metrics", {}).get("accuracy", {})
-    vals = [v for x, v in acc.items() if langs is None or x in langs]
-    return float(np.mean(vals)) if vals else None
 
 
 def correlation(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
@@ -242,8 +224,8 @@ def steer_arms(run_dir: str | Path, base: str = "base") -> dict[str, list[dict[s
     out: dict[str, list] = {}
     folder = layout(run_dir).result_dir("steer")
     for path in sorted(folder.glob(f"{base}-*.json")) if folder.is_dir() else []:
-        doc = read_cached(path)
-        if isinstance(doc, dict) and doc.get("checkpoint") == base and isinstance(doc.get("arm"), list):
+        doc = Steering.load(path)
+        if doc is not None and doc.checkpoint == base and isinstance(doc.get("arm"), list):
             name = f"steer-{doc['units']}"
             out[name if name not in out else f"{name}-{doc['target']}"] = doc["arm"]
     return out

@@ -282,10 +282,10 @@ class _nothing:
 
 def _weakest(run_dir: Path, training: list[str], source: str) -> str:
     """The training language the base answers worst (the default target)."""
-    from polyfact.core.io import read_cached
+    from polyfact.core.results import Recall
 
-    res = read_cached(layout(run_dir).result("recall", "base"))
-    acc = res.get("metrics", {}).get("accuracy", {}) if isinstance(res, dict) else {}
+    res = Recall.load(layout(run_dir).result("recall", "base"))
+    acc = res.accuracy if res is not None else {}
     cands = [x for x in training if x != source]
     return min(cands, key=lambda x: acc.get(x, math.inf)) if acc else cands[-1]
 

@@ -19,11 +19,10 @@ def summary_table(run_dir: str | Path, ids: list[str]) -> dict[str, Any]:
     rows = []
     for c in ids:
         res = load_result(run_dir, c)
-        m = res["metrics"]
-        row = {"checkpoint": c, "mean_accuracy": m["mean_accuracy"], "en": m["accuracy"].get("en"),
-               "total_consistency": m["total_consistency"],
-               "total_consistency_training": res.get("consistency_subsets", {}).get("training"),
-               "accuracy_by_group": m["accuracy_by_group"]}
+        row = {"checkpoint": c, "mean_accuracy": res.mean_accuracy, "en": res.accuracy.get("en"),
+               "total_consistency": res.total_consistency,
+               "total_consistency_training": res.consistency("training"),
+               "accuracy_by_group": res.accuracy_by_group}
         curve = read_cached(layout(run_dir).result("curves", c))
         if isinstance(curve, dict):
             row["objective"] = curve.get("objective")

@@ -78,12 +78,14 @@ def point_measures(run_dir: str | Path, ckpt: str, reference: str | None, spec: 
                    rcfg: RoutingConfig, seed: int, force: bool) -> dict[str, Any]:
     """The measures of one point: the study's (LAPE top-1 % counts, top-2 % head overlap) and the
     project's (base-calibrated neuron count, neuron and head κ against ``reference``)."""
-    neurons = neuron_analysis(run_dir, ckpt, spec, seed=seed, force=force)
+    from polyfact.core.results import Neurons
+
+    neurons = Neurons(neuron_analysis(run_dir, ckpt, spec, seed=seed, force=force))
     heads = head_analysis(run_dir, ckpt, spec, seed=seed, force=force)
-    counts = neurons["variants"]["polyfact"]["counts"]
+    counts = neurons.counts()
     out: dict[str, Any] = {"lape_counts": counts, "lape_total": float(sum(counts.values())),
                            "head_overlap": float(heads["study"]["mean_overlap_pct"]),
-                           "calibrated_neurons": float(sum(neurons["variants"]["tang"]["calibrated_counts"].values()))}
+                           "calibrated_neurons": float(sum(neurons.calibrated_counts().values()))}
     if reference is None or reference == ckpt:
         out.update(neuron_kappa=0.0, head_kappa=0.0)
     else:

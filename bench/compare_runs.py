@@ -10,9 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
-IGNORED = {"provenance", "created_at", "provenance_key", "versions"}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from polyfact.core.layout import layout  # noqa: E402
+
+IGNORED = {"provenance", "created_at", "provenance_key", "versions", "schema"}
 
 
 def walk(a, b, path: str, diffs: list[str], added: set[str], ignore: set[str]) -> None:
@@ -47,7 +52,7 @@ def main() -> None:
     ap.add_argument("--ignore", nargs="*", default=[])
     args = ap.parse_args()
     ignore = IGNORED | set(args.ignore)
-    files = sorted(p.relative_to(args.a) for p in (args.a / "results").rglob("*.json"))
+    files = sorted(p.relative_to(args.a) for p in layout(args.a).results.rglob("*.json"))
     total, changed = 0, 0
     for rel in files:
         other = args.b / rel

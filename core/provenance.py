@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from polyfact.core.checkpoints import checkpoint_fingerprint
-from polyfact.core.io import atomic_write_json, fingerprint, read_cached
+from polyfact.core.io import fingerprint, read_cached
+from polyfact.core.results import Result, read_result, result_class
 
 
 def provenance(run_dir: str | os.PathLike, ckpt_id: str, *, analysis: str, data_fingerprint: str | None,
@@ -47,13 +48,15 @@ def current(path: str | os.PathLike, key: str, *also: str | os.PathLike) -> bool
     return stored_key(path) == key and all(Path(p).exists() for p in also)
 
 
-def fresh(path: str | os.PathLike, prov: dict[str, Any]) -> dict | None:
-    """The stored result at ``path`` when it is current for ``prov``, else None."""
-    return read_cached(path) if current(path, prov["key"]) else None
+def fresh(path: str | os.PathLike, prov: dict[str, Any]) -> Result | None:
+    """The stored result at ``path`` (typed by its folder: :mod:`polyfact.core.results`) when it is
+    current for ``prov``, else None."""
+    return read_result(path) if current(path, prov["key"]) else None
 
 
-def write_result(path: str | os.PathLike, payload: dict[str, Any], prov: dict[str, Any]) -> dict:
-    """Write ``payload`` + provenance atomically as JSON; returns what was written."""
-    out = {**payload, "provenance": prov}
-    atomic_write_json(path, out)
+def write_result(path: str | os.PathLike, payload: dict[str, Any], prov: dict[str, Any]) -> Result:
+    """Write ``payload`` + provenance atomically through its result class (the folder's analysis);
+    returns the typed result."""
+    out = result_class(Path(path).parent.name)({**payload, "provenance": prov})
+    out.to_json(path)
     return out

@@ -5,7 +5,7 @@
     run.checkpoints                      # ['base', 'cpt', 'sft', 'grpo', 'cpt+grpo']
     run.config["grpo"]["steps"]          # the resolved configuration
     run.recall_table()                   # accuracy per language × checkpoint (pandas)
-    run.result("neurons", "base")        # one result file as a dict
+    run.result("neurons", "base").counts()   # one result file, typed (polyfact.core.results)
     model, tok = run.model("grpo")       # a checkpoint, loaded
 """
 
@@ -19,6 +19,25 @@ from polyfact.core.checkpoints import list_checkpoints, load_checkpoint, read_ma
 from polyfact.core.errors import PolyFactError
 from polyfact.core.io import read_cached
 from polyfact.core.layout import RunLayout, layout, planned_ids
+from polyfact.core.results import Result, result_class
+
+
+def checkpoint_order(run_dir: str | os.PathLike, analysis: str | None = None) -> list[str]:
+    """The one order of a run's checkpoints: base and the configured methods seed by seed (its saved
+    config), then any others sorted. Without ``analysis``, the checkpoints the run holds; with it,
+    those with a result file of that analysis."""
+    run = layout(run_dir)
+    if analysis is None:
+        have = list_checkpoints(run.root)
+    else:
+        folder = run.result_dir(analysis)  # one checkpoint's result names it (not sidecars, tests, summaries)
+        have = [c for p in (sorted(folder.glob("*.json")) if folder.is_dir() else [])
+                if (c := p.stem.replace("~", "/")) and isinstance(doc := read_cached(p), dict)
+                and doc.get("checkpoint") == c]
+    cfg = read_cached(run.config)
+    planned = planned_ids(cfg.get("methods", []), cfg.get("seeds")) if isinstance(cfg, dict) else []
+    first = [c for c in planned if c in have]
+    return first + sorted(c for c in have if c not in first)
 
 
 class Run:
@@ -44,28 +63,22 @@ class Run:
     @property
     def checkpoints(self) -> list[str]:
         """Checkpoint ids in the run's order (base and the configured methods first)."""
-        have = list_checkpoints(self.layout.root)
-        cfg = self.config
-        planned = planned_ids(cfg.get("methods", []), cfg.get("seeds"))
-        return [c for c in planned if c in have] + [c for c in have if c not in planned]
+        return checkpoint_order(self.layout.root)
 
     def manifest(self, ckpt_id: str) -> dict[str, Any]:
         return read_manifest(self.layout.root, ckpt_id)
 
-    def result(self, analysis: str, ckpt_id: str) -> dict[str, Any]:
-        """``results/<analysis>/<id>.json`` (a one-line error when it is missing or damaged)."""
-        doc = read_cached(self.layout.result(analysis, ckpt_id))
-        if not isinstance(doc, dict):
-            raise PolyFactError(f"no readable {analysis} result for {ckpt_id} in {self.layout.result_dir(analysis)}; "
-                                f"run polyfact analyze/eval for it")
-        return doc
+    def result(self, analysis: str, ckpt_id: str) -> Result:
+        """``results/<analysis>/<id>.json`` as its typed class (:mod:`polyfact.core.results`: a
+        ``Recall``, ``Neurons``, ``Routing``, …); a one-line error when it is missing or damaged."""
+        return result_class(analysis).from_json(self.layout.result(analysis, ckpt_id))
 
-    def results(self, analysis: str) -> dict[str, dict[str, Any]]:
-        """Every checkpoint's result of one analysis, in checkpoint order."""
+    def results(self, analysis: str) -> dict[str, Result]:
+        """Every checkpoint's result of one analysis, typed, in checkpoint order."""
         out = {}
         for c in self.checkpoints:
-            doc = read_cached(self.layout.result(analysis, c))
-            if isinstance(doc, dict):
+            doc = result_class(analysis).load(self.layout.result(analysis, c))
+            if doc is not None:
                 out[c] = doc
         return out
 
@@ -84,7 +97,7 @@ class Run:
         import pandas as pd
 
         res = self.results(analysis)
-        return pd.DataFrame({c: r["metrics"]["accuracy"] for c, r in res.items()})
+        return pd.DataFrame({c: r.accuracy for c, r in res.items()})
 
     def trajectory(self, method: str | None = None) -> dict[str, Any]:
         """``results/trajectory``: a method's summary across seeds (its mean and t interval at each

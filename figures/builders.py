@@ -10,18 +10,18 @@ from plotly.subplots import make_subplots
 
 from polyfact.figures.theme import DIVERGING, SEQUENTIAL, language_order, method_color, style
 
-Result = Mapping[str, Any]
+from polyfact.core.results import Recall, Result
 
 
-def headline(base: Result, changes: Mapping[str, Sequence[float]], groups: Mapping[str, str]) -> go.Figure:
+def headline(base: Recall, changes: Mapping[str, Sequence[float]], groups: Mapping[str, str]) -> go.Figure:
     """The run at a glance: the base's accuracy per language, coloured by group (left), and each arm's
     change in Total Consistency over the training languages against the base, one dot per seed and
     the mean (right)."""
-    langs = language_order(base["metrics"]["accuracy"])
+    langs = language_order(base.accuracy)
     colors = {"en": "#1f3b73", "high": "#4f7cac", "low": "#c0504d", "heldout": "#9a9a9a"}
     fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], subplot_titles=(
         "The base: accuracy per language", "Each arm: Δ Total Consistency vs base"))
-    fig.add_bar(x=langs, y=[base["metrics"]["accuracy"][x] for x in langs], showlegend=False,
+    fig.add_bar(x=langs, y=[base.accuracy[x] for x in langs], showlegend=False,
                 marker_color=[colors.get("en" if x == "en" else groups.get(x, "high"), "#4f7cac") for x in langs],
                 row=1, col=1)
     for i, (arm, vals) in enumerate(changes.items()):
@@ -36,15 +36,15 @@ def headline(base: Result, changes: Mapping[str, Sequence[float]], groups: Mappi
     return style(fig, "What this run found", None, None)
 
 
-def recall_by_language(recall: Mapping[str, Result]) -> go.Figure:
+def recall_by_language(recall: Mapping[str, Recall]) -> go.Figure:
     """Grouped bars: accuracy per language per checkpoint, with 95% bootstrap intervals."""
-    langs = language_order({lang for r in recall.values() for lang in r["metrics"]["accuracy"]})
+    langs = language_order({lang for r in recall.values() for lang in r.accuracy})
     fig = go.Figure()
     for i, (ckpt, r) in enumerate(recall.items()):
-        ci = r.get("intervals", {}).get("accuracy", {})
-        y = [r["metrics"]["accuracy"].get(lang) for lang in langs]
-        err_hi = [ci[lang]["ci"][1] - v if lang in ci and v is not None else 0 for lang, v in zip(langs, y)]
-        err_lo = [v - ci[lang]["ci"][0] if lang in ci and v is not None else 0 for lang, v in zip(langs, y)]
+        ci = {lang: r.accuracy_ci(lang) for lang in langs}
+        y = [r.accuracy.get(lang) for lang in langs]
+        err_hi = [ci[lang][1] - v if ci[lang] and v is not None else 0 for lang, v in zip(langs, y)]
+        err_lo = [v - ci[lang][0] if ci[lang] and v is not None else 0 for lang, v in zip(langs, y)]
         fig.add_bar(name=ckpt, x=langs, y=y, marker_color=method_color(i),
                     error_y=dict(type="data", array=err_hi, arrayminus=err_lo, thickness=1))
     fig.update_layout(barmode="group")
@@ -52,31 +52,31 @@ def recall_by_language(recall: Mapping[str, Result]) -> go.Figure:
     return style(fig, "Recall per language (MCQ, 95% bootstrap CI over facts)", "language", "accuracy (share correct)")
 
 
-def recall_by_group(recall: Mapping[str, Result]) -> go.Figure:
+def recall_by_group(recall: Mapping[str, Recall]) -> go.Figure:
     """Accuracy of seen (training) vs held-out languages per checkpoint."""
     groups = ["high", "low", "heldout"]
     names = {"high": "high-resource (seen)", "low": "low-resource (seen)", "heldout": "held-out (unseen)"}
     fig = go.Figure()
     for i, (ckpt, r) in enumerate(recall.items()):
-        by = r["metrics"]["accuracy_by_group"]
+        by = r.accuracy_by_group
         present = [g for g in groups if g in by]
         fig.add_bar(name=ckpt, x=[names[g] for g in present], y=[by[g] for g in present], marker_color=method_color(i))
     fig.update_layout(barmode="group")
     return style(fig, "Recall of seen vs held-out languages", "language group", "accuracy (share correct)")
 
 
-def total_consistency(recall: Mapping[str, Result]) -> go.Figure:
+def total_consistency(recall: Mapping[str, Recall]) -> go.Figure:
     """Total Consistency per checkpoint (all languages, and training languages) with intervals."""
     ckpts = list(recall)
     fig = go.Figure()
-    tc = [recall[c]["metrics"]["total_consistency"] for c in ckpts]
-    ci = [recall[c].get("intervals", {}).get("total_consistency", {}).get("ci", [v, v]) for c, v in zip(ckpts, tc)]
+    tc = [recall[c].total_consistency for c in ckpts]
+    ci = [recall[c].total_consistency_ci or [v, v] for c, v in zip(ckpts, tc)]
     fig.add_bar(name="all languages", x=ckpts, y=tc, marker_color=method_color(0),
                 error_y=dict(type="data", array=[c[1] - v for c, v in zip(ci, tc)],
                              arrayminus=[v - c[0] for c, v in zip(ci, tc)]))
-    train = [recall[c].get("consistency_subsets", {}).get("training") for c in ckpts]
+    train = [recall[c].consistency("training") for c in ckpts]
     if any(v is not None for v in train):
-        tci = [recall[c].get("consistency_subsets_ci", {}).get("training", [v, v]) for c, v in zip(ckpts, train)]
+        tci = [recall[c].consistency_ci("training") or [v, v] for c, v in zip(ckpts, train)]
         fig.add_bar(name="training languages", x=ckpts, y=train, marker_color=method_color(1),
                     error_y=dict(type="data", array=[(c[1] - v) if v is not None else 0 for c, v in zip(tci, train)],
                                  arrayminus=[(v - c[0]) if v is not None else 0 for c, v in zip(tci, train)]))
@@ -84,16 +84,16 @@ def total_consistency(recall: Mapping[str, Result]) -> go.Figure:
     return style(fig, "Total Consistency (fact correct in every language)", "checkpoint", "share of facts")
 
 
-def consistency_heatmaps(recall: Mapping[str, Result], kind: str = "coverlap") -> go.Figure:
+def consistency_heatmaps(recall: Mapping[str, Recall], kind: str = "coverlap") -> go.Figure:
     """One language × language heatmap per checkpoint: ``agreement``, ``coverlap`` or ``rankc``."""
     titles = {"agreement": "Answer agreement", "coverlap": "COverlap", "rankc": "RankC"}
-    ckpts = [c for c in recall if kind in recall[c]["metrics"]]
+    ckpts = [c for c in recall if recall[c].metric(kind) is not None]
     cols = max(1, min(len(ckpts), 4))  # a grid of at most 4 per row (a replicate has dozens of checkpoints)
     rows = max(1, -(-len(ckpts) // cols))
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=ckpts, horizontal_spacing=0.04,
                         vertical_spacing=min(0.08, 0.5 / max(rows - 1, 1)))
     for i, c in enumerate(ckpts):
-        m = recall[c]["metrics"][kind]
+        m = recall[c].metric(kind)
         langs = language_order(m)
         z = [[m[a].get(b) for b in langs] for a in langs]
         fig.add_heatmap(z=z, x=langs, y=langs, zmin=0, zmax=1, colorscale=SEQUENTIAL, showscale=i == len(ckpts) - 1,

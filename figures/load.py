@@ -6,27 +6,23 @@ from pathlib import Path
 from typing import Any
 
 from polyfact.core.io import read_cached
-from polyfact.core.layout import layout, planned_ids
+from polyfact.core.layout import layout
+from polyfact.core.results import Result, result_class
+from polyfact.core.run import checkpoint_order as core_order
 
 
 def checkpoint_order(run_dir: Path) -> list[str]:
-    """Checkpoints in the run's order (base, then the configured methods seed by seed), keeping
-    those with recall results; without a config, every checkpoint with one."""
-    run = layout(run_dir)
-    cfg = read_cached(run.config)
-    if isinstance(cfg, dict):
-        ids = planned_ids(cfg.get("methods", []), cfg.get("seeds"))
-        return [c for c in ids if run.result("recall", c).exists()]
-    return sorted(p.stem for p in run.result_dir("recall").glob("*.json") if not p.stem.startswith("paired"))
+    """Checkpoints with recall results, in the run's order (:func:`polyfact.core.run.checkpoint_order`)."""
+    return core_order(run_dir, "recall")
 
 
-def results(run_dir: str | Path, analysis: str, ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    """``{checkpoint: result}`` of one analysis (the checkpoints with a readable result)."""
+def results(run_dir: str | Path, analysis: str, ids: list[str] | None = None) -> dict[str, Result]:
+    """``{checkpoint: typed result}`` of one analysis (the checkpoints with a readable result)."""
     run = layout(run_dir)
     out = {}
     for c in ids or checkpoint_order(Path(run_dir)):
-        doc = read_cached(run.result(analysis, c))
-        if isinstance(doc, dict):
+        doc = result_class(analysis).load(run.result(analysis, c))
+        if doc is not None:
             out[c] = doc
     return out
 

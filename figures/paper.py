@@ -21,6 +21,7 @@ from polyfact.analyses.paper_release import (BENCHMARKS, FAMILY_LABELS, ROLE_LAB
                                     read_klar, read_lape, read_mexa)
 from polyfact.core.errors import PolyFactError
 from polyfact.core.io import atomic_dir, atomic_write_json, atomic_write_text, check_apart, file_digest
+from polyfact.core.layout import layout
 from polyfact.figures import paper_builders as PB
 from polyfact.figures.export import chromium_path, figure_div, write_html, write_static
 from polyfact.figures.paper_run import run_paper_figures, run_paper_figures_with_sources, run_paper_tables
@@ -322,7 +323,7 @@ def paper_outputs(release_dir: str | Path, out_dir: str | Path, tags: Mapping[st
     notes: list[str] = []
     if run_dir is not None:
         run_dir = Path(run_dir)
-        if not (run_dir / "results").is_dir():
+        if not layout(run_dir).results.is_dir():
             raise PolyFactError(f"{run_dir} has no results/ folder; pass a run directory of 'polyfact run'")
         outs += [Output(n, _section(n), s, f, origin="run") for n, f, s in run_paper_figures_with_sources(run_dir)]
         outs += [Output(t.name, "main", s, table=t, origin="run") for t, s in run_paper_tables(run_dir)]

@@ -13,11 +13,18 @@ from polyfact.analyses.paper_numbers import Column, Row, Table, klar_split
 from polyfact.analyses.paper_release import ROLE_LABELS
 from polyfact.core.io import read_cached
 from polyfact.core.layout import layout
+from polyfact.core.results import Neurons, Recall, Result, result_class
+from polyfact.core.run import checkpoint_order
 from polyfact.figures import paper_builders as PB
-from polyfact.figures.load import checkpoint_order
 from polyfact.data.languages import POLYFACT_LANGS, order_langs
 
-KLAR_ANALYSIS = "recall-klar"  # analyses.recall.analysis_name of the run's KLAR import (<run>/klar)
+
+
+def klar_analysis(run_dir: Path) -> str:
+    """The result folder of the run's KLAR import (``<run>/klar``): :func:`analysis_name`'s rule."""
+    from polyfact.analyses.recall import analysis_name
+
+    return analysis_name(run_dir, layout(run_dir).klar)
 
 
 def run_label(ckpt: str) -> str:
@@ -25,18 +32,16 @@ def run_label(ckpt: str) -> str:
     return ROLE_LABELS.get(ckpt, ckpt)
 
 
-def _results(run_dir: Path, analysis: str) -> dict[str, tuple[Path, dict[str, Any]]]:
-    """``{checkpoint: (file, result)}`` in the run's checkpoint order (then any others, sorted)."""
-    folder = layout(run_dir).result_dir(analysis)
-    if not folder.is_dir():
-        return {}
-    docs = {}
-    for path in sorted(folder.glob("*.json")):
-        doc = read_cached(path)
-        if isinstance(doc, dict) and doc.get("checkpoint") == path.stem:  # not sidecars or paired tests
-            docs[path.stem] = (path, doc)
-    known = checkpoint_order(run_dir)
-    return {c: docs[c] for c in [*(c for c in known if c in docs), *(c for c in docs if c not in known)]}
+def _results(run_dir: Path, analysis: str) -> dict[str, tuple[Path, Result]]:
+    """``{checkpoint: (file, typed result)}`` in the run's checkpoint order (then any others, sorted);
+    files that are not one checkpoint's result (sidecars, paired tests, summaries) are skipped."""
+    out = {}
+    for c in checkpoint_order(run_dir, analysis):
+        path = layout(run_dir).result(analysis, c)
+        doc = result_class(analysis).load(path)
+        if doc is not None and doc.get("checkpoint") == c:
+            out[c] = (path, doc)
+    return out
 
 
 def training_langs(run_dir: Path) -> list[str]:
@@ -54,15 +59,13 @@ def _pick(ids: list[str], want: str = "grpo") -> str | None:
 
 
 def _accuracy(doc: dict[str, Any]) -> dict[str, float] | None:
-    acc = doc.get("metrics", {}).get("accuracy") if isinstance(doc.get("metrics"), dict) else None
-    if not isinstance(acc, dict):
-        return None
-    return {k: 100.0 * v for k, v in acc.items() if isinstance(v, (int, float)) and v == v}
+    acc = Recall(doc).accuracy
+    return {k: 100.0 * v for k, v in acc.items() if isinstance(v, (int, float)) and v == v} or None
 
 
 def klar_source(run_dir: Path) -> tuple[dict[str, tuple[Path, dict]], str]:
     """The run's KLAR results (``results/recall-klar``), else its own recall results, and a label."""
-    klar = _results(run_dir, KLAR_ANALYSIS)
+    klar = _results(run_dir, klar_analysis(run_dir))
     return (klar, "KLAR") if klar else (_results(run_dir, "recall"), "Run-dataset")
 
 
@@ -87,8 +90,8 @@ def run_paper_figures_with_sources(run_dir: str | Path) -> list[tuple[str, go.Fi
             out.append(("fig4b_klar_per_language", PB.klar_per_language(
                 acc["base"][1], acc[other][1], trained, f"{what} accuracy per language: base vs {other} (run {name})",
                 "base", run_label(other), f"{what} accuracy (%)"), [acc["base"][0], acc[other][0]]))
-    neurons = {c: (p, d["variants"]["polyfact"]["counts"]) for c, (p, d) in _results(run_dir, "neurons").items()
-               if isinstance(d.get("variants", {}).get("polyfact", {}).get("counts"), dict)}
+    neurons = {c: (p, Neurons(d).counts()) for c, (p, d) in _results(run_dir, "neurons").items()
+               if "polyfact" in Neurons(d).variants}
     if neurons:
         counts = {run_label(c): v for c, (_, v) in neurons.items()}
         out.append(("fig5_lape", PB.lape_counts(
@@ -152,7 +155,7 @@ def run_paper_tables(run_dir: str | Path) -> list[tuple[Table, list[Path]]]:
     languages) and RankC, all × 100."""
     run_dir = Path(run_dir)
     recall = _results(run_dir, "recall")
-    klar = _results(run_dir, KLAR_ANALYSIS)
+    klar = _results(run_dir, klar_analysis(run_dir))
     if not recall and not klar:
         return []
     trained = training_langs(run_dir)
@@ -163,15 +166,15 @@ def run_paper_tables(run_dir: str | Path) -> list[tuple[Table, list[Path]]]:
             Column("rk", "RankC", "Consistency", rank=True)]
     rows = []
     for c in list(dict.fromkeys([*recall, *klar])):
-        m = recall.get(c, (None, {}))[1].get("metrics", {})
-        by = m.get("accuracy_by_group", {}) if isinstance(m, dict) else {}
+        rec = Recall(recall.get(c, (None, {}))[1])
+        by = rec.accuracy_by_group
 
         def pct(v: Any) -> float | None:
             return 100.0 * v if isinstance(v, (int, float)) and v == v else None
 
         vals = {"hi": pct(by.get("high")), "lo": pct(by.get("low")), "ho": pct(by.get("heldout")),
-                "tc": pct(m.get("total_consistency")), "rk": pct(m.get("rankc_mean")),
-                "tc_train": pct(recall.get(c, (None, {}))[1].get("consistency_subsets", {}).get("training")),
+                "tc": pct(rec.total_consistency), "rk": pct(rec.metric("rankc_mean")),
+                "tc_train": pct(rec.consistency("training")),
                 "kl_tr": None, "kl_ood": None}
         if c in klar and (a := _accuracy(klar[c][1])):
             vals["kl_tr"], vals["kl_ood"] = klar_split(a, trained)

@@ -16,6 +16,7 @@ from polyfact.figures.load import checkpoint_order, results, routing_summary, se
 from polyfact.core.errors import PolyFactError
 from polyfact.core.io import atomic_write_text, read_cached
 from polyfact.core.layout import layout, split_seed
+from polyfact.core.results import Recall
 from polyfact.data.languages import order_langs
 
 
@@ -46,23 +47,22 @@ def run_figures(run_dir: str | Path) -> list[tuple[str, str, go.Figure]]:
         add("Recall and consistency", "recall_by_group", lambda: B.recall_by_group(recall))
         add("Recall and consistency", "total_consistency", lambda: B.total_consistency(recall))
         for kind in ("agreement", "coverlap", "rankc"):
-            if any(kind in r["metrics"] for r in recall.values()):
+            if any(r.metric(kind) is not None for r in recall.values()):
                 add("Recall and consistency", f"consistency_{kind}", lambda k=kind: B.consistency_heatmaps(first, k))
     neurons = results(run_dir, "neurons", ids)
     if neurons:
         for c, r in neurons.items():
             add("Language-specific neurons", f"lape_{c}",
-                lambda r=r, c=c: B.lape_per_layer(r["variants"]["tang"]["per_layer"],
+                lambda r=r, c=c: B.lape_per_layer(r.per_layer(),
                                                   f"Language-specific neurons per layer ({c}, LAPE, top 1%)"))
         if "base" in neurons:
             for c, r in neurons.items():
                 if c != "base":
                     add("Language-specific neurons", f"lape_change_{c}", lambda r=r, c=c: B.lape_change(
-                        r["variants"]["tang"]["calibrated_per_layer"],
-                        neurons["base"]["variants"]["tang"]["calibrated_per_layer"],
+                        r.calibrated_per_layer(), neurons["base"].calibrated_per_layer(),
                         f"Change against base ({c}, base-calibrated thresholds)"))
         add("Language-specific neurons", "lape_totals",
-            lambda: B.lape_totals({c: r["variants"]["tang"]["counts"] for c, r in neurons.items()}))
+            lambda: B.lape_totals({c: r.counts("tang") for c, r in neurons.items()}))
         add("Language-specific neurons", "entropy_by_layer", lambda: B.entropy_by_layer(neurons))
     heads = results(run_dir, "heads", ids)
     for c in [x for x in ("base", ids[-1] if ids else None) if x in heads]:
@@ -127,16 +127,15 @@ def _headline(run_dir: Path) -> tuple[str, go.Figure | None]:
 
     from polyfact.analyses.summary import summary_table
 
-    base = read_cached(layout(run_dir).result("recall", "base"))
-    if not isinstance(base, dict):
+    base = Recall.load(layout(run_dir).result("recall", "base"))
+    if base is None:
         return "", None
-    summary = summary_table(run_dir, [c for c in checkpoint_order(run_dir)
-                                      if layout(run_dir).result("recall", c).exists()])
-    acc = base["metrics"]["accuracy"]
+    summary = summary_table(run_dir, checkpoint_order(run_dir))
+    acc = base.accuracy
     training = [x for x in acc if x != "en" and language_group(x) in ("high", "low")]
     heldout = [x for x in acc if language_group(x) == "heldout"]
     mean = lambda xs: sum(acc[x] for x in xs) / len(xs) if xs else float("nan")  # noqa: E731
-    tc_base = base.get("consistency_subsets", {}).get("training")
+    tc_base = base.consistency("training")
     s1 = (f"The base answers {acc.get('en', float('nan')):.2f} of the test facts in English, {mean(training):.2f} "
           f"in the other training languages and {mean(heldout):.2f} in held-out ones; "
           f"{_fmt(tc_base, 2)} of the facts are right in every training language (Total Consistency).")

@@ -8,6 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from polyfact.core.results import KlarStudy, Neurons, Recall
+
 console = Console()
 if not console.is_terminal:  # logs and pipes: wide enough for 22-language matrices
     console = Console(width=200)
@@ -33,27 +35,26 @@ def matrix_table(title: str, m: dict[str, dict[str, float]], order: list[str] | 
 def print_recall(results: dict[str, dict], paired: dict[str, dict]) -> None:
     """Accuracy per language per checkpoint, Total Consistency with its interval, paired tests,
     and the consistency matrices of the first checkpoint."""
-    first = next(iter(results.values()))["metrics"]
-    langs = first["languages"]
+    results = {c: Recall(r) for c, r in results.items()}
+    first = next(iter(results.values()))
     t = Table(title="accuracy per language (rows) and checkpoint (columns)")
     t.add_column("language")
     for ckpt in results:
         t.add_column(ckpt, justify="right")
-    for lang in langs:
-        t.add_row(lang, *[_f(res["metrics"]["accuracy"].get(lang)) for res in results.values()])
-    t.add_row("mean", *[_f(res["metrics"]["mean_accuracy"]) for res in results.values()])
+    for lang in first.languages:
+        t.add_row(lang, *[_f(res.accuracy.get(lang)) for res in results.values()])
+    t.add_row("mean", *[_f(res.mean_accuracy) for res in results.values()])
     for group in ("high", "low", "heldout"):
-        if group in first.get("accuracy_by_group", {}):
+        if group in first.accuracy_by_group:
             t.add_row(f"{group}-resource" if group != "heldout" else "held-out",
-                      *[_f(res["metrics"]["accuracy_by_group"].get(group)) for res in results.values()])
-    t.add_row("Total Consistency", *[_f(res["metrics"]["total_consistency"]) for res in results.values()])
+                      *[_f(res.accuracy_by_group.get(group)) for res in results.values()])
+    t.add_row("Total Consistency", *[_f(res.total_consistency) for res in results.values()])
     for subset in ("training", "heldout"):
-        if any(subset in res.get("consistency_subsets", {}) for res in results.values()):
-            t.add_row(f"  … {subset} langs", *[_f(res.get("consistency_subsets", {}).get(subset))
-                                               for res in results.values()])
+        if any(subset in res.consistency_subsets for res in results.values()):
+            t.add_row(f"  … {subset} langs", *[_f(res.consistency(subset)) for res in results.values()])
     t.add_row("TC 95% CI", *[
-        "[{}, {}]".format(*(_f(x) for x in res["intervals"]["total_consistency"]["ci"]))
-        if "intervals" in res and not math.isnan(res["metrics"]["total_consistency"]) else "-"
+        "[{}, {}]".format(*(_f(x) for x in res.total_consistency_ci))
+        if res.total_consistency_ci and not math.isnan(res.total_consistency) else "-"
         for res in results.values()])
     console.print(t)
     if paired:
@@ -67,17 +68,18 @@ def print_recall(results: dict[str, dict], paired: dict[str, dict]) -> None:
                       _f(tc["p_value"], 3))
         console.print(t)
     name = next(iter(results))
-    agreement = _f(first["agreement_mean"]) if "agreement_mean" in first else "not computable"
-    console.print(f"consistency of {name}: Total Consistency {_f(first['total_consistency'])}, "
-                  f"COverlap mean {_f(first['coverlap_mean'])}, agreement mean {agreement}"
-                  + (f", RankC mean {_f(first['rankc_mean'])}" if "rankc_mean" in first else ""))
-    for what, why in first.get("not_computable", {}).items():
+    agreement = first.metric("agreement_mean")
+    console.print(f"consistency of {name}: Total Consistency {_f(first.total_consistency)}, "
+                  f"COverlap mean {_f(first.metric('coverlap_mean'))}, agreement mean "
+                  f"{'not computable' if agreement is None else _f(agreement)}"
+                  + (f", RankC mean {_f(first.metric('rankc_mean'))}" if first.metric("rankc_mean") is not None else ""))
+    for what, why in (first.metric("not_computable") or {}).items():
         console.print(f"{what}: not computable ({why})")
-    console.print(matrix_table(f"COverlap ({name})", first["coverlap"], langs))
-    if "agreement" in first:
-        console.print(matrix_table(f"answer agreement ({name})", first["agreement"], langs))
-    if "rankc" in first:
-        console.print(matrix_table(f"RankC ({name})", first["rankc"], langs))
+    langs = first.languages
+    console.print(matrix_table(f"COverlap ({name})", first.metric("coverlap"), langs))
+    for kind, title in (("agreement", "answer agreement"), ("rankc", "RankC")):
+        if first.metric(kind) is not None:
+            console.print(matrix_table(f"{title} ({name})", first.metric(kind), langs))
 
 
 def print_neurons(res: dict) -> None:
@@ -88,9 +90,11 @@ def print_neurons(res: dict) -> None:
     t.add_column("")
     for lang in langs:
         t.add_column(lang, justify="right")
-    for variant, v in res["variants"].items():
-        t.add_row(f"{variant} (top_frac)", *[str(v["counts"].get(lang, 0)) for lang in langs])
-        t.add_row(f"{variant} (calibrated)", *[str(v["calibrated_counts"].get(lang, 0)) for lang in langs])
+    res = Neurons(res)
+    for variant in res.variants:
+        counts, calibrated = res.counts(variant), res.calibrated_counts(variant)
+        t.add_row(f"{variant} (top_frac)", *[str(counts.get(lang, 0)) for lang in langs])
+        t.add_row(f"{variant} (calibrated)", *[str(calibrated.get(lang, 0)) for lang in langs])
     t.add_row("tokens", *[str(res["tokens"].get(lang, 0)) for lang in langs])
     console.print(t)
     ent = res["entropy"]["mean"]
@@ -387,16 +391,16 @@ def print_curves(curves: dict) -> None:
 
 def print_klar_study(results: dict) -> None:
     """KLAR by the study's protocol: accuracy per language, trained vs held-out means."""
-    first = next(iter(results.values()))
-    langs = list(first["metrics"]["accuracy"])
+    results = {c: KlarStudy(r) for c, r in results.items()}
+    langs = list(next(iter(results.values())).accuracy)
     t = Table(title="KLAR, the study's protocol (3-shot, template 1, 10 greedy tokens, study matcher)")
     t.add_column("language")
     for ckpt in results:
         t.add_column(ckpt, justify="right")
     for lang in langs:
-        t.add_row(lang, *[_f(r["metrics"]["accuracy"].get(lang)) for r in results.values()])
-    t.add_row("trained languages", *[_f(r["trained_mean"]) for r in results.values()])
-    t.add_row("held-out languages", *[_f(r["heldout_mean"]) for r in results.values()])
+        t.add_row(lang, *[_f(r.accuracy.get(lang)) for r in results.values()])
+    t.add_row("trained languages", *[_f(r.trained_mean) for r in results.values()])
+    t.add_row("held-out languages", *[_f(r.heldout_mean) for r in results.values()])
     console.print(t)
     console.print(f"predictions: results/klar-study/<id>.predictions.jsonl (re-score: polyfact eval score FILE --match study)")
 

@@ -10,6 +10,7 @@ import tempfile
 
 import pytest
 
+from polyfact.core.results import Recall
 from polyfact.figures import builders as B
 from polyfact.figures.export import chromium_path, write_static
 from polyfact.figures.report import paper_lape_figures
@@ -20,16 +21,16 @@ LANGS_SHUFFLED = ["ko", "zh", "en", "sw", "de"]
 ORDER = ["en", "de", "sw", "zh", "ko"]
 
 
-def recall_fixture(ckpt: str, shift: float = 0.0) -> dict:
+def recall_fixture(ckpt: str, shift: float = 0.0) -> Recall:
     acc = {lang: 0.5 + shift + 0.05 * i for i, lang in enumerate(LANGS_SHUFFLED)}
     mat = {a: {b: 1.0 if a == b else 0.4 for b in LANGS_SHUFFLED} for a in LANGS_SHUFFLED}
-    return {"checkpoint": ckpt, "metrics": {
+    return Recall({"checkpoint": ckpt, "metrics": {
         "accuracy": acc, "accuracy_by_group": {"high": 0.6 + shift, "low": 0.5, "heldout": 0.3},
         "total_consistency": 0.2 + shift, "agreement": mat, "coverlap": mat, "rankc": mat,
         "languages": LANGS_SHUFFLED, "mean_accuracy": 0.6},
         "intervals": {"accuracy": {lang: {"value": v, "ci": [v - 0.1, v + 0.1]} for lang, v in acc.items()},
                       "total_consistency": {"value": 0.2 + shift, "ci": [0.1 + shift, 0.3 + shift]}},
-        "consistency_subsets": {"training": 0.3 + shift}}
+        "consistency_subsets": {"training": 0.3 + shift}})
 
 
 def test_recall_figures_content_and_language_order():
