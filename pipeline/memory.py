@@ -32,21 +32,20 @@ def stage_prediction(model: str, stage: str, units: float, plan: dict | None = N
     return predict(entry["stages"][stage]["fit"], entry["layers"], units, entry["vocab"], plan["vocab_base"])
 
 
-STUDY_LANGS = 12
-
-
 def stage_units(cfg: Any) -> dict[str, float]:
     """Each planned stage's batch in the plan's units, from the run's settings: statistics in
-    1024-token sequences, head samples in 512 tokens, SFT, DCO and DPO in 256-token sequences (the
-    study's SFT: a fact's 12 languages per batch; DCO: 4 sequences per instance; DPO: chosen and
-    rejected), GRPO in rollouts of all training languages, MCQ in facts."""
+    1024-token sequences, head samples in 512 tokens, MCQ in facts, and each training method's own
+    (its settings' ``memory_units``: SFT, DCO and DPO in 256-token sequences, GRPO in rollouts)."""
+    from polyfact.training.methods import METHODS
+
     head_len = cfg.analysis.head_seq_len or cfg.analysis.seq_len
-    sft = cfg.sft.train.batch_size * (STUDY_LANGS if cfg.sft.objective == "study" else 1)
-    return {"stats": cfg.analysis.batch_size * cfg.analysis.seq_len / 1024, "lahis": head_len / 512,
-            "gradient": head_len / 512, "mcq": 1.0, "sft": sft * cfg.sft.train.seq_len / 256,
-            "grpo": float(cfg.grpo.num_generations * cfg.grpo.facts_per_step),
-            "dco": 4 * cfg.dco.train.batch_size * cfg.dco.train.seq_len / 256,
-            "dpo": 2 * cfg.cm_align.train.batch_size * cfg.cm_align.train.seq_len / 256}
+    units = {"stats": cfg.analysis.batch_size * cfg.analysis.seq_len / 1024, "lahis": head_len / 512,
+             "gradient": head_len / 512, "mcq": 1.0}
+    for entry in METHODS.entries():
+        section = getattr(cfg, entry.section or "", None)
+        if hasattr(section, "memory_units"):
+            units.update(section.memory_units())
+    return units
 
 
 def predicted_peaks(cfg: Any) -> dict[str, float]:

@@ -64,42 +64,22 @@ def run_lock(run: RunLayout) -> Iterator[None]:
 
 def arm_budgets(cfg: RunConfig) -> list[str]:
     """One line per planned arm: the facts it learns from and its optimizer steps at these settings
-    (the budget a dry run prints; the data can only lower the counts). Each method is planned by its
-    config section, with what its registration fixes (``sft-oracle``: the answer objective)."""
-    import math
-
+    (the budget a dry run prints; the data can only lower the counts), each from its method's
+    settings (``planned_budget``) with what its registration fixes (``sft-oracle``: the answer
+    objective). A method whose settings declare no budget rule is an error, never a silent skip."""
     from polyfact.training.methods import METHODS, method_config
 
-    n = cfg.budget.facts
     lines = []
     for spec in cfg.methods:
         method = spec.split("+")[-1]
         entry = METHODS.get(method, "method")
         section = method_config(method, getattr(cfg, entry.section))
-        oracle = f" + {cfg.budget.oracle_test_share:.0%} of the test facts (oracle)" \
+        if not hasattr(section, "planned_budget"):
+            raise PolyFactError(f"method {method!r}: its settings ({type(section).__name__}) declare no planned_budget"
+                                f"(facts, note); add one beside its trainer (docs/ARCHITECTURE.md, Extending)")
+        note = f" + {cfg.budget.oracle_test_share:.0%} of the test facts (oracle)" \
             if entry.get("control") == "positive" else ""
-        if entry.section == "cpt":
-            lines.append(f"{spec:<14s} facts {n or 'all non-test'}; steps: the corpus's (cpt.train)")
-            continue
-        if entry.section == "grpo":
-            facts = n or section.max_facts
-            steps = section.steps if section.steps is not None else (
-                math.ceil(section.epochs * facts / section.facts_per_step) if facts else "?")
-            lines.append(f"{spec:<14s} facts {facts or 'all'}; {steps} steps of {section.facts_per_step} facts x "
-                         f"{section.num_generations} rollouts" + (" (rewards permuted: placebo)" if section.placebo else ""))
-            continue
-        facts = n or section.max_facts
-        per_step = section.train.batch_size * section.train.gradient_accumulation
-        answer = entry.section == "sft" and section.objective == "answer"
-        unit = {"sft": "fact x language rows" if answer else "facts (all languages)",
-                "dco": "instances (one per fact)", "cm_align": "pairs (up to languages - 1 per fact)"}[entry.section]
-        n_langs = len(section.langs or []) or 12  # the dataset's training languages (12 in PolyFact's split)
-        items = (facts * n_langs - facts if entry.section == "cm_align" else
-                 facts * n_langs if answer else facts) if facts else facts
-        steps = (section.train.max_steps if section.train.max_steps > 0 else
-                 f"{'<=' if entry.section == 'cm_align' else '~'}{math.ceil(section.train.epochs * items / per_step)}"
-                 if items else "?")
-        lines.append(f"{spec:<14s} facts {facts or 'all'}{oracle}; {steps} steps of {per_step} {unit}")
+        lines.append(f"{spec:<14s} {section.planned_budget(cfg.budget.facts, note)}")
     return lines
 
 

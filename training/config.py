@@ -4,6 +4,7 @@ so the command line lists and checks settings at once."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,6 +164,22 @@ class LoraSettings:
                           target_modules=list(self.targets), bias="none", task_type="CAUSAL_LM")
 
 
+STUDY_LANGS = 12  # PolyFact's training languages: the planned budget's and memory plan's languages per fact
+
+
+def _lm_steps(train: "LMTrainConfig", items: int | None, bound: bool = False) -> str:
+    """Optimizer steps of ``items`` training items (``<=``: an upper bound, ``~``: an estimate)."""
+    if train.max_steps > 0:
+        return str(train.max_steps)
+    per_step = train.batch_size * train.gradient_accumulation
+    return f"{'<=' if bound else '~'}{math.ceil(train.epochs * items / per_step)}" if items else "?"
+
+
+# Each method's settings declare, beside its trainer (training/methods.py), its planned budget (the
+# dry run's line: facts and optimizer steps) and its memory model (its batch in the units of
+# pipeline/memory_plan.json): ``planned_budget(facts, note)`` and ``memory_units()``.
+
+
 def _lm(**kw: Any) -> Any:
     return lambda: LMTrainConfig(**kw)
 
@@ -203,6 +220,12 @@ class CptConfig:
 
     def __post_init__(self) -> None:
         check(self)
+
+    def planned_budget(self, facts: int | None, note: str = "") -> str:
+        return f"facts {facts or 'all non-test'}{note}; steps: the corpus's (cpt.train)"
+
+    def memory_units(self) -> dict[str, float]:
+        return {}
 
 
 @dataclass
@@ -258,6 +281,19 @@ class SftConfig:
         if isinstance(self.lora, dict):
             self.lora = LoraSettings(**self.lora)
         check(self)
+
+    def planned_budget(self, facts: int | None, note: str = "") -> str:
+        facts = facts or self.max_facts
+        answer = self.objective == "answer"
+        items = facts * (len(self.langs or []) or STUDY_LANGS) if facts and answer else facts
+        per_step = self.train.batch_size * self.train.gradient_accumulation
+        return (f"facts {facts or 'all'}{note}; {_lm_steps(self.train, items)} steps of {per_step} "
+                f"{'fact x language rows' if answer else 'facts (all languages)'}")
+
+    def memory_units(self) -> dict[str, float]:
+        """256-token sequences per micro-batch (the study's SFT: a fact's 12 languages per batch)."""
+        rows = self.train.batch_size * (STUDY_LANGS if self.objective == "study" else 1)
+        return {"sft": rows * self.train.seq_len / 256}
         if self.consistency_weight and self.objective != "study":
             from polyfact.core.errors import PolyFactError
 
@@ -307,6 +343,15 @@ class DcoConfig:
             self.lora = LoraSettings(**self.lora)
         check(self)
 
+    def planned_budget(self, facts: int | None, note: str = "") -> str:
+        facts = facts or self.max_facts
+        per_step = self.train.batch_size * self.train.gradient_accumulation
+        return f"facts {facts or 'all'}{note}; {_lm_steps(self.train, facts)} steps of {per_step} instances (one per fact)"
+
+    def memory_units(self) -> dict[str, float]:
+        """256-token sequences per micro-batch: 4 per instance (two languages, chosen and rejected)."""
+        return {"dco": 4 * self.train.batch_size * self.train.seq_len / 256}
+
     @classmethod
     def study(cls, **overrides: Any) -> "DcoConfig":
         """The study's port: LoRA r 128 / alpha 256, dropout 0, all seven projections, lr 1e-5,
@@ -354,6 +399,17 @@ class CmAlignConfig:
         if isinstance(self.lora, dict):
             self.lora = LoraSettings(**self.lora)
         check(self)
+
+    def planned_budget(self, facts: int | None, note: str = "") -> str:
+        facts = facts or self.max_facts
+        pairs = facts * (len(self.langs or []) or STUDY_LANGS) - facts if facts else facts
+        per_step = self.train.batch_size * self.train.gradient_accumulation
+        return (f"facts {facts or 'all'}{note}; {_lm_steps(self.train, pairs, bound=True)} steps of {per_step} "
+                f"pairs (up to languages - 1 per fact)")
+
+    def memory_units(self) -> dict[str, float]:
+        """256-token sequences per micro-batch: chosen and rejected."""
+        return {"dpo": 2 * self.train.batch_size * self.train.seq_len / 256}
 
     @classmethod
     def study(cls, **overrides: Any) -> "CmAlignConfig":
@@ -440,6 +496,17 @@ class GrpoConfig:
         if isinstance(self.lora, dict):
             self.lora = LoraSettings(**self.lora)
         check(self)
+
+    def planned_budget(self, facts: int | None, note: str = "") -> str:
+        facts = facts or self.max_facts
+        steps = self.steps if self.steps is not None else (
+            math.ceil(self.epochs * facts / self.facts_per_step) if facts else "?")
+        return (f"facts {facts or 'all'}{note}; {steps} steps of {self.facts_per_step} facts x {self.num_generations} "
+                f"rollouts" + (" (rewards permuted: placebo)" if self.placebo else ""))
+
+    def memory_units(self) -> dict[str, float]:
+        """Rollouts per step, each answering in every training language."""
+        return {"grpo": float(self.num_generations * self.facts_per_step)}
 
     @classmethod
     def study(cls, **overrides: Any) -> "GrpoConfig":
