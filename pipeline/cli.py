@@ -398,7 +398,7 @@ def _run_analysis(name: str, show: str, each: bool) -> None:
 
         ctx = _context(run, preset, config, sets, _analysis_overrides(reference=reference), checkpoints, force)
         value = _execute(ctx, _named(name))
-        printer = getattr(tables, show)
+        printer = show if callable(show) else getattr(tables, show)
         for res in (value.values() if each else [value]):
             printer(res)
 
@@ -412,6 +412,14 @@ def _declared_analyses() -> list[tuple[str, str, bool]]:
 
     return [(e.name, *e["printer"]) for e in STAGES.entries() if e.get("printer")]
 
+
+try:  # outside methods and analyses declare themselves before the commands are built
+    from polyfact.core.plugins import load_plugins
+
+    load_plugins()
+    _PLUGIN_ERROR: PolyFactError | None = None
+except PolyFactError as _err:
+    _PLUGIN_ERROR = _err  # reported by main() as one line, exit 2
 
 for _name, _show, _each in _declared_analyses():
     _run_analysis(_name, _show, _each)
@@ -702,6 +710,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         except ValueError:  # not the main thread (e.g. an embedding application): keep its handlers
             pass
     try:
+        if _PLUGIN_ERROR is not None:
+            raise _PLUGIN_ERROR
         app(args=argv, standalone_mode=False)
     except PolyFactError as err:
         print(f"error: {err}", file=sys.stderr)

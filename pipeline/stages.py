@@ -18,7 +18,7 @@ import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 from polyfact.core.errors import PolyFactError
 from polyfact.core.io import atomic_write_json, fingerprint, read_cached
@@ -365,6 +365,19 @@ _ALL, _FIRST = "{r} --checkpoints {ids}", "{r} --checkpoints {first}"
 # Each stage is declared once: its function, what it needs and writes, its skip rule, its help, the command a
 # whole run plans for it (in this order; None: not planned; ``when``: planned only if the config asks), and
 # for a generic ``polyfact analyze NAME`` command the table printer (``each``: one table per checkpoint).
+def declare_stage(name: str, fn: Callable[[Context], Any], help: str, *, writes: str, needs: tuple[str, ...] = (),
+                  skip: str = _PER_CKPT, command: str | None = None, printer: tuple[Any, bool] | None = None,
+                  when: Callable[[Any], bool] | None = None) -> Stage:
+    """Declare an analysis once: its stage function (``fn(ctx)``), what it needs and writes, its skip
+    rule and help, the command a whole run plans for it (``{r}``, ``{ids}``, ``{first}`` filled in; None:
+    not planned; it runs before the report) and, for ``polyfact analyze NAME``, its table printer
+    (a ``pipeline.tables`` function name or a callable, and whether it prints one table per checkpoint).
+    Built-in analyses and plugins (``polyfact.core.plugins``) declare themselves the same way."""
+    st = Stage(name, f"polyfact {name}", fn, tuple(needs), writes, skip)
+    STAGES.add(name, help, stage=st, command=command, printer=printer, when=when)
+    return st
+
+
 for _name, _fn, _needs, _writes, _skip, _help, _command, _printer in (
     ("data", data, (), "data/", "kept while the data settings and seed match its marker", "build or import the dataset",
      None, None),
@@ -402,8 +415,8 @@ for _name, _fn, _needs, _writes, _skip, _help, _command, _printer in (
     ("report", report, (), "report.html, figures/", "always redrawn (cheap)", "the report and figures",
      "polyfact report --run {r}", None),
 ):
-    STAGES.add(_name, _help, stage=Stage(_name, f"polyfact {_name}", _fn, _needs, _writes, _skip), command=_command,
-               printer=_printer, when=(lambda cfg: bool(cfg.trajectory.points)) if _name == "trajectory" else None)
+    declare_stage(_name, _fn, _help, writes=_writes, needs=_needs, skip=_skip, command=_command, printer=_printer,
+                  when=(lambda cfg: bool(cfg.trajectory.points)) if _name == "trajectory" else None)
 
 
 def stage(name: str) -> Stage:
@@ -432,7 +445,7 @@ def plan(ctx: Context) -> list[Stage]:
                            f"--set seed={seed}", lambda c, m=method, p=parent, k=ckpt, s=seed: train_one(c, m, p, k, s),
                            writes=f"checkpoints/{ckpt}/", skip="kept while its fingerprint matches and its files "
                                                               "are intact"))
-    for entry in STAGES.entries():
+    for entry in sorted(STAGES.entries(), key=lambda e: e.name == "report"):  # the report last
         if entry["command"] and (entry["when"] is None or entry["when"](cfg)):
             steps.append(at(entry.name, entry["command"].format(r=r, ids=ids, first=first)))
     return steps
