@@ -389,3 +389,34 @@ def mexa_table(arms: dict[str, dict], metric: str = "x_y") -> Table:
     return Table(f"mexa_{metric}", f"MEXA top-1 retrieval per layer ({'non-English pairs X–Y' if metric == 'x_y' else 'English pairs EN–X'}): "
                  "Base and change against Base", cols, rows, [a["mexa"].path for a in arms.values()], notes,
                  label=f"tab:mexa_{metric}")
+
+
+def significance_table(rel: Release, fam: Family) -> Table | None:
+    """Paired fact-bootstrap tests of each arm against Base where both have per-fact predictions
+    (2,000 resamples, seed 0), as a table; None when no benchmark has them."""
+    from polyfact.analyses import paper_recompute as RC
+
+    rows, sources = [], []
+    for bench in ("polyfact_clean", "gmmlu_lite", "bmlama53"):
+        base_tag = rel.tag_for(fam, "base", bench)
+        if not base_tag:
+            continue
+        base = read_consistency(rel.path(bench, base_tag))
+        if base.predictions is None:
+            continue
+        for role in FIG4A_FULL[1:]:
+            tag = rel.tag_for(fam, role, bench)
+            other = read_consistency(rel.path(bench, tag)) if tag else None
+            res = RC.significance(base, other) if other else None
+            if res:
+                sources += [base.path, other.path]
+                for measure, r in res.items():
+                    rows.append(Row(f"{bench}:{role}:{measure}", f"{BENCHMARKS[bench]} {ROLE_LABELS[role]} {measure}",
+                                    {"diff": 100 * r["difference"], "lo": 100 * r["ci"][0], "hi": 100 * r["ci"][1],
+                                     "p": r["p_value"], "n": float(r["n_facts"])}, [tag, base_tag]))
+    if not rows:
+        return None
+    cols = [Column("diff", "Δ vs Base (points)"), Column("lo", "95 % CI low"), Column("hi", "95 % CI high"),
+            Column("p", "p", digits=4), Column("n", "facts", digits=0)]
+    return Table("significance", "Paired fact bootstrap against Base (2,000 resamples, seed 0)", cols, rows,
+                 list(dict.fromkeys(sources)), ["Facts resampled as units, the same resamples for both checkpoints."])

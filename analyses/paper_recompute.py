@@ -243,3 +243,25 @@ def significance(base: Consistency, other: Consistency, n_boot: int = 2000, seed
     if base.predictions is None or other.predictions is None:
         return None
     return M.paired_changes(prediction_records(other), prediction_records(base), n=n_boot, seed=seed)
+
+
+def recompute_files(paths: Iterable[Path]) -> Recomputation:
+    """Run every recomputation the given release files allow (each file once), and name what the
+    release's files cannot support."""
+    from polyfact.analyses.paper_release import read_consistency, read_klar, read_lape, read_mexa
+
+    res = Recomputation()
+    for p in dict.fromkeys(paths):
+        if p.name.endswith("_consistency.json"):
+            check_consistency(read_consistency(p), res)
+        elif p.name.endswith("_klar_alllangs.json"):
+            check_klar(read_klar(p), res)
+        elif p.name.endswith("_mexa.json"):
+            check_mexa(read_mexa(p), res)
+        elif p.name == "lape_results.json":
+            check_lape(read_lape(p.parent), res)
+    res.add_once(res.not_recomputable, "significance of the main-table differences (bootstrap over facts): needs "
+                                       "per-fact predictions")
+    res.add_once(res.not_recomputable, "TotC 'wrong' half (every language names the same wrong entity): needs "
+                                       "per-fact predictions and, for PolyFact, the dataset's option ids")
+    return res

@@ -12,7 +12,7 @@ from polyfact.core.layout import layout
 from polyfact.core.provenance import fresh, provenance, write_result
 from polyfact.core.results import Recall
 from polyfact.core.errors import PolyFactError
-from polyfact.core.io import atomic_write_text, read_cached, read_json, regular_file
+from polyfact.core.io import atomic_write_text, read_cached, regular_file
 from polyfact.training.common import RunData, sample_facts
 from polyfact.core.checkpoints import load_checkpoint
 from polyfact.analyses.config import EVAL_MODES

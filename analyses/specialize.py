@@ -14,7 +14,6 @@ command line defaults; every measurement proves its hooks left the logits unchan
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping

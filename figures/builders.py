@@ -3,7 +3,7 @@ files) and returns a ``plotly`` figure; :mod:`polyfact.figures.load` reads a run
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots

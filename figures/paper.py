@@ -17,8 +17,7 @@ import plotly.graph_objects as go
 from polyfact.analyses import paper_numbers as N
 from polyfact.analyses import paper_recompute as RC
 from polyfact.analyses.paper_numbers import Table
-from polyfact.analyses.paper_release import (BENCHMARKS, FAMILY_LABELS, ROLE_LABELS, Release, open_release, read_consistency,
-                                    read_klar, read_lape, read_mexa)
+from polyfact.analyses.paper_release import (FAMILY_LABELS, ROLE_LABELS, Release, open_release)
 from polyfact.core.errors import PolyFactError
 from polyfact.core.io import atomic_dir, atomic_write_json, atomic_write_text, check_apart, file_digest
 from polyfact.core.layout import layout
@@ -144,56 +143,15 @@ def release_outputs(rel: Release) -> tuple[list[Output], list[str], list[str]]:
 
 
 def _significance(rel: Release, fam, sfx: str) -> list[Output]:
-    """Paired bootstrap tables where an arm and Base both have per-fact predictions."""
-    rows, sources = [], []
-    for bench in ("polyfact_clean", "gmmlu_lite", "bmlama53"):
-        base_tag = rel.tag_for(fam, "base", bench)
-        if not base_tag:
-            continue
-        base = read_consistency(rel.path(bench, base_tag))
-        if base.predictions is None:
-            continue
-        for role in N.FIG4A_FULL[1:]:
-            tag = rel.tag_for(fam, role, bench)
-            other = read_consistency(rel.path(bench, tag)) if tag else None
-            res = RC.significance(base, other) if other else None
-            if res:
-                sources += [base.path, other.path]
-                for measure, r in res.items():
-                    rows.append(N.Row(f"{bench}:{role}:{measure}", f"{BENCHMARKS[bench]} {ROLE_LABELS[role]} {measure}",
-                                      {"diff": 100 * r["difference"], "lo": 100 * r["ci"][0], "hi": 100 * r["ci"][1],
-                                       "p": r["p_value"], "n": float(r["n_facts"])}, [tag, base_tag]))
-    if not rows:
-        return []
-    cols = [N.Column("diff", "Δ vs Base (points)"), N.Column("lo", "95 % CI low"), N.Column("hi", "95 % CI high"),
-            N.Column("p", "p", digits=4), N.Column("n", "facts", digits=0)]
-    t = Table("significance", "Paired fact bootstrap against Base (2,000 resamples, seed 0)", cols, rows,
-              list(dict.fromkeys(sources)), ["Facts resampled as units, the same resamples for both checkpoints."])
-    return [Output("significance" + sfx, "significance", t.sources, table=t)]
+    """The paired fact-bootstrap table (:func:`polyfact.analyses.paper_numbers.significance_table`)."""
+    t = N.significance_table(rel, fam)
+    return [Output("significance" + sfx, "significance", t.sources, table=t)] if t else []
 
 
 def recompute(rel: Release, outputs: Sequence[Output]) -> RC.Recomputation:
-    """Run every recomputation the release's files allow, over the files the outputs were drawn from."""
-    res = RC.Recomputation()
-    seen: set[Path] = set()
-    for o in outputs:
-        for p in o.sources:
-            if p in seen or o.origin != "release":
-                continue
-            seen.add(p)
-            if p.name.endswith("_consistency.json"):
-                RC.check_consistency(read_consistency(p), res)
-            elif p.name.endswith("_klar_alllangs.json"):
-                RC.check_klar(read_klar(p), res)
-            elif p.name.endswith("_mexa.json"):
-                RC.check_mexa(read_mexa(p), res)
-            elif p.name == "lape_results.json":
-                RC.check_lape(read_lape(p.parent), res)
-    res.add_once(res.not_recomputable, "significance of the main-table differences (bootstrap over facts): needs "
-                                       "per-fact predictions")
-    res.add_once(res.not_recomputable, "TotC 'wrong' half (every language names the same wrong entity): needs "
-                                       "per-fact predictions and, for PolyFact, the dataset's option ids")
-    return res
+    """Every recomputation the release's files allow, over the release files the outputs were drawn
+    from (:func:`polyfact.analyses.paper_recompute.recompute_files`)."""
+    return RC.recompute_files(p for o in outputs if o.origin == "release" for p in o.sources)
 
 
 def disagreements_md(rec: RC.Recomputation, rel: Release) -> str:

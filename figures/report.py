@@ -4,7 +4,6 @@ every table and figure of the run, and provenance; plus each figure as HTML (and
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -300,9 +299,9 @@ def _reading(seeds: dict[str, Any]) -> str:
     """One paragraph reading the seed table (written from its verdicts, never from a model)."""
     n = seeds.get("n_seeds", 0)
     if n < 2:
-        return (f"This run trained each method with one seed. One seed cannot separate a method's effect from "
-                f"training noise, so no row below is evidence that a method changed anything; rerun with "
-                f"--seeds 0,1,2,… (or --preset replicate).")
+        return ("This run trained each method with one seed. One seed cannot separate a method's effect from "
+                "training noise, so no row below is evidence that a method changed anything; rerun with "
+                "--seeds 0,1,2,… (or --preset replicate).")
     labels = seeds.get("labels", {})
     moved = [f"{method} {r['verdict']} {labels.get(m, m)} ({r['test']['difference']:+.3g})"
              for m in seeds.get("headline", []) for method, r in seeds.get("measures", {}).get(m, {}).items()

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from polyfact.interp.backends import hook_check, make_backend
 from polyfact.interp.batching import CollectConfig, Texts, batches, languages_with_text, pad_id, token_chunks
-from polyfact.interp.sites import ArchitectureAdapter, adapter_for, model_shape
+from polyfact.interp.sites import ArchitectureAdapter, adapter_for
 from polyfact.interp.stats import ActivationStats, SiteReducer, all_reduce
 
 

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from polyfact.interp.backends import hook_check, make_backend
 from polyfact.interp.batching import CollectConfig, batches, languages_with_text, next_token_loss, pad_id, token_chunks
-from polyfact.interp.sites import ArchitectureAdapter, adapter_for, model_shape
+from polyfact.interp.sites import ArchitectureAdapter, adapter_for
 from polyfact.core.errors import PolyFactError
 from polyfact.interp.registry import HEAD_METHODS
 from polyfact.core.arrays import load_arrays, save_arrays

@@ -12,7 +12,6 @@ is decided by fingerprints inside the library (``polyfact.core.provenance.curren
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shlex
 import time

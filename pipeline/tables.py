@@ -402,7 +402,7 @@ def print_klar_study(results: dict) -> None:
     t.add_row("trained languages", *[_f(r.trained_mean) for r in results.values()])
     t.add_row("held-out languages", *[_f(r.heldout_mean) for r in results.values()])
     console.print(t)
-    console.print(f"predictions: results/klar-study/<id>.predictions.jsonl (re-score: polyfact eval score FILE --match study)")
+    console.print("predictions: results/klar-study/<id>.predictions.jsonl (re-score: polyfact eval score FILE --match study)")
 
 
 def print_trajectory(res: dict) -> None:

@@ -3,7 +3,6 @@ in headless Chromium, the released-LAPE figures and the notebook."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import tempfile

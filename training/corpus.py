@@ -8,7 +8,6 @@ from collections import defaultdict
 from typing import Iterable
 
 from polyfact.data.build import continuation
-from polyfact.data.languages import language_group
 from polyfact.data.relations import RELATIONS
 from polyfact.training.config import CorpusConfig
 

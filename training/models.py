@@ -3,7 +3,6 @@ corpus (loading any checkpoint is ``polyfact.core.checkpoints.load_checkpoint``)
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterable
 
 import torch
@@ -17,7 +16,6 @@ from transformers import (
     Qwen2ForCausalLM,
 )
 
-from polyfact.core.errors import PolyFactError
 from polyfact.training.config import TinyModelConfig
 
 EOS = "<|endoftext|>"
