@@ -14,10 +14,10 @@ from typing import Any, Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from polyfact.analyses import paper_numbers as N
-from polyfact.analyses import paper_recompute as RC
-from polyfact.analyses.paper_numbers import Table
-from polyfact.analyses.paper_release import (FAMILY_LABELS, ROLE_LABELS, Release, open_release)
+from polyfact.analyses.paper import numbers as N
+from polyfact.analyses.paper import recompute as RC
+from polyfact.analyses.paper.numbers import Table
+from polyfact.analyses.paper.release import (FAMILY_LABELS, ROLE_LABELS, Release, open_release)
 from polyfact.core.errors import PolyFactError
 from polyfact.core.io import atomic_dir, atomic_write_json, atomic_write_text, check_apart, file_digest
 from polyfact.core.layout import layout
@@ -143,14 +143,14 @@ def release_outputs(rel: Release) -> tuple[list[Output], list[str], list[str]]:
 
 
 def _significance(rel: Release, fam, sfx: str) -> list[Output]:
-    """The paired fact-bootstrap table (:func:`polyfact.analyses.paper_numbers.significance_table`)."""
+    """The paired fact-bootstrap table (:func:`polyfact.analyses.paper.numbers.significance_table`)."""
     t = N.significance_table(rel, fam)
     return [Output("significance" + sfx, "significance", t.sources, table=t)] if t else []
 
 
 def recompute(rel: Release, outputs: Sequence[Output]) -> RC.Recomputation:
     """Every recomputation the release's files allow, over the release files the outputs were drawn
-    from (:func:`polyfact.analyses.paper_recompute.recompute_files`)."""
+    from (:func:`polyfact.analyses.paper.recompute.recompute_files`)."""
     return RC.recompute_files(p for o in outputs if o.origin == "release" for p in o.sources)
 
 

@@ -4,7 +4,7 @@ Figures: KLAR trained vs held-out per arm (Fig 4a, Base as reference lines), KLA
 Base vs another arm (Fig 4b), LAPE neurons per language (Fig 5, log y), top-2 % head overlap
 (Fig 7), head layer distribution (Fig 8), MEXA per-layer change against Base. Colours and markers
 are the study's (Paul Tol); layout, fonts and axes follow :mod:`polyfact.figures.theme`. Builders take plain
-numbers and never compute a measure. Tables (:class:`polyfact.analyses.paper_numbers.Table`) are written as
+numbers and never compute a measure. Tables (:class:`polyfact.analyses.paper.numbers.Table`) are written as
 Markdown, CSV and LaTeX (booktabs), atomically.
 """
 
@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from polyfact.analyses.paper_numbers import Table
+from polyfact.analyses.paper.numbers import Table
 from polyfact.core.io import atomic_write_text
 from polyfact.figures.theme import TEMPLATE, method_color
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from polyfact.analyses.paper_numbers import Column, Row, Table, klar_split
-from polyfact.analyses.paper_release import ROLE_LABELS
+from polyfact.analyses.paper.numbers import Column, Row, Table, klar_split
+from polyfact.analyses.paper.release import ROLE_LABELS
 from polyfact.core.io import read_cached
 from polyfact.core.layout import layout
 from polyfact.core.results import Neurons, Recall, Result, result_class

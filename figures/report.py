@@ -406,7 +406,7 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
 
 
 def paper_lape_figures(summary: dict[str, Any], out: str | Path, static: bool = True) -> list[Path]:
-    """Figures of released LAPE results (``polyfact.analyses.released.released_lape``): per language and
+    """Figures of released LAPE results (``polyfact.analyses.paper.released.released_lape``): per language and
     layer for each checkpoint, the change between two, and the totals."""
     cks = summary["checkpoints"]
     figs = [B.lape_per_layer(c["per_layer"], f"Language-specific neurons per layer ({c['name']}, {c['model']})")
@@ -419,7 +419,7 @@ def paper_lape_figures(summary: dict[str, Any], out: str | Path, static: bool = 
 
 
 def paper_head_figures(summary: dict[str, Any], out: str | Path, static: bool = True) -> list[Path]:
-    """Figures of released LAHIS results (``polyfact.analyses.released.released_heads``): where each
+    """Figures of released LAHIS results (``polyfact.analyses.paper.released.released_heads``): where each
     language's top heads cluster by layer, the pairwise overlap matrix, and with two checkpoints
     the change in overlap and in per-layer profile."""
     figs = []

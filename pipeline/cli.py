@@ -584,7 +584,7 @@ def figures_lape(
     static: bool = typer.Option(True, "--static/--no-static", help="PNG and PDF too (needs Chromium)."),
 ) -> None:
     """The LAPE figures of released results (per language and layer, totals, change)."""
-    from polyfact.analyses.released import released_lape
+    from polyfact.analyses.paper.released import released_lape
     from polyfact.figures.report import paper_lape_figures
 
     out = _out_dir(out)
@@ -601,7 +601,7 @@ def figures_heads(
     static: bool = typer.Option(True, "--static/--no-static", help="PNG and PDF too (needs Chromium)."),
 ) -> None:
     """The study's head figures of released LAHIS results: top heads by layer, overlap, and the change."""
-    from polyfact.analyses.released import released_heads
+    from polyfact.analyses.paper.released import released_heads
     from polyfact.figures.report import paper_head_figures
 
     if not 0 < frac <= 1:
@@ -622,7 +622,7 @@ def paper_cmd(
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
 ) -> None:
     """The paper's figures and main and appendix tables from the study's released results (and a run's)."""
-    from polyfact.analyses.paper_release import parse_tags
+    from polyfact.analyses.paper.release import parse_tags
     from polyfact.figures.paper import paper_outputs
     from polyfact.pipeline.tables import print_paper
 

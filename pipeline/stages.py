@@ -226,7 +226,7 @@ def evaluate(ctx: Context) -> tuple[dict, dict]:
 
     e, run, ids = ctx.cfg.eval, ctx.run.root, ctx.ids()
     if e.protocol == "study" and (ctx.data_dir is not None or e.klar_path):
-        from polyfact.analyses.klar_study import klar_study_evaluation
+        from polyfact.analyses.paper.klar_study import klar_study_evaluation
 
         source = ctx.data_dir or Path(e.klar_path)
         return {c: klar_study_evaluation(run, c, source, force=ctx.force) for c in ids}, {}

@@ -88,7 +88,7 @@ def _klar_fixture(root, langs=("en", "de")):
 def test_klar_study_prompts_have_the_studys_exact_text(tmp_path):
     import random
 
-    from polyfact.analyses.klar_study import format_template, study_prompts
+    from polyfact.analyses.paper.klar_study import format_template, study_prompts
 
     src = _klar_fixture(tmp_path / "klar")
     items = study_prompts(src, ["en", "de"])

@@ -96,7 +96,7 @@ def test_static_png_export_is_a_non_blank_image_of_the_requested_size(tmp_path):
 
 
 def test_released_lape_figures(tmp_path):
-    from polyfact.analyses.released import released_lape
+    from polyfact.analyses.paper.released import released_lape
 
     summary = released_lape(shared("paper-lape", "qwen-base"), shared("paper-lape", "qwen-grpo"))
     written = paper_lape_figures(summary, tmp_path, static=False)  # static export: its own test above

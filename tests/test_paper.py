@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from polyfact.analyses import paper_numbers as N
-from polyfact.analyses.paper_release import open_release, parse_tags, read_consistency, read_klar
+from polyfact.analyses.paper import numbers as N
+from polyfact.analyses.paper.release import open_release, parse_tags, read_consistency, read_klar
 from polyfact.core.errors import PolyFactError
 from polyfact.figures.paper import paper_outputs
 from tests.conftest import shared

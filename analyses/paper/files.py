@@ -1,5 +1,5 @@
 """Validated readers of the PolyFact study's released result files (used by
-:mod:`polyfact.analyses.paper_release`): MCQ consistency summaries, KLAR and MEXA summaries, LAPE neuron
+:mod:`polyfact.analyses.paper.release`): MCQ consistency summaries, KLAR and MEXA summaries, LAPE neuron
 lists and LAHIS head-importance tensors. Every value is checked on read (types, finite numbers,
 ranges, sizes); a malformed file is a one-line :class:`PolyFactError` naming the file and what was
 expected."""

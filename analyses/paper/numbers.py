@@ -1,4 +1,4 @@
-"""The study's tables and figure data from a release (:mod:`polyfact.analyses.paper_release`), computed as its
+"""The study's tables and figure data from a release (:mod:`polyfact.analyses.paper.release`), computed as its
 scripts do (``emit_main_table.py``, ``emit_appendix_tables.py``, ``plot_klar_*.py``,
 ``plot_lape_figure.py``, ``lahis_analysis.py``, ``plot_mexa_layers.py``):
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polyfact.analyses.paper_release import (BENCHMARKS, HIGH, KLAR_TRAINED, LOW, ROLE_LABELS, Family, Release, read_consistency,
+from polyfact.analyses.paper.release import (BENCHMARKS, HIGH, KLAR_TRAINED, LOW, ROLE_LABELS, Family, Release, read_consistency,
                                     read_klar, read_lahis, read_lape, read_mexa)
 
 MAIN_ROLES = ("base", "sft", "dco", "cm-align", "grpo")
@@ -394,7 +394,7 @@ def mexa_table(arms: dict[str, dict], metric: str = "x_y") -> Table:
 def significance_table(rel: Release, fam: Family) -> Table | None:
     """Paired fact-bootstrap tests of each arm against Base where both have per-fact predictions
     (2,000 resamples, seed 0), as a table; None when no benchmark has them."""
-    from polyfact.analyses import paper_recompute as RC
+    from polyfact.analyses.paper import recompute as RC
 
     rows, sources = [], []
     for bench in ("polyfact_clean", "gmmlu_lite", "bmlama53"):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from polyfact.analyses.paper_files import (PAPER_LANGS, Consistency, Klar, Lape, Mexa, read_consistency, read_klar, read_lahis,
+from polyfact.analyses.paper.files import (PAPER_LANGS, Consistency, Klar, Lape, Mexa, read_consistency, read_klar, read_lahis,
                                   read_lape, read_mexa)
 from polyfact.core.errors import PolyFactError
 

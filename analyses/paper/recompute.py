@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from polyfact.analyses import metrics as M
-from polyfact.analyses.paper_release import LOW, Consistency, Klar, Lape, Mexa
+from polyfact.analyses.paper.release import LOW, Consistency, Klar, Lape, Mexa
 
 TOL = 1e-6
 IDENTITY_ALIGNED = ("gmmlu_lite", "global_mmlu_lite", "global_mmlu", "bmlama53")
@@ -248,7 +248,7 @@ def significance(base: Consistency, other: Consistency, n_boot: int = 2000, seed
 def recompute_files(paths: Iterable[Path]) -> Recomputation:
     """Run every recomputation the given release files allow (each file once), and name what the
     release's files cannot support."""
-    from polyfact.analyses.paper_release import read_consistency, read_klar, read_lape, read_mexa
+    from polyfact.analyses.paper.release import read_consistency, read_klar, read_lape, read_mexa
 
     res = Recomputation()
     for p in dict.fromkeys(paths):
