@@ -3,6 +3,7 @@ torch thread counts and print, per base: English, training-language mean and hel
 the test facts, and Total Consistency over the training languages (the README's table).
 
     python bench/toy_world.py --seeds 0,1,2,3,4 --threads 1,2 [--set pretrain.train.epochs=8 ...]
+    python bench/toy_world.py --table RUN [RUN ...]     # the markdown table of finished rows
 
 Each (seed, threads) pair runs in its own process (torch threads are per process). Never time
 this while another torch job runs."""
@@ -60,7 +61,13 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], dest="sets")
     ap.add_argument("--run", default="bench/out/toy_world")
     ap.add_argument("--child", nargs=3, type=str, help=argparse.SUPPRESS)
+    ap.add_argument("--table", nargs="+", type=Path, help="print docs/RESULTS.md's table from the row files of "
+                                                           "these run folders (no training)")
     a = ap.parse_args()
+    if a.table:
+        table(sorted((json.loads(p.read_text()) for d in a.table for p in d.glob("row-*.json")),
+                     key=lambda r: (r["threads"], r["seed"])))
+        return
     run = Path(a.run)
     if a.child:
         one(run, a.preset, a.sets, int(a.child[0]), int(a.child[1]), Path(a.child[2]))
@@ -86,6 +93,27 @@ def main() -> None:
     gap_h = np.array([r["en"] - r["heldout"] for r in rows])
     gap_t = np.array([r["en"] - r["training_mean"] for r in rows])
     print(f"en - heldout: min {gap_h.min():.3f}; en - training mean: min {gap_t.min():.3f}")
+
+
+def table(rows: list[dict]) -> None:
+    """Markdown: one row per (pretraining seed, threads), the gaps the toy world must show, and the
+    mean ± sd over pretraining seeds at each thread count."""
+    import numpy as np
+
+    print("| pretraining seed | torch threads | English | training-language mean | held-out | English − training "
+          "| English − held-out | TC (training) | pretraining s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['seed']} | {r['threads']} | {r['en']:.3f} | {r['training_mean']:.3f} | {r['heldout']:.3f} | "
+              f"{r['en'] - r['training_mean']:.3f} | {r['en'] - r['heldout']:.3f} | {r['tc_training']:.3f} | "
+              f"{r['seconds']:.0f} |")
+    for t in sorted({r["threads"] for r in rows}):
+        sub = [r for r in rows if r["threads"] == t]
+        cell = lambda f: (lambda v: f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0:.3f}")(  # noqa: E731
+            np.array([f(r) for r in sub]))
+        print(f"| mean ± sd ({len(sub)} seeds) | {t} | {cell(lambda r: r['en'])} | {cell(lambda r: r['training_mean'])} "
+              f"| {cell(lambda r: r['heldout'])} | {cell(lambda r: r['en'] - r['training_mean'])} | "
+              f"{cell(lambda r: r['en'] - r['heldout'])} | {cell(lambda r: r['tc_training'])} | |")
 
 
 if __name__ == "__main__":
