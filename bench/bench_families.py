@@ -1,6 +1,8 @@
 """Benchmark: the hooked statistics pass (LAPE counts and sums, head norms) / the bare forward, per
-decoder-only family, on the same random-weight model and tokens, one run (CPU here). The families are
-the test suite's (``tests/families.py``), scaled up so the forward is not all Python overhead.
+decoder-only family, on the same random-weight model and tokens, one run (CPU here); beside it the
+whole ``collect_stats`` call (tokenizing, batching and the one-time hook check: two full forwards of a
+probe batch) over the same bare forward. The families are the test suite's (``tests/families.py``),
+scaled up so the forward is not all Python overhead.
 
     python bench/bench_families.py [--hidden 256] [--layers 4] [--heads 8] [--seq 128] [--batch 4] [--batches 4]
 
@@ -21,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from polyfact.interp import CollectConfig, collect_stats  # noqa: E402
+from polyfact.interp.backends import make_backend  # noqa: E402
+from polyfact.interp.sites import adapter_for  # noqa: E402
+from polyfact.interp.stats import ActivationStats, SiteReducer  # noqa: E402
 from polyfact.training.models import train_tokenizer  # noqa: E402
 from tests.families import FAMILIES, tiny_model  # noqa: E402
 
@@ -76,7 +81,7 @@ def main() -> None:
     rows = {}
     print(f"hidden {a.hidden}, {a.layers} layers, {a.heads} heads, MLP {4 * a.hidden}; {n} tokens in {a.batches} "
           f"batches of {a.batch}×{a.seq}; torch threads {torch.get_num_threads()}; best of {a.repeats}")
-    print(f"{'family':14s}{'bare s':>9s}{'hooked s':>10s}{'ratio':>8s}")
+    print(f"{'family':14s}{'bare s':>9s}{'hooked s':>10s}{'ratio':>8s}{'+ check':>10s}")
     for family in a.families.split(","):
         model = tiny_model(family, tok, max_positions=a.seq, **sizes(family, a.hidden, a.layers, a.heads))
         model.set_attn_implementation("eager")  # the same attention kernels in both passes
@@ -86,13 +91,32 @@ def main() -> None:
                 for b in x:
                     model(input_ids=b, attention_mask=torch.ones_like(b), use_cache=False, logits_to_keep=1)
 
-        hooked = best(lambda: collect_stats(model, tok, streams, cfg))
+        adapter = adapter_for(model)
+        shape = adapter.shape(model)
+
+        def steady() -> None:  # the statistics pass alone: the same batches through the hooks
+            stats = ActivationStats.zeros(["xx"], shape.n_layers, shape.d_mlp, shape.n_heads)
+            reducer = SiteReducer(stats, shape.n_heads)
+            backend = make_backend("torch", model, tok, adapter, shape)
+            try:
+                for b in x:
+                    m = torch.ones_like(b)
+                    reducer.begin(0, m)
+                    backend.collect(b, m, reducer)
+            finally:
+                backend.close()
+            reducer.finish()
+
         plain = best(bare)
-        rows[family] = {"bare": plain, "hooked": hooked, "ratio": hooked / plain}
-        print(f"{family:14s}{plain:9.3f}{hooked:10.3f}{hooked / plain:8.2f}", flush=True)
-    ratios = [r["ratio"] for r in rows.values()]
-    print(f"median {sorted(ratios)[len(ratios) // 2]:.2f}×, max {max(ratios):.2f}× "
-          f"({max(rows, key=lambda k: rows[k]['ratio'])})")
+        hooked = best(steady)
+        total = best(lambda: collect_stats(model, tok, streams, cfg))
+        rows[family] = {"bare": plain, "hooked": hooked, "ratio": hooked / plain, "collect_stats": total,
+                        "collect_ratio": total / plain}
+        print(f"{family:14s}{plain:9.3f}{hooked:10.3f}{hooked / plain:8.2f}{total / plain:10.2f}", flush=True)
+    for key, what in (("ratio", "statistics pass"), ("collect_ratio", "collect_stats with its hook check")):
+        ratios = [r[key] for r in rows.values()]
+        print(f"{what}: median {sorted(ratios)[len(ratios) // 2]:.2f}×, max {max(ratios):.2f}× "
+              f"({max(rows, key=lambda k: rows[k][key])})")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps({"args": vars(a), "families": rows}, indent=2))
 
