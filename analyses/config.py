@@ -175,7 +175,7 @@ class SteerConfig:
     max_facts: int | None = setting(None, help="facts per split (None: all; the sweep reads train facts)", ge=1)
     max_texts: int = setting(60, help="texts per language the units are built from", ge=2)
     generate: bool = setting(False, help="also the right-fact-wrong-language rate of greedy answers (slower)")
-    arm_facts: int | None = setting(100, help="test facts (every language) the steered base answers at each seed "
+    arm_facts: int | None = setting(60, help="test facts (every language) the steered base answers at each seed "
                                               "as a training-free arm of the seed table (0: no arm; None: all)", ge=0)
     checkpoints: str = setting("base", help="what the run's steer stage steers: 'base', or 'arms' (the base and "
                                             "the first seed's arms: does training change the response?)",
