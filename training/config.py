@@ -281,6 +281,16 @@ class SftConfig:
         if isinstance(self.lora, dict):
             self.lora = LoraSettings(**self.lora)
         check(self)
+        if self.consistency_weight and self.objective != "study":
+            from polyfact.core.errors import PolyFactError
+
+            raise PolyFactError("sft.consistency_weight weighs the study objective's letter distributions; with "
+                                "sft.objective=answer it would do nothing: set sft.objective=study or drop it")
+        if self.accumulation == "sum" and self.objective != "study":
+            from polyfact.core.errors import PolyFactError
+
+            raise PolyFactError("sft.accumulation=sum applies to the study objective only (the answer objective "
+                                "trains through TRL, which averages); set sft.objective=study or drop it")
 
     def planned_budget(self, facts: int | None, note: str = "") -> str:
         facts = facts or self.max_facts
@@ -294,16 +304,6 @@ class SftConfig:
         """256-token sequences per micro-batch (the study's SFT: a fact's 12 languages per batch)."""
         rows = self.train.batch_size * (STUDY_LANGS if self.objective == "study" else 1)
         return {"sft": rows * self.train.seq_len / 256}
-        if self.consistency_weight and self.objective != "study":
-            from polyfact.core.errors import PolyFactError
-
-            raise PolyFactError("sft.consistency_weight weighs the study objective's letter distributions; with "
-                                "sft.objective=answer it would do nothing: set sft.objective=study or drop it")
-        if self.accumulation == "sum" and self.objective != "study":
-            from polyfact.core.errors import PolyFactError
-
-            raise PolyFactError("sft.accumulation=sum applies to the study objective only (the answer objective "
-                                "trains through TRL, which averages); set sft.objective=study or drop it")
 
     @classmethod
     def study(cls, **overrides: Any) -> "SftConfig":
