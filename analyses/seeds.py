@@ -221,14 +221,21 @@ def steer_arms(run_dir: str | Path, base: str = "base") -> dict[str, list[dict[s
     """The training-free steering arms of the run: ``steer-<units>`` → per steer seed, the steered
     base's per-fact outcomes on test facts (``results/steer/<base>-*.json``, the setting chosen on
     train facts)."""
-    out: dict[str, list] = {}
+    cfg = read_cached(layout(run_dir).config)
+    want = cfg.get("steer") if isinstance(cfg, dict) and isinstance(cfg.get("steer"), dict) else {}
     folder = layout(run_dir).result_dir("steer")
+    docs = []
     for path in sorted(folder.glob(f"{base}-*.json")) if folder.is_dir() else []:
         doc = Steering.load(path)
-        if doc is not None and doc.checkpoint == base and isinstance(doc.get("arm"), list):
-            name = f"steer-{doc['units']}"
-            out[name if name not in out else f"{name}-{doc['target']}"] = doc["arm"]
-    return out
+        if doc is None or doc.checkpoint != base or not isinstance(doc.get("arm"), list):
+            continue
+        # the run's configured steering only (a manual polyfact steer of other languages is not an arm)
+        if any(want.get(k) is not None and doc.get(k) != want[k] for k in ("units", "source", "target")):
+            continue
+        docs.append(doc)
+    if len(docs) == 1:
+        return {f"steer-{docs[0]['units']}": docs[0]["arm"]}
+    return {f"steer-{d['units']}-{d['source']}-{d['target']}": d["arm"] for d in docs}
 
 
 class Arms:
@@ -242,17 +249,23 @@ class Arms:
             self.by_method.setdefault(name, {})[seed] = c
         self.changes = {c: checkpoint_changes(run_dir, c, base) for c in ids}
         self.facts = {c: fact_outcomes(run_dir, c) for c in [base, *ids]}
-        # training-free arms: the steered base at each steer seed (behavioral measures only)
+        # training-free arms: the steered base at each steer seed (a draw of its control and text sample,
+        # not a training seed: tested against the base only; behavioral measures only)
+        self.steered: set[str] = set()
         for name, per_seed in steer_arms(run_dir, base).items():
             if name in self.by_method or self.facts.get(base) is None:
                 continue
+            self.steered.add(name)
             for s, facts in enumerate(per_seed):
                 c = f"{name}@s{s}"
                 self.by_method.setdefault(name, {})[s] = c
                 self.facts[c] = facts
-                self.changes[c] = {m: _diff(float(np.mean(list(v.values()))),
-                                            float(np.mean([self.facts[base][m][f] for f in v])))
-                                   for m, v in facts.items() if v and all(f in self.facts[base][m] for f in v)}
+                self.changes[c] = {}
+                for m, v in facts.items():
+                    common = [f for f in v if f in self.facts[base][m]]
+                    if common:
+                        self.changes[c][m] = float(np.mean([v[f] for f in common])) - float(
+                            np.mean([self.facts[base][m][f] for f in common]))
 
     def measures(self) -> list[str]:
         return sorted({m for ch in self.changes.values() for m in ch})
@@ -332,7 +345,7 @@ def method_table(arms: Arms) -> tuple[dict[str, dict[str, dict]], list[V.Test]]:
             row = {**_view(arms, method, m), "test": V.Test(m, method, arms.base, claimed_sign(m), est),
                    "versus": {}}
             tests.append(row["test"])
-            for ctrl in CONTROLS:
+            for ctrl in CONTROLS if method not in getattr(arms, "steered", ()) else ():  # steer draws pair with no training seed
                 if ctrl != method and ctrl in arms.by_method and (e2 := arms.contrast(m, method, ctrl)) is not None:
                     row["versus"][ctrl] = V.Test(m, method, ctrl, claimed_sign(m), e2)
                     tests.append(row["versus"][ctrl])
@@ -437,7 +450,7 @@ def seed_analysis(run_dir: str | Path, checkpoints: Sequence[str] | None = None,
     budgets = budget_table(run_dir, ids)
     unmatched = check_matched(budgets, allow_unmatched)
     arms = Arms(run_dir, ids, base)
-    n_seeds = max((len(v) for v in arms.by_method.values()), default=0)
+    n_seeds = max((len(v) for k, v in arms.by_method.items() if k not in arms.steered), default=0)
     table, tests = method_table(arms)
     independent = [c for c in ids if (read_manifest(run_dir, c).get("parent") or base) == base]
     correlations = {}

@@ -44,12 +44,12 @@ def _rows(run_dir: Path, split: str, langs: list[str], max_facts: int | None, se
     return sample_facts(RunData(run_dir).require(split, langs), max_facts, seed)
 
 
-def _accuracy(model, tok, rows: list[dict], normalization: str = "byte") -> dict[str, dict[str, float]]:
+def _accuracy(model, tok, rows: list[dict], normalization: str = "byte", prompt: str = "cue") -> dict[str, dict[str, float]]:
     """Per fact and language: 1.0 when the MCQ answer is right."""
     from polyfact.training.scoring import mcq_records
 
     out: dict[str, dict[str, float]] = {}
-    for r in mcq_records(model, tok, rows, normalization=normalization):
+    for r in mcq_records(model, tok, rows, normalization=normalization, prompt=prompt):
         out.setdefault(r["fact_id"], {})[r["lang"]] = float(r["correct"])
     return out
 
@@ -154,10 +154,12 @@ def _texts(run_dir: Path, langs: list[str] | None, n: int, seed: int) -> dict[st
 
 def steering_analysis(run_dir: str | Path, ckpt: str, cfg: SteerConfig | None = None, seed: int = 0,
                       force: bool = False, progress: Callable[[str], None] | None = None,
-                      normalization: str = "byte") -> dict[str, Any]:
+                      normalization: str = "byte", prompt: str = "cue", arm: bool = True) -> dict[str, Any]:
     """Choose layer × strength on train facts, then judge it on test facts against the random
     control over ``cfg.seeds`` draws; writes ``results/steer/<ckpt>-<units>-<source>-<target>.json``.
-    ``normalization``: the MCQ normalization of the run's evaluation (the arm is compared with it)."""
+    ``normalization``, ``prompt``: the MCQ question of the run's evaluation (the arm is compared with
+    its records); ``arm``: also score the steered base as a seed-table arm (the run's evaluation must
+    be MCQ on the test split for the two to be comparable)."""
     from polyfact.data.dataset import load_meta
     from polyfact.interp.interventions import lm_loss
 
@@ -175,7 +177,8 @@ def steering_analysis(run_dir: str | Path, ckpt: str, cfg: SteerConfig | None = 
     from polyfact.data.dataset import data_fingerprint
 
     prov = provenance(run_dir, ckpt, analysis="steer", data_fingerprint=data_fingerprint(layout(run_dir).data),
-                      config={**asdict(cfg), "target": target, "normalization": normalization}, seed=seed)
+                      config={**asdict(cfg), "target": target, "normalization": normalization, "prompt": prompt,
+                              "arm": arm}, seed=seed)
     path = layout(run_dir).result("steer", name)
     if not force and (done := fresh(path, prov)) is not None:
         return done
@@ -192,7 +195,7 @@ def steering_analysis(run_dir: str | Path, ckpt: str, cfg: SteerConfig | None = 
 
     def gain(rows, ctx) -> tuple[float, float]:
         with ctx:
-            acc = _accuracy(model, tok, rows, normalization)
+            acc = _accuracy(model, tok, rows, normalization, prompt)
         tgt = np.mean([v[target] for v in acc.values() if target in v])
         eng = np.mean([v[cfg.source] for v in acc.values() if cfg.source in v])
         return float(tgt), float(eng)
@@ -213,23 +216,23 @@ def steering_analysis(run_dir: str | Path, ckpt: str, cfg: SteerConfig | None = 
         by_fact.setdefault(r["fact_id"], {})[r["lang"]] = r
     tgt_rows = [r for r in test if r["lang"] == target]
     eng_rows = [r for r in test if r["lang"] == cfg.source]
-    base_acc = _accuracy(model, tok, test, normalization)
+    base_acc = _accuracy(model, tok, test, normalization, prompt)
     other_text = _texts(run_dir, [x for x in training if x not in (cfg.source, target)][:3] or None, 40, seed)
     base_loss = lm_loss(model, tok, other_text)
     heldout = [x for x in meta.get("heldout_langs") or [] if x not in training]
-    arm_rows = _rows(run_dir, "test", training + heldout, cfg.arm_facts, seed) if cfg.arm_facts != 0 else []
-    per_seed, arm = [], []
+    arm_rows = _rows(run_dir, "test", training + heldout, cfg.arm_facts, seed) if arm and cfg.arm_facts != 0 else []
+    per_seed, arm_outcomes = [], []
     for s in range(cfg.seeds):
         units = units0 if s == 0 else Units(run_dir, ckpt, model, tok, cfg, cfg.source, target, seed + s)
         arms = {}
         for kind, control in (("steered", False), ("control", True)):
             ctx = units.context(best["layers"], best["strength"], control)
             with ctx:
-                acc = _accuracy(model, tok, tgt_rows + eng_rows, normalization)
+                acc = _accuracy(model, tok, tgt_rows + eng_rows, normalization, prompt)
                 wrong = _wrong_language(model, tok, tgt_rows, by_fact) if cfg.generate else {}
                 loss = lm_loss(model, tok, other_text)
                 if kind == "steered" and arm_rows:  # the steered model as an arm: every language, test facts
-                    arm.append(_outcomes(_accuracy(model, tok, arm_rows, normalization), training, heldout))
+                    arm_outcomes.append(_outcomes(_accuracy(model, tok, arm_rows, normalization, prompt), training, heldout))
             arms[kind] = {"acc": acc, "wrong": wrong, "loss": float(np.mean(list(loss.values())))}
         per_seed.append(arms)
         say(f"seed {s}: steered and control measured")
@@ -258,7 +261,7 @@ def steering_analysis(run_dir: str | Path, ckpt: str, cfg: SteerConfig | None = 
                         "english_accuracy": float(np.mean([base_acc[f].get(cfg.source, 0.0) for f in facts])),
                         "other_language_loss": float(np.mean(list(base_loss.values())))},
                "steered": {"target_accuracy": steered_mean(target), "english_accuracy": steered_mean(cfg.source)},
-               "tests": [t.to_dict() for t in tests], "arm": arm or None,
+               "tests": [t.to_dict() for t in tests], "arm": arm_outcomes or None,
                "verdict": _verdict(tests), "rule": "analyses.verdicts (Holm over the tests; seeds: control draws and "
                                                     "text samples; facts: test facts)"}
     return write_result(path, payload, prov)

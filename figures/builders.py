@@ -17,6 +17,7 @@ def headline(base: Recall, changes: Mapping[str, Sequence[float]], groups: Mappi
     """The run at a glance: the base's accuracy per language, coloured by group (left), and each arm's
     change in Total Consistency over the training languages against the base, one dot per seed and
     the mean (right)."""
+    base = Recall(base)
     langs = language_order(base.accuracy)
     colors = {"en": "#1f3b73", "high": "#4f7cac", "low": "#c0504d", "heldout": "#9a9a9a"}
     fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], subplot_titles=(
@@ -38,6 +39,7 @@ def headline(base: Recall, changes: Mapping[str, Sequence[float]], groups: Mappi
 
 def recall_by_language(recall: Mapping[str, Recall]) -> go.Figure:
     """Grouped bars: accuracy per language per checkpoint, with 95% bootstrap intervals."""
+    recall = {c: Recall(r) for c, r in recall.items()}
     langs = language_order({lang for r in recall.values() for lang in r.accuracy})
     fig = go.Figure()
     for i, (ckpt, r) in enumerate(recall.items()):
@@ -54,6 +56,7 @@ def recall_by_language(recall: Mapping[str, Recall]) -> go.Figure:
 
 def recall_by_group(recall: Mapping[str, Recall]) -> go.Figure:
     """Accuracy of seen (training) vs held-out languages per checkpoint."""
+    recall = {c: Recall(r) for c, r in recall.items()}
     groups = ["high", "low", "heldout"]
     names = {"high": "high-resource (seen)", "low": "low-resource (seen)", "heldout": "held-out (unseen)"}
     fig = go.Figure()
@@ -67,6 +70,7 @@ def recall_by_group(recall: Mapping[str, Recall]) -> go.Figure:
 
 def total_consistency(recall: Mapping[str, Recall]) -> go.Figure:
     """Total Consistency per checkpoint (all languages, and training languages) with intervals."""
+    recall = {c: Recall(r) for c, r in recall.items()}
     ckpts = list(recall)
     fig = go.Figure()
     tc = [recall[c].total_consistency for c in ckpts]
@@ -86,6 +90,7 @@ def total_consistency(recall: Mapping[str, Recall]) -> go.Figure:
 
 def consistency_heatmaps(recall: Mapping[str, Recall], kind: str = "coverlap") -> go.Figure:
     """One language × language heatmap per checkpoint: ``agreement``, ``coverlap`` or ``rankc``."""
+    recall = {c: Recall(r) for c, r in recall.items()}
     titles = {"agreement": "Answer agreement", "coverlap": "COverlap", "rankc": "RankC"}
     ckpts = [c for c in recall if recall[c].metric(kind) is not None]
     cols = max(1, min(len(ckpts), 4))  # a grid of at most 4 per row (a replicate has dozens of checkpoints)

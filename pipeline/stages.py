@@ -353,8 +353,10 @@ def steer(ctx: Context) -> dict:
     cfg = ctx.cfg.steer
     ids = ctx.checkpoints if ctx.checkpoints is not None else (
         ["base"] if cfg.checkpoints == "base" else first_seed_ids(ctx.cfg))
+    ev = ctx.cfg.eval  # the steered base is a seed-table arm when the run's recall is MCQ on test facts
     return {c: steering_analysis(ctx.run.root, c, cfg, seed=ctx.cfg.seed, force=ctx.force, progress=note,
-                                 normalization=ctx.cfg.eval.normalization) for c in ids}
+                                 normalization=ev.normalization, prompt=ev.prompt,
+                                 arm=ev.mode == "mcq" and ev.split == "test") for c in ids}
 
 
 # ------------------------------------------------------------------------------------ the registry

@@ -130,6 +130,8 @@ def test_the_steered_base_is_an_arm_of_the_seed_table(smoke_study):
                 for tc in (seed["total_consistency"] for seed in arm)]
     row = summary["measures"]["total_consistency"]["steer-diffmean"]
     assert row["seeds"] == pytest.approx(expected)
+    assert row["versus"] == {}  # a steer draw is no training seed: tested against the base only
+    assert summary["n_seeds"] == len(summary["seeds_per_method"]["sft"])  # training seeds, not steer draws
     assert row["verdict"].startswith("not resolved")  # two seeds resolve nothing
     claims = json.loads((run / "results" / "seeds" / "claims.json").read_text())
     assert claims["context"]["steer-diffmean"]["total_consistency"]["verdict"] == row["verdict"]
