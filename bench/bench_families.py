@@ -31,18 +31,16 @@ from tests.families import FAMILIES, tiny_model  # noqa: E402
 
 
 def sizes(family: str, hidden: int, layers: int, heads: int) -> dict:
-    """The family's own names for width, depth, heads and MLP size (the test shapes, scaled)."""
+    """The test shapes scaled: the common names and the family's own (configs alias one to the other,
+    so both must say the same, or the test shape's common value wins)."""
     mlp = 4 * hidden
-    named = {"gpt2": dict(n_embd=hidden, n_layer=layers, n_head=heads, n_inner=mlp),
-             "gptj": dict(n_embd=hidden, n_layer=layers, n_head=heads, n_inner=mlp, rotary_dim=hidden // heads // 2),
-             "bloom": dict(hidden_size=hidden, n_layer=layers, n_head=heads),
-             "xglm": dict(d_model=hidden, num_layers=layers, attention_heads=heads, ffn_dim=mlp),
-             "opt": dict(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, ffn_dim=mlp,
-                         word_embed_proj_dim=hidden)}
-    if family in named:
-        return named[family]
     out = dict(hidden_size=hidden, intermediate_size=mlp, num_hidden_layers=layers, num_attention_heads=heads,
                num_key_value_heads=heads // 2)
+    out.update({"gpt2": dict(n_embd=hidden, n_layer=layers, n_head=heads, n_inner=mlp),
+                "gptj": dict(n_embd=hidden, n_layer=layers, n_head=heads, n_inner=mlp, rotary_dim=hidden // heads),
+                "bloom": dict(n_layer=layers, n_head=heads),
+                "xglm": dict(d_model=hidden, num_layers=layers, attention_heads=heads, ffn_dim=mlp),
+                "opt": dict(ffn_dim=mlp, word_embed_proj_dim=hidden)}.get(family, {}))
     if "head_dim" in FAMILIES[family][2]:
         out["head_dim"] = hidden // heads
     return out
@@ -58,6 +56,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--compile", action="store_true", help="fuse the reductions with torch.compile (analysis.compile)")
     ap.add_argument("--out", default="bench/out/families_cpu.json")
     a = ap.parse_args()
     torch.set_num_threads(2)
@@ -67,7 +66,7 @@ def main() -> None:
     ids = torch.randint(3, len(tok), (n,), generator=g)
     streams = {"xx": [ids.tolist()]}
     x = ids.view(a.batches, a.batch, a.seq)
-    cfg = CollectConfig(backend="torch", seq_len=a.seq, batch_size=a.batch, progress=False)
+    cfg = CollectConfig(backend="torch", seq_len=a.seq, batch_size=a.batch, progress=False, compile=a.compile)
 
     def best(fn) -> float:
         fn()  # warm-up
@@ -81,7 +80,7 @@ def main() -> None:
     rows = {}
     print(f"hidden {a.hidden}, {a.layers} layers, {a.heads} heads, MLP {4 * a.hidden}; {n} tokens in {a.batches} "
           f"batches of {a.batch}×{a.seq}; torch threads {torch.get_num_threads()}; best of {a.repeats}")
-    print(f"{'family':14s}{'bare s':>9s}{'hooked s':>10s}{'ratio':>8s}{'+ check':>10s}")
+    print(f"{'family':14s}{'bare s':>9s}{'hooked s':>10s}{'ratio':>8s}{'+ check':>10s}{'params':>10s}")
     for family in a.families.split(","):
         model = tiny_model(family, tok, max_positions=a.seq, **sizes(family, a.hidden, a.layers, a.heads))
         model.set_attn_implementation("eager")  # the same attention kernels in both passes
@@ -96,7 +95,7 @@ def main() -> None:
 
         def steady() -> None:  # the statistics pass alone: the same batches through the hooks
             stats = ActivationStats.zeros(["xx"], shape.n_layers, shape.d_mlp, shape.n_heads)
-            reducer = SiteReducer(stats, shape.n_heads)
+            reducer = SiteReducer(stats, shape.n_heads, compile=a.compile)
             backend = make_backend("torch", model, tok, adapter, shape)
             try:
                 for b in x:
@@ -112,7 +111,10 @@ def main() -> None:
         total = best(lambda: collect_stats(model, tok, streams, cfg))
         rows[family] = {"bare": plain, "hooked": hooked, "ratio": hooked / plain, "collect_stats": total,
                         "collect_ratio": total / plain}
-        print(f"{family:14s}{plain:9.3f}{hooked:10.3f}{hooked / plain:8.2f}{total / plain:10.2f}", flush=True)
+        n_params = sum(p.numel() for p in model.parameters())
+        rows[family]["params"] = n_params
+        print(f"{family:14s}{plain:9.3f}{hooked:10.3f}{hooked / plain:8.2f}{total / plain:10.2f}{n_params / 1e6:9.1f}M",
+              flush=True)
     for key, what in (("ratio", "statistics pass"), ("collect_ratio", "collect_stats with its hook check")):
         ratios = [r[key] for r in rows.values()]
         print(f"{what}: median {sorted(ratios)[len(ratios) // 2]:.2f}×, max {max(ratios):.2f}× "
