@@ -68,15 +68,6 @@ def main() -> None:
     x = ids.view(a.batches, a.batch, a.seq)
     cfg = CollectConfig(backend="torch", seq_len=a.seq, batch_size=a.batch, progress=False, compile=a.compile)
 
-    def best(fn) -> float:
-        fn()  # warm-up
-        times = []
-        for _ in range(a.repeats):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return min(times)
-
     rows = {}
     print(f"hidden {a.hidden}, {a.layers} layers, {a.heads} heads, MLP {4 * a.hidden}; {n} tokens in {a.batches} "
           f"batches of {a.batch}×{a.seq}; torch threads {torch.get_num_threads()}; best of {a.repeats}")
@@ -106,9 +97,15 @@ def main() -> None:
                 backend.close()
             reducer.finish()
 
-        plain = best(bare)
-        hooked = best(steady)
-        total = best(lambda: collect_stats(model, tok, streams, cfg))
+        plain, hooked, total = float("inf"), float("inf"), float("inf")
+        steady(), bare()  # warm-up
+        for _ in range(a.repeats):  # alternately, so drift in the machine's speed falls on all three alike
+            for fn, which in ((bare, 0), (steady, 1), (lambda: collect_stats(model, tok, streams, cfg), 2)):
+                start = time.perf_counter()
+                fn()
+                took = time.perf_counter() - start
+                plain, hooked, total = (min(plain, took), hooked, total) if which == 0 else \
+                    (plain, min(hooked, took), total) if which == 1 else (plain, hooked, min(total, took))
         rows[family] = {"bare": plain, "hooked": hooked, "ratio": hooked / plain, "collect_stats": total,
                         "collect_ratio": total / plain}
         n_params = sum(p.numel() for p in model.parameters())
