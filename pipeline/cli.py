@@ -23,6 +23,15 @@ from polyfact.data.make import IMPORTS, SOURCES
 from polyfact.training.config import NORMALIZATIONS
 from polyfact.training.methods import METHODS
 
+try:  # outside methods and analyses declare themselves before the commands are built
+    from polyfact.core.plugins import load_plugins
+
+    load_plugins()
+    _PLUGIN_ERROR: PolyFactError | None = None
+except PolyFactError as _err:
+    _PLUGIN_ERROR = _err  # reported by main() as one line, exit 2
+
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="PolyFact: cross-lingual factual recall — data, training, evaluation, analyzers.")
 data_app = typer.Typer(no_args_is_help=True, help="Build, import, inspect and export PolyFact datasets.")
@@ -412,14 +421,6 @@ def _declared_analyses() -> list[tuple[str, str, bool]]:
 
     return [(e.name, *e["printer"]) for e in STAGES.entries() if e.get("printer")]
 
-
-try:  # outside methods and analyses declare themselves before the commands are built
-    from polyfact.core.plugins import load_plugins
-
-    load_plugins()
-    _PLUGIN_ERROR: PolyFactError | None = None
-except PolyFactError as _err:
-    _PLUGIN_ERROR = _err  # reported by main() as one line, exit 2
 
 for _name, _show, _each in _declared_analyses():
     _run_analysis(_name, _show, _each)

@@ -59,7 +59,7 @@ PLUGIN = textwrap.dedent('''
 
 def polyfact(tmp_path: Path, *args: str, plugins: str = "toyplugin") -> subprocess.CompletedProcess:
     env = {**os.environ, "POLYFACT_PLUGINS": plugins, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]),
-           "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "polyfact.pipeline.cli", *args], capture_output=True, text=True,
                           env=env, cwd=tmp_path)
 
@@ -87,6 +87,7 @@ def test_a_declared_method_and_analysis_run_through_polyfact_run(tmp_path):
     assert (run / "results" / "recall" / "sft-half.json").exists()  # the declared method is an arm like any other
     shown = polyfact(tmp_path, "analyze", "weight-norm", "--run", str(run))
     assert shown.returncode == 0 and "weight norms:" in shown.stdout, shown.stderr[-2000:]
+    assert "sft-half" in polyfact(tmp_path, "train", "--help").stdout  # the command's choices include it
 
 
 def test_a_plugin_that_fails_to_import_is_one_line(tmp_path):
