@@ -89,7 +89,7 @@ class Recall(Result):
     @property
     def accuracy(self) -> dict[str, float]:
         """Accuracy per language."""
-        return dict(self.metrics.get("accuracy") or {})
+        return self.metrics.get("accuracy") or {}
 
     @property
     def mean_accuracy(self) -> float | None:
@@ -102,7 +102,7 @@ class Recall(Result):
 
     @property
     def accuracy_by_group(self) -> dict[str, float]:
-        return dict(self.metrics.get("accuracy_by_group") or {})
+        return self.metrics.get("accuracy_by_group") or {}
 
     def consistency(self, subset: str) -> float | None:
         """Total Consistency over a language subset (``training``, ``heldout``, …), None when absent."""
@@ -171,11 +171,11 @@ class Neurons(Result):
 
     def counts(self, variant: str = "polyfact") -> dict[str, int]:
         """Language-specific neurons per language."""
-        return dict(self.variant(variant).get("counts") or {})
+        return self.variant(variant).get("counts") or {}
 
     def calibrated_counts(self, variant: str = "tang") -> dict[str, int]:
         """Per language, with the base's thresholds (the project's calibrated count)."""
-        return dict(self.variant(variant).get("calibrated_counts") or {})
+        return self.variant(variant).get("calibrated_counts") or {}
 
     def per_layer(self, variant: str = "tang") -> Any:
         return self.variant(variant).get("per_layer")

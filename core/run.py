@@ -25,19 +25,21 @@ from polyfact.core.results import Result, result_class
 def checkpoint_order(run_dir: str | os.PathLike, analysis: str | None = None) -> list[str]:
     """The one order of a run's checkpoints: base and the configured methods seed by seed (its saved
     config), then any others sorted. Without ``analysis``, the checkpoints the run holds; with it,
-    those with a result file of that analysis."""
+    those with a result file of that analysis (planned ids by the file's existence; any other file is
+    read once to see that it is one checkpoint's result, not a sidecar, test or summary)."""
     run = layout(run_dir)
-    if analysis is None:
-        have = list_checkpoints(run.root)
-    else:
-        folder = run.result_dir(analysis)  # one checkpoint's result names it (not sidecars, tests, summaries)
-        have = [c for p in (sorted(folder.glob("*.json")) if folder.is_dir() else [])
-                if (c := p.stem.replace("~", "/")) and isinstance(doc := read_cached(p), dict)
-                and doc.get("checkpoint") == c]
     cfg = read_cached(run.config)
     planned = planned_ids(cfg.get("methods", []), cfg.get("seeds")) if isinstance(cfg, dict) else []
-    first = [c for c in planned if c in have]
-    return first + sorted(c for c in have if c not in first)
+    if analysis is None:
+        have = list_checkpoints(run.root)
+        first = [c for c in planned if c in have]
+        return first + sorted(c for c in have if c not in first)
+    first = [c for c in planned if run.result(analysis, c).exists()]
+    folder, known = run.result_dir(analysis), {run.result(analysis, c).name for c in first}
+    others = [c for p in (sorted(folder.glob("*.json")) if folder.is_dir() else []) if p.name not in known
+              and (c := p.stem.replace("~", "/")) and isinstance(doc := read_cached(p), dict)
+              and doc.get("checkpoint") == c]
+    return first + others
 
 
 class Run:

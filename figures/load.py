@@ -20,7 +20,7 @@ def results(run_dir: str | Path, analysis: str, ids: list[str] | None = None) ->
     """``{checkpoint: typed result}`` of one analysis (the checkpoints with a readable result)."""
     run = layout(run_dir)
     out = {}
-    for c in ids or checkpoint_order(Path(run_dir)):
+    for c in ids if ids is not None else checkpoint_order(Path(run_dir)):
         doc = result_class(analysis).load(run.result(analysis, c))
         if doc is not None:
             out[c] = doc

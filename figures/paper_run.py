@@ -13,9 +13,10 @@ from polyfact.analyses.paper.numbers import Column, Row, Table, klar_split
 from polyfact.analyses.paper.release import ROLE_LABELS
 from polyfact.core.io import read_cached
 from polyfact.core.layout import layout
-from polyfact.core.results import Neurons, Recall, Result, result_class
+from polyfact.core.results import Neurons, Recall, Result
 from polyfact.core.run import checkpoint_order
 from polyfact.figures import paper_builders as PB
+from polyfact.figures.load import results
 from polyfact.data.languages import POLYFACT_LANGS, order_langs
 
 
@@ -33,15 +34,9 @@ def run_label(ckpt: str) -> str:
 
 
 def _results(run_dir: Path, analysis: str) -> dict[str, tuple[Path, Result]]:
-    """``{checkpoint: (file, typed result)}`` in the run's checkpoint order (then any others, sorted);
-    files that are not one checkpoint's result (sidecars, paired tests, summaries) are skipped."""
-    out = {}
-    for c in checkpoint_order(run_dir, analysis):
-        path = layout(run_dir).result(analysis, c)
-        doc = result_class(analysis).load(path)
-        if doc is not None and doc.get("checkpoint") == c:
-            out[c] = (path, doc)
-    return out
+    """``{checkpoint: (file, typed result)}`` in the run's checkpoint order (:func:`results`)."""
+    return {c: (layout(run_dir).result(analysis, c), r)
+            for c, r in results(run_dir, analysis, checkpoint_order(run_dir, analysis)).items()}
 
 
 def training_langs(run_dir: Path) -> list[str]:
