@@ -20,7 +20,7 @@ from polyfact.core.errors import PolyFactError
 from polyfact.core.io import atomic_write_text
 from polyfact.core.settings import SettingError, check, check_tree, describe, setting, short
 from polyfact.data.make import IMPORTS, SOURCES
-from polyfact.training.config import BudgetConfig, CmAlignConfig, CptConfig, DcoConfig, GrpoConfig, PretrainConfig, SftConfig
+from polyfact.training.config import BudgetConfig
 
 CONFIG_VERSION = 1
 
@@ -57,9 +57,11 @@ class TrajectoryConfig:
 
 
 @dataclass
-class RunConfig:
-    """Everything a run does. ``model`` names a Hugging Face model (hub id or directory) to start
-    from instead of pretraining the toy world's tiny model."""
+class RunSettings:
+    """Everything a run does but train: the run config's own sections. ``model`` names a Hugging
+    Face model (hub id or directory) to start from instead of pretraining the toy world's tiny model.
+    The run config (``RunConfig``) is these settings with each training method's section, declared
+    once on the method registry (``polyfact.training.methods.SECTIONS``), after ``trajectory``."""
 
     version: int = setting(CONFIG_VERSION, help="config format version")
     preset: str = setting("default", help="the preset these settings started from")
@@ -74,18 +76,48 @@ class RunConfig:
     budget: BudgetConfig = setting(help="the train facts every arm learns from, and its learning curve",
                                    factory=BudgetConfig)
     trajectory: TrajectoryConfig = setting(help="intermediate states of each arm's training", factory=TrajectoryConfig)
-    pretrain: PretrainConfig = setting(help="pretraining the toy base", factory=PretrainConfig)
-    cpt: CptConfig = setting(help="continual pretraining", factory=CptConfig)
-    sft: SftConfig = setting(help="supervised fine-tuning", factory=SftConfig)
-    grpo: GrpoConfig = setting(help="fact-grouped GRPO (and its control grpo-perlang)", factory=GrpoConfig)
-    dco: DcoConfig = setting(help="the DCO baseline", factory=DcoConfig)
-    cm_align: CmAlignConfig = setting(help="the CM-Align baseline", factory=CmAlignConfig)
     eval: EvalConfig = setting(help="behavioral evaluation", factory=EvalConfig)
     analysis: SpecializationConfig = setting(help="neuron and head specialization", factory=SpecializationConfig)
     routing: RoutingConfig = setting(help="before/after comparisons", factory=RoutingConfig)
     ablate: AblationConfig = setting(help="causal deactivation", factory=AblationConfig)
     representations: RepresentationConfig = setting(help="shared representations", factory=RepresentationConfig)
     steer: SteerConfig = setting(help="steering recall across languages at inference", factory=SteerConfig)
+
+
+_SECTIONS_AFTER = "trajectory"  # where the methods' sections sit in the config (and its YAML)
+_classes: dict[tuple, type] = {}
+
+
+def run_config_class() -> type:
+    """The run config's class: :class:`RunSettings` with one section per declared training-method
+    settings section (``polyfact.training.methods.SECTIONS``: built-ins and plugins), built once per
+    set of sections. ``RunConfig`` (this module's attribute) is the same class."""
+    from polyfact.training.methods import method_sections
+
+    sections = method_sections()
+    key = tuple((name, cls) for name, _, cls in sections)
+    if key not in _classes:
+        specs: list[tuple[str, Any, Any]] = []
+        for f in fields(RunSettings):
+            specs.append((f.name, f.type, dataclasses.field(default=f.default, default_factory=f.default_factory,
+                                                            metadata=f.metadata)))
+            if f.name == _SECTIONS_AFTER:
+                specs += [(name, cls, setting(help=help, factory=cls)) for name, help, cls in sections]
+        cls = dataclasses.make_dataclass("RunConfig", specs, namespace={"__module__": __name__})
+        cls.__doc__ = ("Everything a run does: the run's own settings (:class:`RunSettings`) and each training "
+                       "method's section (" + ", ".join(name for name, _, _ in sections) + ").")
+        _classes[key] = cls
+    return _classes[key]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RunConfig":  # generated: the methods' sections come from their registry (plugins included)
+        return run_config_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if typing.TYPE_CHECKING:  # for type checkers only; at run time the class is generated
+    RunConfig = Any
 
 
 def _type_name(tp: Any) -> str:
@@ -264,7 +296,7 @@ def resolve(preset: str | None = None, config_file: str | Path | None = None, se
     if version != CONFIG_VERSION:
         raise PolyFactError(f"config version {version} is not supported by this polyfact (expects {CONFIG_VERSION}); "
                             "start a new run directory")
-    return from_dict(RunConfig, data)
+    return from_dict(run_config_class(), data)
 
 
 def save(cfg: RunConfig, path: str | Path) -> None:

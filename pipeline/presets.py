@@ -6,7 +6,7 @@ placebo and oracle control arms: the study's claims under the verdict rule) and 
 from __future__ import annotations
 
 from polyfact.core.registry import choices
-from polyfact.pipeline.config import RunConfig, merge, to_dict
+from polyfact.pipeline.config import merge, run_config_class, to_dict
 from polyfact.training.config import CmAlignConfig, DcoConfig, GrpoConfig, SftConfig
 
 PRESETS = choices("preset", {
@@ -117,4 +117,4 @@ _OVERRIDES: dict[str, dict] = {
 def preset_dict(name: str) -> dict:
     """The full settings of preset ``name`` as plain data."""
     PRESETS.check(name)
-    return merge(to_dict(RunConfig()), {**_OVERRIDES[name], "preset": name})
+    return merge(to_dict(run_config_class()()), {**_OVERRIDES[name], "preset": name})

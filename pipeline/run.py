@@ -12,13 +12,16 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from polyfact.core.errors import PolyFactError
-from polyfact.core.io import atomic_write_json, read_cached
+from polyfact.core.io import read_cached
 from polyfact.core.layout import RunLayout, layout
-from polyfact.pipeline.config import CONFIG_VERSION, RunConfig, resolve, save, settings_table, to_dict, validate
-from polyfact.pipeline.stages import ACCELERATE_DIR, Context, StageResult, checkpoint_ids, execute, plan
+from polyfact.pipeline.config import CONFIG_VERSION, resolve, save, settings_table, to_dict, validate
+from polyfact.pipeline.stages import ACCELERATE_DIR, Context, StageResult, execute, plan
+
+if TYPE_CHECKING:
+    from polyfact.pipeline.config import RunConfig
 
 
 def load_run_config(run: RunLayout, preset: str | None = None, config_file: str | Path | None = None,
@@ -190,15 +193,5 @@ def run(preset: str | None = None, run_dir: str | Path | None = None, config_fil
             results.append(res)
             echo(f"[{s.name}] {res.status} in {res.seconds:.1f} s")
         timings = {r.stage: r.seconds for r in results}
-        from polyfact.analyses.summary import summary_table
-
-        summary = summary_table(run_l.root, checkpoint_ids(cfg))
-        atomic_write_json(run_l.summary, summary)  # no times: identical runs give identical files
-        atomic_write_json(run_l.timings, timings)
-        from polyfact.analyses.curves import budget_table
-
-        wall = {r["checkpoint"]: r.get("seconds") for r in budget_table(run_l.root, checkpoint_ids(cfg), wall=True)}
-        for row in summary["rows"]:  # the terminal's budget table shows each arm's wall seconds
-            if row.get("budget"):
-                row["budget"] = {**row["budget"], "seconds": wall.get(row["checkpoint"])}
+        summary = next(r.value for r in results if r.stage == "summary")
     return {**summary, "timings": timings, "total_seconds": sum(timings.values())}

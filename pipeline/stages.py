@@ -17,13 +17,15 @@ import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from polyfact.core.errors import PolyFactError
 from polyfact.core.io import atomic_write_json, fingerprint, read_cached
 from polyfact.core.layout import RunLayout, planned_ids, seeded_id
 from polyfact.core.registry import Registry
-from polyfact.pipeline.config import RunConfig
+
+if TYPE_CHECKING:
+    from polyfact.pipeline.config import RunConfig
 
 ACCELERATE_DIR = Path(__file__).parent / "accelerate"
 
@@ -338,6 +340,22 @@ def trajectory(ctx: Context) -> dict:
     return trajectory_analysis(ctx.run.root, arms, spec, rcfg, seed, ctx.force)
 
 
+def summary(ctx: Context) -> dict:
+    """The run's closing table: ``results/summary.json`` (one row per checkpoint and the seed-level
+    verdicts; no times, so identical runs give identical files). The value returned adds each arm's
+    wall seconds to its budget row, for the terminal."""
+    from polyfact.analyses.curves import budget_table
+    from polyfact.analyses.summary import summary_table
+
+    ids = ctx.ids()
+    table = summary_table(ctx.run.root, ids)
+    atomic_write_json(ctx.run.summary, table)
+    wall = {r["checkpoint"]: r.get("seconds") for r in budget_table(ctx.run.root, ids, wall=True)}
+    rows = [{**r, "budget": {**r["budget"], "seconds": wall.get(r["checkpoint"])}} if r.get("budget") else r
+            for r in table["rows"]]
+    return {**table, "rows": rows}
+
+
 def report(ctx: Context) -> Path:
     from polyfact.figures.report import build_report
 
@@ -413,6 +431,9 @@ for _name, _fn, _needs, _writes, _skip, _help, _command, _printer in (
     ("trajectory", trajectory, (), "results/trajectory/<arm>.json, summary.json", _PER_CKPT + " (per point)",
      "the study's and the project's measures at every kept state of each arm's training, or along a series",
      "polyfact analyze trajectory --run {r}", None),
+    ("summary", summary, (), "results/summary.json", "always rewritten (cheap)",
+     "the run's closing table: recall, consistency and specialization change per checkpoint, and the verdicts",
+     "polyfact analyze summary --run {r}", ("print_summary", False)),
     ("report", report, (), "report.html, figures/", "always redrawn (cheap)", "the report and figures",
      "polyfact report --run {r}", None),
 ):
@@ -426,7 +447,8 @@ def stage(name: str) -> Stage:
 
 def plan(ctx: Context) -> list[Stage]:
     """The stages of a whole run, in order, with the command line each corresponds to: data, base,
-    every arm's training, then every registered stage that declares a command, in declaration order."""
+    every arm's training, then every registered stage that declares a command, in declaration order
+    (the summary and the report last)."""
     cfg = ctx.cfg
     r = shlex.quote(str(ctx.run.root))
     ids = ",".join(checkpoint_ids(cfg))
@@ -446,7 +468,8 @@ def plan(ctx: Context) -> list[Stage]:
                            f"--set seed={seed}", lambda c, m=method, p=parent, k=ckpt, s=seed: train_one(c, m, p, k, s),
                            writes=f"checkpoints/{ckpt}/", skip="kept while its fingerprint matches and its files "
                                                               "are intact"))
-    for entry in sorted(STAGES.entries(), key=lambda e: e.name == "report"):  # the report last
+    last = {"summary": 1, "report": 2}  # the summary and the report close the run, after any plugin's analysis
+    for entry in sorted(STAGES.entries(), key=lambda e: last.get(e.name, 0)):
         if entry["command"] and (entry["when"] is None or entry["when"](cfg)):
             steps.append(at(entry.name, entry["command"].format(r=r, ids=ids, first=first)))
     return steps

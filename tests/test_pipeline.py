@@ -24,8 +24,9 @@ def test_smoke_study_end_to_end(smoke_study):
     run_dir, stdout = smoke_study
     assert "PolyFact run summary" in stdout and "stage times" in stdout
     for stage in ("data", "base", "train grpo", "evaluate", "neurons", "heads", "routing", "ablate",
-                  "representations", "trajectory", "report"):
+                  "representations", "trajectory", "summary", "report"):
         assert f"[{stage}]" in stdout
+    assert stdout.index("[summary]") < stdout.index("[report]")
     ckpts = {p.name for p in (run_dir / "checkpoints").iterdir() if (p / "manifest.json").exists()}
     arms = ["cpt", "sft", "grpo", "cpt+grpo", "grpo-placebo", "sft-oracle"]
     assert ckpts >= {"base", *arms, "sft~step-2", "cpt~step-2", "grpo~step-6", "cpt+grpo~step-6",
@@ -34,6 +35,7 @@ def test_smoke_study_end_to_end(smoke_study):
     assert [r["checkpoint"] for r in summary["rows"]] == ["base", *arms]
     html = (run_dir / "report.html").read_text()
     assert html.index("What this run found") < html.index("<table")  # three sentences and a figure first
+    assert "<h2>Checkpoints</h2>" in html  # the summary is written before the report reads it
     assert (run_dir / "report.html").exists() and (run_dir / "config.yaml").exists()
     assert json.loads((run_dir / "checkpoints" / "cpt+grpo" / "manifest.json").read_text())["parent"] == "cpt"
     figures = run_dir / "figures"
@@ -207,3 +209,14 @@ def test_analyze_commands_on_the_study(study):
         assert r.returncode == 0, r.stderr[-2000:]
         assert expect in r.stdout
     one_line_error(cli("analyze", "routing", "--run", study, "--checkpoints", "nope"), "no checkpoint 'nope'")
+
+
+def test_analyze_summary_writes_the_closing_table(study):
+    """``polyfact analyze summary``: the run's closing table as a stage of its own (also the last
+    stage before the report), written without times so identical runs give identical files."""
+    path = study / "results" / "summary.json"
+    before = path.read_bytes()
+    path.unlink()
+    r = cli("analyze", "summary", "--run", study)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert "PolyFact run summary" in r.stdout and path.read_bytes() == before

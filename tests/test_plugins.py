@@ -13,24 +13,32 @@ from pathlib import Path
 import pytest
 
 PLUGIN = textwrap.dedent('''
-    """A toy plugin: a method (SFT at half the learning rate, on the sft settings) and an analysis
-    (the L2 norm of each checkpoint's weights)."""
+    """A toy plugin: a method with its own settings section (SFT at a share of the learning rate)
+    and an analysis (the L2 norm of each checkpoint's weights)."""
     import dataclasses
 
     from polyfact.core.layout import layout
     from polyfact.core.provenance import provenance, write_result
+    from polyfact.core.settings import setting
     from polyfact.pipeline.stages import declare_stage
-    from polyfact.training.methods import METHODS
+    from polyfact.training.config import SftConfig
+    from polyfact.training.methods import METHODS, SECTIONS
 
 
-    def half_lr_sft(run_dir, cfg, **kw):
+    @dataclasses.dataclass
+    class ShareConfig(SftConfig):
+        lr_share: float = setting(0.5, help="the share of the SFT learning rate", gt=0, le=1)
+
+
+    def share_lr_sft(run_dir, cfg, **kw):
         from polyfact.training.sft import sft
 
-        train = dataclasses.replace(cfg.train, learning_rate=cfg.train.learning_rate / 2)
+        train = dataclasses.replace(cfg.train, learning_rate=cfg.train.learning_rate * cfg.lr_share)
         return sft(run_dir, dataclasses.replace(cfg, train=train), **kw)
 
 
-    METHODS.add("sft-half", "toy: SFT at half the learning rate", "toyplugin:half_lr_sft", section="sft",
+    SECTIONS.add("sft_share", "toy: SFT at a share of the learning rate", "toyplugin:ShareConfig")
+    METHODS.add("sft-half", "toy: SFT at a share of the learning rate", "toyplugin:share_lr_sft", section="sft_share",
                 objective="mean_accuracy")
 
 
@@ -67,15 +75,19 @@ def polyfact(tmp_path: Path, *args: str, plugins: str = "toyplugin") -> subproce
 def test_a_declared_method_and_analysis_run_through_polyfact_run(tmp_path):
     (tmp_path / "toyplugin.py").write_text(PLUGIN)
     run = tmp_path / "run"
-    sets = ["--set", "methods=[sft,sft-half]", "--set", "trajectory.points=0"]
+    sets = ["--set", "methods=[sft,sft-half]", "--set", "trajectory.points=0", "--set", "sft_share.lr_share=0.25",
+            "--set", "sft_share.train={epochs: 1.0, max_steps: 4, save_steps: 1000}", "--set", "sft_share.eval_max_facts=8"]
     dry = polyfact(tmp_path, "run", "--preset", "smoke", "--run", str(run), "--dry-run", *sets)
     assert dry.returncode == 0, dry.stderr[-2000:]
     assert "sft-half" in dry.stdout and "polyfact analyze weight-norm" in dry.stdout
+    table = json.loads(polyfact(tmp_path, "run", "--preset", "smoke", "--run", str(run), "--dry-run", "--json",
+                                *sets).stdout)["settings"]
+    assert table["sft_share.lr_share"]["value"] == 0.25 and "share" in table["sft_share.lr_share"]["help"]
     r = polyfact(tmp_path, "run", "--preset", "smoke", "--run", str(run), *sets)
     assert r.returncode == 0, r.stderr[-3000:]
     manifest = json.loads((run / "checkpoints" / "sft-half" / "manifest.json").read_text())
     assert manifest["method"] == "sft-half" and manifest["config"]["train"]["learning_rate"] == pytest.approx(
-        json.loads((run / "checkpoints" / "sft" / "manifest.json").read_text())["config"]["train"]["learning_rate"] / 2)
+        json.loads((run / "checkpoints" / "sft" / "manifest.json").read_text())["config"]["train"]["learning_rate"] * 0.25)
     norms = {c: json.loads((run / "results" / "weight-norm" / f"{c}.json").read_text())["norm"]
              for c in ("base", "sft", "sft-half")}
     from safetensors.torch import load_file
@@ -88,6 +100,17 @@ def test_a_declared_method_and_analysis_run_through_polyfact_run(tmp_path):
     shown = polyfact(tmp_path, "analyze", "weight-norm", "--run", str(run))
     assert shown.returncode == 0 and "weight norms:" in shown.stdout, shown.stderr[-2000:]
     assert "sft-half" in polyfact(tmp_path, "train", "--help").stdout  # the command's choices include it
+
+
+def test_a_method_on_an_undeclared_section_is_one_line(tmp_path):
+    (tmp_path / "nosection.py").write_text(
+        "from polyfact.training.methods import METHODS\n"
+        "METHODS.add('x', 'toy', 'polyfact.training.sft:sft', section='nope')\n")
+    r = polyfact(tmp_path, "run", "--preset", "smoke", "--run", str(tmp_path / "run"), "--dry-run", plugins="nosection")
+    assert r.returncode == 2 and not (tmp_path / "run").exists()
+    assert r.stderr.strip().splitlines() == [
+        "error: method 'x' reads the settings section 'nope', which is not declared; add SECTIONS.add('nope', help, "
+        "'module:SettingsClass') beside its METHODS.add (polyfact.training.methods)"]
 
 
 def test_a_plugin_that_fails_to_import_is_one_line(tmp_path):

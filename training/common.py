@@ -101,19 +101,25 @@ def quick_recall(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, row
     return out
 
 
-def expected_fingerprint(run_dir: str | Path, *, parent: str | None, method: str, cfg: Any, seed: int,
-                         data_fingerprint: str, family: str | None = None, budget: Any = None) -> str:
-    """The fingerprint a checkpoint trained with these inputs gets (the one recipe, used by the
-    training methods and by ``polyfact run`` to decide that a checkpoint is already done). The
-    family is the parent manifest's (``family`` for pretraining)."""
+def identity(run_dir: str | Path, *, parent: str | None, method: str, cfg: Any, seed: int, data_fingerprint: str,
+             family: str | None = None, budget: Any = None) -> dict[str, Any]:
+    """What determines a checkpoint trained with these inputs (the manifest's fingerprinted fields:
+    ``polyfact.core.checkpoints.FINGERPRINT_FIELDS``). The family is the parent manifest's
+    (``family`` for pretraining)."""
     parent_fp = None
     if parent is not None:
         manifest = _parent_manifest(run_dir, parent)
         parent_fp, family = manifest.get("fingerprint"), manifest.get("family", "unknown")
-    return manifest_fingerprint({"parent": parent, "parent_fingerprint": parent_fp, "method": method,
-                                 "family": family, "data_fingerprint": data_fingerprint,
-                                 "config": fingerprint_view(cfg), "seed": seed,
-                                 "budget": fingerprint_view(budget) if budget is not None else None})
+    return {"parent": parent, "parent_fingerprint": parent_fp, "method": method, "family": family,
+            "data_fingerprint": data_fingerprint, "config": fingerprint_view(cfg), "seed": seed,
+            "budget": fingerprint_view(budget) if budget is not None else None}
+
+
+def expected_fingerprint(run_dir: str | Path, **inputs: Any) -> str:
+    """The fingerprint a checkpoint trained with these inputs (:func:`identity`'s) gets: ``polyfact
+    run`` compares it with a checkpoint's to skip one already done, and the training method's
+    manifest carries it (the one recipe)."""
+    return manifest_fingerprint(identity(run_dir, **inputs))
 
 
 def _parent_manifest(run_dir: str | Path, parent: str) -> dict:
@@ -140,10 +146,18 @@ class Job:
     parent: str | None
     cfg: Any
     seed: int
-    fingerprint: str
-    family: str
+    identity: dict[str, Any]  # the manifest's fingerprinted fields (:func:`identity`)
     budget: Any = None  # training.config.BudgetConfig of the run (None: pretraining)
     curve: Any = None  # the arm's training.arms.CurveCallback, once made
+
+    @property
+    def family(self) -> str:
+        return self.identity["family"]
+
+    @property
+    def fingerprint(self) -> str:
+        """The checkpoint's fingerprint: the hash of :attr:`identity`, as its manifest will carry."""
+        return manifest_fingerprint(self.identity)
 
     @property
     def work(self) -> Path:
@@ -185,10 +199,10 @@ def begin(run_dir: str | Path, data_dir: str | Path | None, seed: int, parent: s
         check_id(parent, "parent checkpoint") if "/" not in str(parent) else None
         model, tokenizer = load_checkpoint(parent, run.root)
         family = _parent_manifest(run.root, parent).get("family", "unknown")
-    fp = expected_fingerprint(run.root, parent=parent, method=method, cfg=cfg, seed=seed,
-                              data_fingerprint=data.fingerprint, family=family, budget=budget)
-    start_work(run, ckpt_id, fp)
-    return Job(run, data, model, tokenizer, ckpt_id, method, parent, cfg, seed, fp, family, budget)
+    ident = identity(run.root, parent=parent, method=method, cfg=cfg, seed=seed, data_fingerprint=data.fingerprint,
+                     family=family, budget=budget)
+    start_work(run, ckpt_id, manifest_fingerprint(ident))
+    return Job(run, data, model, tokenizer, ckpt_id, method, parent, cfg, seed, ident, budget)
 
 
 def finish(job: Job, model: PreTrainedModel, metrics: dict, tokenizer: PreTrainedTokenizerBase | None = None,
@@ -201,12 +215,5 @@ def finish(job: Job, model: PreTrainedModel, metrics: dict, tokenizer: PreTraine
         metrics = {**metrics, "budget": spend.record()}
     if job.curve is not None:
         metrics = {**metrics, "curve": job.curve.curve}
-    parent_fp = _parent_manifest(job.run.root, job.parent).get("fingerprint") if job.parent else None
-    manifest = save_checkpoint(model, job.tokenizer, job.run.root, job.ckpt_id, {
-        "id": job.ckpt_id, "parent": job.parent, "parent_fingerprint": parent_fp, "method": job.method,
-        "family": job.family, "data_fingerprint": job.data.fingerprint, "config": fingerprint_view(job.cfg),
-        "seed": job.seed, "budget": fingerprint_view(job.budget) if job.budget is not None else None,
-        "metrics": metrics,
-    })
-    assert manifest["fingerprint"] == job.fingerprint, "fingerprint recipe drifted"
-    return manifest
+    return save_checkpoint(model, job.tokenizer, job.run.root, job.ckpt_id,
+                           {"id": job.ckpt_id, **job.identity, "metrics": metrics})

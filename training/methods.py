@@ -1,8 +1,11 @@
 """The training methods by name: what ``polyfact train METHOD`` and the run's training stages
 dispatch to. Each entry names its function (``(run_dir, cfg, *, parent, ckpt_id, seed, data_dir,
-method) -> manifest``, built on ``polyfact.training.common.begin``/``finish``), its config section of the
-run config, and any settings its registration fixes. Adding a method: its module, one ``add`` here,
-and its tests (docs/ARCHITECTURE.md)."""
+method) -> manifest``, built on ``polyfact.training.common.begin``/``finish``), its settings section
+and any settings its registration fixes. ``SECTIONS`` declares each settings section once (its
+name, help and dataclass): the run config's method sections are generated from it
+(``polyfact.pipeline.config.run_config_class``), so a plugin's method brings its own section. Adding
+a method: its module, one ``add`` here (and a ``SECTIONS.add`` for new settings), and its tests
+(docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,16 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from polyfact.core.errors import PolyFactError
 from polyfact.core.registry import Registry
+
+SECTIONS: Registry = Registry("method settings section")
+SECTIONS.add("pretrain", "pretraining the toy base", "polyfact.training.config:PretrainConfig")
+SECTIONS.add("cpt", "continual pretraining", "polyfact.training.config:CptConfig")
+SECTIONS.add("sft", "supervised fine-tuning", "polyfact.training.config:SftConfig")
+SECTIONS.add("grpo", "fact-grouped GRPO (and its control grpo-perlang)", "polyfact.training.config:GrpoConfig")
+SECTIONS.add("dco", "the DCO baseline", "polyfact.training.config:DcoConfig")
+SECTIONS.add("cm_align", "the CM-Align baseline", "polyfact.training.config:CmAlignConfig")
 
 METHODS: Registry = Registry("training method", hint="(chain them with +, e.g. cpt+grpo)")
 METHODS.add("pretrain", "pretrain the toy world's tiny model from scratch (the base)", "polyfact.training.pretrain:pretrain",
@@ -40,6 +52,17 @@ METHODS.add("dco", "DCO: label-free agreement of two languages' option preferenc
             "polyfact.training.dco:dco", section="dco", objective="agreement")
 METHODS.add("cm-align", "CM-Align: DPO toward each language's answer closest to the consistent English one",
             "polyfact.training.cmalign:cm_align", section="cm_align", objective="agreement")
+
+
+def method_sections() -> list[tuple[str, str, type]]:
+    """``(name, help, settings class)`` of every declared section, in declaration order; a method
+    whose section no ``SECTIONS.add`` declares is a one-line error."""
+    for entry in METHODS.entries():
+        if entry.section not in SECTIONS:
+            raise PolyFactError(f"method {entry.name!r} reads the settings section {entry.section!r}, which is not "
+                                f"declared; add SECTIONS.add({entry.section!r}, help, 'module:SettingsClass') beside "
+                                "its METHODS.add (polyfact.training.methods)")
+    return [(e.name, e.help, e.load()) for e in SECTIONS.entries()]
 
 
 def fine_tuning_methods() -> list[str]:
