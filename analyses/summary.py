@@ -8,6 +8,7 @@ from typing import Any
 
 from polyfact.core.io import read_cached
 from polyfact.core.layout import layout
+from polyfact.core.results import Curves
 
 
 def summary_table(run_dir: str | Path, ids: list[str]) -> dict[str, Any]:
@@ -23,8 +24,8 @@ def summary_table(run_dir: str | Path, ids: list[str]) -> dict[str, Any]:
                "total_consistency": res.total_consistency,
                "total_consistency_training": res.consistency("training"),
                "accuracy_by_group": res.accuracy_by_group}
-        curve = read_cached(layout(run_dir).result("curves", c))
-        if isinstance(curve, dict):
+        curve = Curves.load(layout(run_dir).result("curves", c))
+        if curve is not None:
             row["objective"] = curve.get("objective")
             row["budget"] = curve.get("budget")
         if c in by_ckpt:

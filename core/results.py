@@ -183,6 +183,107 @@ class Neurons(Result):
     def calibrated_per_layer(self, variant: str = "tang") -> Any:
         return self.variant(variant).get("calibrated_per_layer")
 
+    @property
+    def tokens(self) -> dict[str, int]:
+        """Analyzer tokens per language."""
+        v = self.get("tokens")
+        return v if isinstance(v, dict) else {}
+
+    @property
+    def text_source(self) -> str | None:
+        """The analyzer text the statistics were collected on."""
+        return self.get("text_source")
+
+
+class Heads(Result):
+    """Per-language head importance of one checkpoint (``results/heads/<id>.json``): the method's
+    scores summarized (entropy, top heads, overlap) and, for LAHIS, the study's head statistics."""
+
+    kind = "heads"
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.get("n_layers") or 0)
+
+    @property
+    def n_heads(self) -> int:
+        return int(self.get("n_heads") or 0)
+
+    @property
+    def study(self) -> dict[str, Any]:
+        """The study's statistics (top-2 % heads per language, overlap, layer distribution); empty
+        when the method was not LAHIS."""
+        v = self.get("study")
+        return v if isinstance(v, dict) else {}
+
+    @property
+    def text_source(self) -> str | None:
+        """The analyzer text the scores were measured on."""
+        return self.get("text_source")
+
+
+class Curves(Result):
+    """One arm's learning curve and budget (``results/curves/<id>.json``): measures on its own probe
+    facts and on test facts at evenly spaced steps, its objective's first and last value, and what
+    it trained on and spent."""
+
+    kind = "curves"
+
+    @property
+    def curve(self) -> list[dict[str, Any]]:
+        """The points, each ``{"step", "probe": {measure: value}, "test": {…}}``."""
+        v = self.get("curve")
+        return v if isinstance(v, list) else []
+
+    @property
+    def probe_measures(self) -> list[str]:
+        """The measures taken on the probe facts (e.g. ``greedy_reward`` for GRPO's arms)."""
+        first = self.curve[0].get("probe") if self.curve else None
+        return list(first) if isinstance(first, dict) else []
+
+    @property
+    def objective(self) -> dict[str, Any]:
+        """The arm's own objective on its probe facts: ``measure``, ``first``, ``last``, ``improved``."""
+        v = self.get("objective")
+        return v if isinstance(v, dict) else {}
+
+    @property
+    def budget(self) -> dict[str, Any]:
+        """What the arm learned from and spent (facts, their hash, examples, steps, tokens)."""
+        v = self.get("budget")
+        return v if isinstance(v, dict) else {}
+
+
+class Ablation(Result):
+    """Causal deactivation of one checkpoint (``results/ablate/<id>.json``): Δloss and Δaccuracy
+    matrices of each language's neurons and top heads deactivated, with random controls."""
+
+    kind = "ablate"
+
+
+class Representations(Result):
+    """Shared representations of one checkpoint (``results/representations/<id>.json``): per-layer
+    cross-lingual similarity, CKA, retrieval, language-ID probes and the logit lens."""
+
+    kind = "representations"
+
+    @property
+    def reference(self) -> str | None:
+        """The language the others are compared with."""
+        return self.get("reference")
+
+    @property
+    def logit_lens(self) -> dict[str, Any]:
+        """Per language, the reference answer's rank or probability at each layer."""
+        v = self.get("logit_lens")
+        return v if isinstance(v, dict) else {}
+
+
+class Compare(Result):
+    """Before/after analyses of any two checkpoints (``results/compare/<after>-vs-<before>.json``)."""
+
+    kind = "compare"
+
 
 class Routing(Result):
     """Before/after specialization changes of one checkpoint against the reference and its parent
@@ -214,12 +315,13 @@ class Steering(Result):
     kind = "steer"
 
 
-KINDS: dict[str, type[Result]] = {c.kind: c for c in (Recall, KlarStudy, Neurons, Routing, Steering)}
+KINDS: dict[str, type[Result]] = {c.kind: c for c in (Recall, KlarStudy, Neurons, Heads, Routing, Curves, Ablation,
+                                                       Representations, Compare, Steering)}
 
 
 def result_class(analysis: str) -> type[Result]:
     """The class of an analysis's result files (``recall-klar`` and the other recall questions are
-    :class:`Recall`; a kind without its own class is a plain :class:`Result`)."""
+    :class:`Recall`; an outside analysis's kind is a plain :class:`Result`)."""
     return KINDS.get(analysis) or (Recall if analysis.startswith("recall-") else Result)
 
 

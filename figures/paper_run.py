@@ -96,7 +96,7 @@ def run_paper_figures_with_sources(run_dir: str | Path) -> list[tuple[str, go.Fi
             if isinstance(d.get("retrieval_all_pairs"), list)}
     if "base" in reps and len(reps) > 1:
         out.append(("mexa_x_y", _retrieval_figure(reps, name), [p for p, _ in reps.values()]))
-    heads = {c: (p, d["study"]) for c, (p, d) in _results(run_dir, "heads").items() if isinstance(d.get("study"), dict)}
+    heads = {c: (p, d.study) for c, (p, d) in _results(run_dir, "heads").items() if d.study}
     for c in [x for x in dict.fromkeys(["base", _pick(list(heads))]) if x in heads]:
         path, study = heads[c]
         langs = order_langs(study.get("overlap_pct", {}))

@@ -28,11 +28,11 @@ def run_figures(run_dir: str | Path) -> list[tuple[str, str, go.Figure]]:
     def add(section: str, name: str, build: Callable[[], go.Figure]) -> None:
         out.append((section, name, build()))
 
-    curves = {c: r for c, r in results(run_dir, "curves", ids).items() if r.get("curve")}
+    curves = {c: r for c, r in results(run_dir, "curves", ids).items() if r.curve}
     if curves:
         add("Did each arm learn? Learning curves", "curves_accuracy", lambda: B.learning_curves(curves))
-        if any("greedy_reward" in r["curve"][0]["probe"] for r in curves.values()):
-            grpo_like = {c: r for c, r in curves.items() if "greedy_reward" in r["curve"][0]["probe"]}
+        if any("greedy_reward" in r.probe_measures for r in curves.values()):
+            grpo_like = {c: r for c, r in curves.items() if "greedy_reward" in r.probe_measures}
             add("Did each arm learn? Learning curves", "curves_reward",
                 lambda: B.learning_curves(grpo_like, "greedy_reward"))
         add("Did each arm learn? Learning curves", "curves_consistency",
@@ -68,8 +68,8 @@ def run_figures(run_dir: str | Path) -> list[tuple[str, str, go.Figure]]:
         add("Attention heads", f"head_entropy_{c}", lambda c=c: B.head_importance_heatmap(heads[c]))
         add("Attention heads", f"top_heads_{c}", lambda c=c: B.top_heads_by_layer(heads[c]))
         add("Attention heads", f"head_overlap_{c}", lambda c=c: B.head_overlap(heads[c]))
-        if "study" in heads[c]:
-            study = {**heads[c]["study"], "name": c, "n_layers": heads[c]["n_layers"]}
+        if heads[c].study:
+            study = {**heads[c].study, "name": c, "n_layers": heads[c].n_layers}
             add("Attention heads", f"study_head_layers_{c}", lambda s=study: B.study_head_layers(s))
             add("Attention heads", f"study_head_overlap_{c}", lambda s=study: B.study_head_overlap(s))
     seeds = seeds_summary(run_dir)
@@ -86,7 +86,7 @@ def run_figures(run_dir: str | Path) -> list[tuple[str, str, go.Figure]]:
         for key in ("cka_all_pairs", "retrieval_all_pairs", "probe_accuracy"):
             add("Shared representations", key, lambda k=key: B.representation_curves(reps, k))
         first = next(iter(reps.values()))
-        langs = [x for x in order_langs(first["logit_lens"]) if x != first["reference"]][:4]
+        langs = [x for x in order_langs(first.logit_lens) if x != first.reference][:4]
         add("Shared representations", "logit_lens", lambda: B.logit_lens_curves(first, langs))
     steer = steering_results(run_dir)
     if steer:
@@ -242,22 +242,20 @@ def _budget_section(run_dir: Path) -> str:
     """The budget table of the run's arms: what each learned from and spent, and whether its objective improved."""
     from polyfact.core.checkpoints import read_manifest
 
-    rows = [r for r in results(run_dir, "curves", checkpoint_order(run_dir)).values() if r.get("budget")]
+    rows = [r for r in results(run_dir, "curves", checkpoint_order(run_dir)).values() if r.budget]
     if not rows:
         return ""
-    for r in rows:  # wall seconds live in the manifest only (result files repeat exactly)
-        r["budget"]["seconds"] = ((read_manifest(run_dir, r["checkpoint"]).get("metrics") or {}).get("budget")
-                                  or {}).get("seconds", "-")
-    cols = [("checkpoint", lambda r: r["checkpoint"]), ("facts", lambda r: r["budget"]["facts"]),
-            ("facts hash", lambda r: r["budget"]["facts_hash"][:8]), ("examples", lambda r: r["budget"]["examples"]),
-            ("optimizer steps", lambda r: r["budget"]["steps"]),
-            ("forward tokens", lambda r: r["budget"]["forward_tokens"]),
-            ("generated tokens", lambda r: r["budget"]["generated_tokens"]),
-            ("seconds", lambda r: r["budget"]["seconds"]),
-            ("own objective (probe facts)", lambda r: (r.get("objective") or {}).get("measure", "-")),
-            ("first → last", lambda r: "{} → {}".format(_fmt((r.get("objective") or {}).get("first")),
-                                                        _fmt((r.get("objective") or {}).get("last")))),
-            ("improved", lambda r: "yes" if (r.get("objective") or {}).get("improved") else "no")]
+    seconds = {r.checkpoint: ((read_manifest(run_dir, r.checkpoint).get("metrics") or {}).get("budget") or {})
+               .get("seconds", "-") for r in rows}  # wall seconds live in the manifest only (results repeat exactly)
+    cols = [("checkpoint", lambda r: r.checkpoint), ("facts", lambda r: r.budget["facts"]),
+            ("facts hash", lambda r: r.budget["facts_hash"][:8]), ("examples", lambda r: r.budget["examples"]),
+            ("optimizer steps", lambda r: r.budget["steps"]),
+            ("forward tokens", lambda r: r.budget["forward_tokens"]),
+            ("generated tokens", lambda r: r.budget["generated_tokens"]),
+            ("seconds", lambda r: seconds[r.checkpoint]),
+            ("own objective (probe facts)", lambda r: r.objective.get("measure", "-")),
+            ("first → last", lambda r: "{} → {}".format(_fmt(r.objective.get("first")), _fmt(r.objective.get("last")))),
+            ("improved", lambda r: "yes" if r.objective.get("improved") else "no")]
     injected = [r["checkpoint"] for r in rows if ((read_manifest(run_dir, r["checkpoint"]).get("metrics") or {})
                                                    .get("corpus") or {}).get("states_run_facts")]
     note = (f"<p class='warn'>{html.escape(', '.join(injected))}: CPT trained on statements of this run's own "
@@ -378,9 +376,9 @@ def build_report(run_dir: str | Path, static: bool = False) -> Path:
         ]) + "</section>")
     ids = checkpoint_order(run_dir)
     neurons_res = results(run_dir, "neurons", ids)
-    sources = {r.get("text_source") for r in (*neurons_res.values(), *results(run_dir, "heads", ids).values())}
+    sources = {r.text_source for r in (*neurons_res.values(), *results(run_dir, "heads", ids).values())}
     if neurons_res:
-        tokens = next(iter(neurons_res.values())).get("tokens", {})
+        tokens = next(iter(neurons_res.values())).tokens
         parts.append(f"<p>Analyzer text: {html.escape('; '.join(sorted(x for x in sources if x)) or 'unrecorded')}; "
                      f"tokens per language (neurons): {html.escape(', '.join(f'{k} {v}' for k, v in tokens.items()))}.</p>")
     section = None

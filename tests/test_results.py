@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from polyfact.core.errors import PolyFactError
-from polyfact.core.results import Neurons, Recall, Result, Routing, result_class
+from polyfact.core.results import Ablation, Neurons, Recall, Result, Routing, result_class
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,6 +32,16 @@ def test_run_returns_typed_results_equal_to_the_files(smoke_study):
     assert run.checkpoints[0] == "base" and list(run.results("recall")) == run.checkpoints
     table = run.recall_table()
     assert table.loc["en", "base"] == rec.accuracy["en"]
+    heads, curves = run.result("heads", "base"), run.result("curves", "grpo")
+    assert heads.n_layers == doc_of(path, "heads", "base")["n_layers"] and heads.study == doc_of(path, "heads", "base")["study"]
+    assert "greedy_reward" in curves.probe_measures and curves.budget == doc_of(path, "curves", "grpo")["budget"]
+    # every result an analysis of the run writes is its kind's class, stamped with that kind
+    for f in sorted((path / "results").glob("*/*.json")):
+        if f.parent.name in ("seeds", "trajectory") or f.name == "summary.json" or f.name.startswith("paired") \
+                or f.name.endswith((".stats.json", ".importance.json", ".shards.json")):
+            continue  # tables over checkpoints, and the array files' sidecars
+        cls = result_class(f.parent.name)
+        assert cls is not Result and json.loads(f.read_text())["schema"]["kind"] == cls.kind, f
 
 
 def doc_of(run: Path, analysis: str, ckpt: str) -> dict:
@@ -51,7 +61,8 @@ def test_missing_damaged_and_newer_results_are_one_line_errors(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps(doc))
     with pytest.raises(PolyFactError, match="schema version 99, newer than this toolkit reads"):
         Recall.from_json(tmp_path / "r.json")
-    assert result_class("recall-klar") is Recall and result_class("ablate") is Result
+    assert result_class("recall-klar") is Recall and result_class("ablate") is Ablation
+    assert result_class("weight-norm") is Result  # an outside analysis's kind
     with pytest.raises(PolyFactError, match="no 'tang' variant; it has polyfact"):
         Neurons({"variants": {"polyfact": {"counts": {}}}}).counts("tang")
 
