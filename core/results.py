@@ -32,11 +32,15 @@ class Result(dict):
     kind: ClassVar[str] = "result"
     version: ClassVar[int] = 1
 
+    def _mapping(self, key: str) -> dict[str, Any]:
+        """The document's mapping at ``key`` (empty when absent or not a mapping)."""
+        v = self.get(key)
+        return v if isinstance(v, dict) else {}
+
     @property
     def provenance(self) -> dict[str, Any]:
         """What produced the result: checkpoint and data fingerprints, settings, seed, ``key``."""
-        p = self.get("provenance")
-        return p if isinstance(p, dict) else {}
+        return self._mapping("provenance")
 
     @property
     def checkpoint(self) -> str | None:
@@ -78,8 +82,7 @@ class Recall(Result):
 
     @property
     def metrics(self) -> dict[str, Any]:
-        m = self.get("metrics")
-        return m if isinstance(m, dict) else {}
+        return self._mapping("metrics")
 
     @property
     def languages(self) -> list[str]:
@@ -153,7 +156,16 @@ class KlarStudy(Recall):
         return self.get("heldout_mean")
 
 
-class Neurons(Result):
+class Analyzed(Result):
+    """A result measured on analyzer text (neurons, heads)."""
+
+    @property
+    def text_source(self) -> str | None:
+        """The analyzer text the result was measured on."""
+        return self.get("text_source")
+
+
+class Neurons(Analyzed):
     """LAPE language-specific neurons of one checkpoint (``results/neurons/<id>.json``), per
     variant: ``polyfact`` (the study's top-1 % rule) and ``tang`` (Tang et al.'s, base-calibrated)."""
 
@@ -186,16 +198,10 @@ class Neurons(Result):
     @property
     def tokens(self) -> dict[str, int]:
         """Analyzer tokens per language."""
-        v = self.get("tokens")
-        return v if isinstance(v, dict) else {}
-
-    @property
-    def text_source(self) -> str | None:
-        """The analyzer text the statistics were collected on."""
-        return self.get("text_source")
+        return self._mapping("tokens")
 
 
-class Heads(Result):
+class Heads(Analyzed):
     """Per-language head importance of one checkpoint (``results/heads/<id>.json``): the method's
     scores summarized (entropy, top heads, overlap) and, for LAHIS, the study's head statistics."""
 
@@ -213,13 +219,7 @@ class Heads(Result):
     def study(self) -> dict[str, Any]:
         """The study's statistics (top-2 % heads per language, overlap, layer distribution); empty
         when the method was not LAHIS."""
-        v = self.get("study")
-        return v if isinstance(v, dict) else {}
-
-    @property
-    def text_source(self) -> str | None:
-        """The analyzer text the scores were measured on."""
-        return self.get("text_source")
+        return self._mapping("study")
 
 
 class Curves(Result):
@@ -244,14 +244,12 @@ class Curves(Result):
     @property
     def objective(self) -> dict[str, Any]:
         """The arm's own objective on its probe facts: ``measure``, ``first``, ``last``, ``improved``."""
-        v = self.get("objective")
-        return v if isinstance(v, dict) else {}
+        return self._mapping("objective")
 
     @property
     def budget(self) -> dict[str, Any]:
         """What the arm learned from and spent (facts, their hash, examples, steps, tokens)."""
-        v = self.get("budget")
-        return v if isinstance(v, dict) else {}
+        return self._mapping("budget")
 
 
 class Ablation(Result):
@@ -275,8 +273,7 @@ class Representations(Result):
     @property
     def logit_lens(self) -> dict[str, Any]:
         """Per language, the reference answer's rank or probability at each layer."""
-        v = self.get("logit_lens")
-        return v if isinstance(v, dict) else {}
+        return self._mapping("logit_lens")
 
 
 class Compare(Result):
@@ -293,8 +290,7 @@ class Routing(Result):
 
     @property
     def vs_base(self) -> dict[str, Any]:
-        v = self.get("vs_base")
-        return v if isinstance(v, dict) else {}
+        return self._mapping("vs_base")
 
     def change(self, *path: str) -> float | None:
         """A scalar change against the reference, e.g. ``change("neurons", "contrast", "delta")``
