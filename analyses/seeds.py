@@ -486,7 +486,7 @@ def seed_analysis(run_dir: str | Path, checkpoints: Sequence[str] | None = None,
                    f"{n_seeds} training seeds per method; facts and seeds both treated as noise"}
     run = layout(run_dir)
     atomic_write_json(run.seeds_summary, out)
-    atomic_write_json(run.seeds_summary.parent / "claims.json",
+    atomic_write_json(run.claims,
                       {"claims": answered, "controls": ctl, "context": context, "unmatched": unmatched,
                        "n_seeds": n_seeds,
                        "rule": out["rule"]})

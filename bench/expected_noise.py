@@ -21,11 +21,12 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     from polyfact.analyses.seeds import EXPECTED_NOISE
     from polyfact.core.io import atomic_write_json
+    from polyfact.core.layout import layout
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", type=Path)
     a = ap.parse_args()
-    claims = json.loads((a.run / "results" / "seeds" / "claims.json").read_text())
+    claims = json.loads(layout(a.run).claims.read_text())
     tests, facts = {}, None
     for c in claims["claims"]:
         for t in c.get("tests", []):

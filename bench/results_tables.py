@@ -25,14 +25,16 @@ def _s(x) -> str:
 
 
 def main(run: Path) -> None:
-    summary = json.loads((run / "results" / "summary.json").read_text())
+    from polyfact.core.layout import layout
+
+    summary = json.loads(layout(run).summary.read_text())
     print("| checkpoint | mean acc. | English | high | low | held-out | TC (training) |")
     print("|---|---|---|---|---|---|---|")
     for r in summary["rows"]:
         g = r.get("accuracy_by_group", {})
         print(f"| {r['checkpoint']} | {_f(r['mean_accuracy'])} | {_f(r.get('en'))} | {_f(g.get('high'))} | "
               f"{_f(g.get('low'))} | {_f(g.get('heldout'))} | {_f(r.get('total_consistency_training'))} |")
-    claims_path = run / "results" / "seeds" / "claims.json"
+    claims_path = layout(run).claims
     if not claims_path.exists():
         return
     doc = json.loads(claims_path.read_text())
@@ -57,7 +59,7 @@ def main(run: Path) -> None:
             print(f"| {key} | {t['measure']} {t['contrast']} | {_s(t['difference'])} [{_s(t['ci'][0])}, "
                   f"{_s(t['ci'][1])}] | p {t['p']:.3g} (Holm {t['p_adjusted']:.3g}) | exact {t['exact_p']:.3g} | "
                   f"{t['outcome']} | {mde} |")
-    seeds = json.loads((run / "results" / "seeds" / "summary.json").read_text())
+    seeds = json.loads(layout(run).seeds_summary.read_text())
     print(f"\nseed table ({seeds['n_tests']} tests, BH):\n")
     print("| method | measure | change vs base [95 % CI] | p (BH) | exact p (BH) | verdict |")
     print("|---|---|---|---|---|---|")

@@ -146,6 +146,11 @@ class RunLayout:
         return self.result_dir("seeds") / "summary.json"
 
     @property
+    def claims(self) -> Path:
+        """The study's claims and the controls under the verdict rule."""
+        return self.result_dir("seeds") / "claims.json"
+
+    @property
     def figures(self) -> Path:
         return self.root / "figures"
 
