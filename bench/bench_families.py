@@ -4,7 +4,11 @@ whole ``collect_stats`` call (tokenizing, batching and the one-time hook check: 
 probe batch) over the same bare forward. The families are the test suite's (``tests/families.py``),
 scaled up so the forward is not all Python overhead.
 
-    python bench/bench_families.py [--hidden 256] [--layers 4] [--heads 8] [--seq 128] [--batch 4] [--batches 4]
+    python bench/bench_families.py [--hidden 256] [--mlp 1024] [--layers 4] [--heads 8] [--seq 128] [--batch 4] [--batches 4]
+
+The hooks' cost grows with the MLP width and the forward's with hidden × MLP width, so the ratio
+falls as the hidden size grows; ``--hidden 896 --mlp 4864 --heads 14 --layers 2`` is a layer of
+Qwen2.5-0.5B, a model a researcher runs on a CPU.
 
 Never time this while another torch job runs.
 """
@@ -30,10 +34,11 @@ from polyfact.training.models import train_tokenizer  # noqa: E402
 from tests.families import FAMILIES, tiny_model  # noqa: E402
 
 
-def sizes(family: str, hidden: int, layers: int, heads: int) -> dict:
+def sizes(family: str, hidden: int, layers: int, heads: int, mlp: int | None = None) -> dict:
     """The test shapes scaled: the common names and the family's own (configs alias one to the other,
-    so both must say the same, or the test shape's common value wins)."""
-    mlp = 4 * hidden
+    so both must say the same, or the test shape's common value wins). ``mlp``: the MLP width (4 ×
+    hidden by default)."""
+    mlp = mlp or 4 * hidden
     out = dict(hidden_size=hidden, intermediate_size=mlp, num_hidden_layers=layers, num_attention_heads=heads,
                num_key_value_heads=heads // 2)
     out.update({"gpt2": dict(n_embd=hidden, n_layer=layers, n_head=heads, n_inner=mlp),
@@ -49,6 +54,7 @@ def sizes(family: str, hidden: int, layers: int, heads: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--mlp", type=int, default=None, help="MLP width (default: 4 × hidden)")
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--heads", type=int, default=8)
     ap.add_argument("--seq", type=int, default=128)
@@ -69,11 +75,11 @@ def main() -> None:
     cfg = CollectConfig(backend="torch", seq_len=a.seq, batch_size=a.batch, progress=False, compile=a.compile)
 
     rows = {}
-    print(f"hidden {a.hidden}, {a.layers} layers, {a.heads} heads, MLP {4 * a.hidden}; {n} tokens in {a.batches} "
+    print(f"hidden {a.hidden}, {a.layers} layers, {a.heads} heads, MLP {a.mlp or 4 * a.hidden}; {n} tokens in {a.batches} "
           f"batches of {a.batch}×{a.seq}; torch threads {torch.get_num_threads()}; best of {a.repeats}")
     print(f"{'family':14s}{'bare s':>9s}{'hooked s':>10s}{'ratio':>8s}{'+ check':>10s}{'params':>10s}")
     for family in a.families.split(","):
-        model = tiny_model(family, tok, max_positions=a.seq, **sizes(family, a.hidden, a.layers, a.heads))
+        model = tiny_model(family, tok, max_positions=a.seq, **sizes(family, a.hidden, a.layers, a.heads, a.mlp))
         model.set_attn_implementation("eager")  # the same attention kernels in both passes
 
         def bare() -> None:
