@@ -355,3 +355,18 @@ def test_lahis_samples_are_shuffled_as_the_study_does():
     texts = [f"text {i}" for i in range(40)]
     assert shuffled(texts, 86) == datasets.Dataset.from_dict({"t": texts}).shuffle(seed=86)["t"]
     assert shuffled(texts, 86) != texts and sorted(shuffled(texts, 86)) == sorted(texts)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_gate_reduction_matches_a_float64_reference(dtype):
+    """The per-neuron count of positive activations, their sum and sum of squares (the CPU path
+    squares and sums; other devices take ``vector_norm``) against float64 sums by hand."""
+    from polyfact.interp.stats import reduce_gate
+
+    x = torch.randn(300, 64, generator=torch.Generator().manual_seed(0)).to(dtype)
+    x[:5, 0] = 0.0  # zeros are not positive
+    pos, total, sumsq = reduce_gate(x)
+    ref = x.double()
+    assert torch.equal(pos, (ref > 0).sum(0).to(torch.int32))
+    assert torch.allclose(total.double(), ref.sum(0), rtol=1e-5, atol=1e-4)
+    assert torch.allclose(sumsq.double(), (ref * ref).sum(0), rtol=1e-5)
