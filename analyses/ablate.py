@@ -19,9 +19,9 @@ from polyfact.analyses.specialization import load_heads, load_lape
 from polyfact.interp import CollectConfig, LapeResult
 from polyfact.interp.interventions import deactivate, lm_loss
 from polyfact.data.build import continuation
-from polyfact.training.common import RunData, accuracy_by_lang, sample_facts
+from polyfact.training.evaluation.data import RunData, accuracy_by_lang, sample_facts
 from polyfact.core.checkpoints import load_checkpoint
-from polyfact.training.scoring import mcq_records
+from polyfact.training.evaluation.scoring import mcq_records
 
 
 def diagonal_dominance(matrix: Mapping[str, Mapping[str, float]]) -> dict[str, float]:

@@ -13,11 +13,11 @@ from polyfact.core.provenance import fresh, provenance, write_result
 from polyfact.core.results import Recall
 from polyfact.core.errors import PolyFactError
 from polyfact.core.io import atomic_write_text, read_cached, regular_file
-from polyfact.training.common import RunData, sample_facts
+from polyfact.training.evaluation.data import RunData, sample_facts
 from polyfact.core.checkpoints import load_checkpoint
 from polyfact.analyses.config import EVAL_MODES
 from polyfact.training.config import NORMALIZATIONS
-from polyfact.training.scoring import OptionScores, generation_records, mcq_records
+from polyfact.training.evaluation.scoring import OptionScores, generation_records, mcq_records
 
 
 

@@ -17,7 +17,7 @@ from polyfact.core.provenance import fresh, provenance, write_result
 from polyfact.interp.representations import cosine, layer_states, linear_cka, logit_lens, probe_accuracy, retrieval_p1
 from polyfact.data.build import continuation
 from polyfact.core.errors import PolyFactError
-from polyfact.training.common import RunData, sample_facts
+from polyfact.training.evaluation.data import RunData, sample_facts
 from polyfact.core.checkpoints import load_checkpoint
 
 

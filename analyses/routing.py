@@ -310,7 +310,7 @@ def summarize(run_dir: str | Path, per: dict[str, Any], base: str = "base") -> d
     correlations across checkpoints."""
     rows = []
     try:
-        from polyfact.training.common import RunData
+        from polyfact.training.evaluation.data import RunData
 
         langs = RunData(run_dir).training_langs
     except PolyFactError:

@@ -39,14 +39,14 @@ UNITS = ("lape", "lahis", "diffmean", "shared")
 
 
 def _rows(run_dir: Path, split: str, langs: list[str], max_facts: int | None, seed: int) -> list[dict]:
-    from polyfact.training.common import RunData, sample_facts
+    from polyfact.training.evaluation.data import RunData, sample_facts
 
     return sample_facts(RunData(run_dir).require(split, langs), max_facts, seed)
 
 
 def _accuracy(model, tok, rows: list[dict], normalization: str = "byte", prompt: str = "cue") -> dict[str, dict[str, float]]:
     """Per fact and language: 1.0 when the MCQ answer is right."""
-    from polyfact.training.scoring import mcq_records
+    from polyfact.training.evaluation.scoring import mcq_records
 
     out: dict[str, dict[str, float]] = {}
     for r in mcq_records(model, tok, rows, normalization=normalization, prompt=prompt):
@@ -58,7 +58,7 @@ def _wrong_language(model, tok, rows: list[dict], by_fact: dict[str, dict[str, d
     """Per fact: 1.0 when greedy generation gives the fact's answer in another language than the
     prompt's (the right fact, the wrong language), 0.0 otherwise."""
     from polyfact.data.answers import match
-    from polyfact.training.scoring import generate_answers
+    from polyfact.training.evaluation.scoring import generate_answers
 
     answers = generate_answers(model, tok, [r["prompt"] for r in rows], max_new_tokens=12)
     out = {}

@@ -85,7 +85,7 @@ def _dataset(run_dir: str | Path, spec: str, langs: list[str] | None, **_: objec
 
 @functools.lru_cache(maxsize=8)
 def _dataset_texts(path: Path, data_fingerprint: str, spec: str, langs: tuple[str, ...] | None) -> TextSource:
-    from polyfact.training.common import RunData
+    from polyfact.training.evaluation.data import RunData
     from polyfact.training.corpus import statement
 
     split = spec.split(":", 1)[1] if spec.startswith("dataset:") else None

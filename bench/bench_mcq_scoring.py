@@ -21,7 +21,7 @@ from polyfact.data.make import build_dataset  # noqa: E402
 from polyfact.core.checkpoints import load_checkpoint  # noqa: E402
 from polyfact.training.config import TinyModelConfig  # noqa: E402
 from polyfact.training.models import make_tiny_model, train_tokenizer  # noqa: E402
-from polyfact.training.scoring import score_options, score_options_naive  # noqa: E402
+from polyfact.training.evaluation.scoring import score_options, score_options_naive  # noqa: E402
 
 
 def main() -> None:

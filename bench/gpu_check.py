@@ -366,7 +366,7 @@ def _grad_diagnosis(model, tok, ids: list[int]) -> dict:
 
 # ---------------------------------------------------------------------------------------------- mcq
 def section_mcq(check: Check, model, tok) -> dict:
-    from polyfact.training.scoring import mcq_records
+    from polyfact.training.evaluation.scoring import mcq_records
 
     facts = 8 if check.a.tiny else check.a.mcq_facts
     rows = synthetic_rows(facts, LANGS12)

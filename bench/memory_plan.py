@@ -226,7 +226,7 @@ def _step(model: str, stage: str, layers: int, units: int, vocab: int) -> None:
 
 def _mcq(m, facts: int, vocab: int, g) -> None:
     """The evaluation scorer's two forwards: prompts (with cache), then every option's tokens."""
-    from polyfact.training.scoring import score_options
+    from polyfact.training.evaluation.scoring import score_options
 
     prompts = [_rand_text(20, vocab, g) for _ in range(12 * facts)]
     options = [[_rand_text(4, vocab, g) for _ in range(4)] for _ in prompts]

@@ -96,7 +96,7 @@ def test_answer_ids_keep_the_tokens_as_generated():
     """A generated completion's answer line and the ids that spell it: leading space kept, the line's
     end and what follows cut; a line that ends inside a token falls back to the port's " " + text."""
     from polyfact.training.models import train_tokenizer
-    from polyfact.training.scoring import answer_ids
+    from polyfact.training.evaluation.scoring import answer_ids
 
     tok = train_tokenizer(["Answer text: Paris\nmore text", "Paris is big. Lyon too."] * 50, vocab_size=300)
     ids = tok(" Paris\nmore", add_special_tokens=False)["input_ids"]
@@ -113,7 +113,7 @@ def test_cm_align_trains_dpo_on_the_sampled_token_ids(smoke_run, tmp_path):
     partial batch is dropped."""
     from polyfact.training.arms import Spend, budget_facts, fact_groups, rows_of
     from polyfact.training.cmalign import cmalign_pairs, dpo_trainer, training_order
-    from polyfact.training.common import RunData
+    from polyfact.training.evaluation.data import RunData
 
     run, cfg = smoke_run
     model, tok = load_checkpoint("base", run)
@@ -281,7 +281,7 @@ def test_the_study_sft_sums_its_accumulated_loss(smoke_run, tmp_path, accumulati
     from transformers import TrainingArguments
 
     from polyfact.training.arms import Spend
-    from polyfact.training.common import RunData
+    from polyfact.training.evaluation.data import RunData
     from polyfact.training.config import LMTrainConfig
     from polyfact.training.lm import training_args
     from polyfact.training.sft import StudySftTrainer, letter_scores, study_sft_loss

@@ -51,4 +51,10 @@ def test_layers_contract_holds(tmp_path):
     r = subprocess.run([exe, "--config", str(ROOT / "pyproject.toml")], cwd=where, capture_output=True, text=True,
                        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(where)})
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "2 kept, 0 broken" in r.stdout, r.stdout
+    assert "3 kept, 0 broken" in r.stdout, r.stdout
+    # the contracts can fail: evaluation that imports a trainer breaks the third
+    scoring = where / "polyfact" / "training" / "evaluation" / "scoring.py"
+    scoring.write_text(scoring.read_text() + "\nfrom polyfact.training.grpo import grpo  # noqa\n")
+    r = subprocess.run([exe, "--config", str(ROOT / "pyproject.toml")], cwd=where, capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(where)})
+    assert r.returncode != 0 and "Contracts: 2 kept, 1 broken." in r.stdout, r.stdout

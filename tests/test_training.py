@@ -9,13 +9,13 @@ import torch
 from polyfact.pipeline.config import resolve
 from polyfact.core.errors import PolyFactError
 from polyfact.core.checkpoints import list_checkpoints, read_manifest
-from polyfact.training.common import RunData
+from polyfact.training.evaluation.data import RunData
 from polyfact.training.config import CorpusConfig, TinyModelConfig
 from polyfact.training.corpus import cpt_corpus, pretraining_corpus
 from polyfact.training.methods import train
 from polyfact.core.checkpoints import load_checkpoint
 from polyfact.training.models import make_tiny_model, train_tokenizer
-from polyfact.training.scoring import generate_answers, score_options, score_options_naive
+from polyfact.training.evaluation.scoring import generate_answers, score_options, score_options_naive
 
 
 def test_corpora_are_seeded_english_heavy_and_cpt_has_no_test_facts(smoke_run):

@@ -239,7 +239,7 @@ def curve_evaluator(tokenizer, probe_rows: list[dict], test_rows: list[dict], la
 
     from polyfact.data.build import rollout_prompt
     from polyfact.training.rewards import rollout_reward
-    from polyfact.training.scoring import generate_answers, mcq_records
+    from polyfact.training.evaluation.scoring import generate_answers, mcq_records
 
     def evaluate(model: Any) -> dict[str, Any]:
         with torch.no_grad():

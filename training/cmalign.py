@@ -28,10 +28,11 @@ from polyfact.core.errors import PolyFactError
 from polyfact.core.io import atomic_write_text
 from polyfact.data.build import rollout_prompt
 from polyfact.training.arms import Spend, budget_facts, fact_groups, rows_of
-from polyfact.training.common import begin, finish, quick_recall, sample_facts
+from polyfact.training.common import begin, finish
+from polyfact.training.evaluation.data import quick_recall, sample_facts
 from polyfact.training.config import BudgetConfig, CmAlignConfig
 from polyfact.training.lm import last_state, merged, training_args
-from polyfact.training.scoring import Sample, sample_answers
+from polyfact.training.evaluation.scoring import Sample, sample_answers
 
 
 def mean_pooled(model, tokenizer, texts: list[str], batch_size: int = 32) -> torch.Tensor:

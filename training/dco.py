@@ -26,7 +26,8 @@ from transformers import Trainer, TrainingArguments
 
 from polyfact.core.errors import PolyFactError
 from polyfact.training.arms import Spend, budget_facts, fact_groups, rows_of
-from polyfact.training.common import begin, finish, quick_recall, sample_facts
+from polyfact.training.common import begin, finish
+from polyfact.training.evaluation.data import quick_recall, sample_facts
 from polyfact.training.config import BudgetConfig, DcoConfig
 from polyfact.training.lm import last_state, merged, training_args, with_lora
 

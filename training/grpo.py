@@ -32,7 +32,8 @@ from polyfact.core.errors import PolyFactError
 from polyfact.data.answers import first_line
 from polyfact.data.build import rollout_prompt
 from polyfact.training.arms import Spend, budget_facts, check_budget, fact_groups, rows_of
-from polyfact.training.common import begin, finish, quick_recall, sample_facts
+from polyfact.training.common import begin, finish
+from polyfact.training.evaluation.data import quick_recall, sample_facts
 from polyfact.training.config import BudgetConfig, GrpoConfig, LMTrainConfig
 from polyfact.training.lm import last_state, merged, training_args, with_lora
 from polyfact.training.rewards import rollout_reward

@@ -8,7 +8,8 @@ from pathlib import Path
 from polyfact.core.errors import PolyFactError
 from polyfact.core.io import atomic_write_text
 from polyfact.core.layout import layout
-from polyfact.training.common import begin, finish, quick_recall, sample_facts
+from polyfact.training.common import begin, finish
+from polyfact.training.evaluation.data import quick_recall, sample_facts
 from polyfact.training.arms import budget_facts, check_budget, rows_of
 from polyfact.training.config import BudgetConfig, CptConfig, PretrainConfig
 from polyfact.training.corpus import cpt_corpus, parallel_corpus, pretraining_corpus

@@ -21,7 +21,8 @@ from transformers import Trainer, TrainingArguments
 
 from polyfact.data.build import LETTERS, continuation, letter_prompt
 from polyfact.training.arms import Spend, budget_facts, check_budget, oracle_facts, oracle_share, rows_of
-from polyfact.training.common import begin, finish, quick_recall, sample_facts
+from polyfact.training.common import begin, finish
+from polyfact.training.evaluation.data import quick_recall, sample_facts
 from polyfact.training.config import BudgetConfig, SftConfig
 from polyfact.training.lm import last_state, merged, training_args, with_lora
 

@@ -76,7 +76,7 @@ def klar_study_evaluation(run_dir: str | Path, ckpt_id: str, data_dir: str | Pat
     from polyfact.analyses.recall import score_file
     from polyfact.core.checkpoints import load_checkpoint
     from polyfact.data.answers import match
-    from polyfact.training.scoring import generate_answers
+    from polyfact.training.evaluation.scoring import generate_answers
 
     src = klar_source(data_dir)
     present = sorted(p.name for p in src.iterdir() if p.is_dir() and any(p.glob("*.json")))
