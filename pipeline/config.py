@@ -95,6 +95,11 @@ def run_config_class() -> type:
     from polyfact.training.methods import method_sections
 
     sections = method_sections()
+    own = {f.name for f in fields(RunSettings)}
+    for name, _, _ in sections:
+        if name in own:
+            raise PolyFactError(f"settings section {name!r} is a name the run config already uses; declare it under "
+                                "another name (SECTIONS.add)")
     key = tuple((name, cls) for name, _, cls in sections)
     if key not in _classes:
         specs: list[tuple[str, Any, Any]] = []

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from polyfact.core.errors import PolyFactError
-from polyfact.core.io import read_cached
+from polyfact.core.io import atomic_write_json, read_cached
 from polyfact.core.layout import RunLayout, layout
 from polyfact.pipeline.config import CONFIG_VERSION, resolve, save, settings_table, to_dict, validate
 from polyfact.pipeline.stages import ACCELERATE_DIR, Context, StageResult, execute, plan
@@ -193,5 +193,6 @@ def run(preset: str | None = None, run_dir: str | Path | None = None, config_fil
             results.append(res)
             echo(f"[{s.name}] {res.status} in {res.seconds:.1f} s")
         timings = {r.stage: r.seconds for r in results}
+        atomic_write_json(run_l.timings, timings)
         summary = next(r.value for r in results if r.stage == "summary")
     return {**summary, "timings": timings, "total_seconds": sum(timings.values())}

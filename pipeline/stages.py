@@ -341,15 +341,17 @@ def trajectory(ctx: Context) -> dict:
 
 
 def summary(ctx: Context) -> dict:
-    """The run's closing table: ``results/summary.json`` (one row per checkpoint and the seed-level
-    verdicts; no times, so identical runs give identical files). The value returned adds each arm's
-    wall seconds to its budget row, for the terminal."""
+    """The run's closing table: ``results/summary.json`` (one row per planned checkpoint and the
+    seed-level verdicts; no times, so identical runs give identical files). The value returned (the
+    command's checkpoints) adds each arm's wall seconds to its budget row, for the terminal."""
     from polyfact.analyses.curves import budget_table
     from polyfact.analyses.summary import summary_table
 
-    ids = ctx.ids()
-    table = summary_table(ctx.run.root, ids)
-    atomic_write_json(ctx.run.summary, table)
+    planned, ids = checkpoint_ids(ctx.cfg), ctx.ids()
+    table = summary_table(ctx.run.root, planned)
+    atomic_write_json(ctx.run.summary, table)  # the file holds the run's plan; ``--checkpoints`` picks rows to show
+    if ids != planned:
+        table = summary_table(ctx.run.root, ids)
     wall = {r["checkpoint"]: r.get("seconds") for r in budget_table(ctx.run.root, ids, wall=True)}
     rows = [{**r, "budget": {**r["budget"], "seconds": wall.get(r["checkpoint"])}} if r.get("budget") else r
             for r in table["rows"]]

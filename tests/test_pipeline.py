@@ -36,6 +36,7 @@ def test_smoke_study_end_to_end(smoke_study):
     html = (run_dir / "report.html").read_text()
     assert html.index("What this run found") < html.index("<table")  # three sentences and a figure first
     assert "<h2>Checkpoints</h2>" in html  # the summary is written before the report reads it
+    assert set(json.loads((run_dir / ".polyfact" / "timings.json").read_text())) >= {"data", "base", "summary", "report"}
     assert (run_dir / "report.html").exists() and (run_dir / "config.yaml").exists()
     assert json.loads((run_dir / "checkpoints" / "cpt+grpo" / "manifest.json").read_text())["parent"] == "cpt"
     figures = run_dir / "figures"

@@ -120,3 +120,13 @@ def test_a_plugin_that_fails_to_import_is_one_line(tmp_path):
     assert r.stderr.strip().splitlines() == [
         "error: plugin 'broken' failed to import (RuntimeError: no GPU here); fix it or remove it from "
         "POLYFACT_PLUGINS / the polyfact.plugins entry points"]
+
+
+def test_a_section_named_like_a_run_setting_is_one_line(tmp_path):
+    (tmp_path / "clash.py").write_text(
+        "from polyfact.training.methods import SECTIONS\n"
+        "SECTIONS.add('eval', 'toy', 'polyfact.training.config:SftConfig')\n")
+    r = polyfact(tmp_path, "run", "--preset", "smoke", "--run", str(tmp_path / "run"), "--dry-run", plugins="clash")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "error: settings section 'eval' is a name the run config already uses; declare it under another name "
+        "(SECTIONS.add)"]
