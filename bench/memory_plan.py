@@ -177,7 +177,8 @@ def measure(model: str, stage: str, layers: int, units: int, vocab: int) -> floa
     """One stage step; returns the peak GiB above the level before the model was built
     (``POLYFACT_PLAN_SLOW_MM=1``: without :func:`row_major_mm`, as the first plan was measured)."""
     from polyfact.interp import backends, batching, heads, sites, stats  # noqa: F401  (imported before the baseline)
-    from polyfact.training import dco, grpo, lm, scoring  # noqa: F401
+    from polyfact.training import dco, grpo, lm  # noqa: F401
+    from polyfact.training.evaluation import scoring  # noqa: F401
 
     mode = row_major_mm() if os.environ.get("POLYFACT_PLAN_SLOW_MM") != "1" else contextlib.nullcontext()
     base = reset_peak()
