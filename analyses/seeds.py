@@ -345,7 +345,7 @@ def method_table(arms: Arms) -> tuple[dict[str, dict[str, dict]], list[V.Test]]:
             row = {**_view(arms, method, m), "test": V.Test(m, method, arms.base, claimed_sign(m), est),
                    "versus": {}}
             tests.append(row["test"])
-            for ctrl in CONTROLS if method not in getattr(arms, "steered", ()) else ():  # steer draws pair with no training seed
+            for ctrl in CONTROLS if method not in arms.steered else ():  # steer draws pair with no training seed
                 if ctrl != method and ctrl in arms.by_method and (e2 := arms.contrast(m, method, ctrl)) is not None:
                     row["versus"][ctrl] = V.Test(m, method, ctrl, claimed_sign(m), e2)
                     tests.append(row["versus"][ctrl])

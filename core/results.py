@@ -32,6 +32,11 @@ class Result(dict):
     kind: ClassVar[str] = "result"
     version: ClassVar[int] = 1
 
+    @classmethod
+    def of(cls: type[R], doc: dict[str, Any]) -> R:
+        """``doc`` as this class: itself when it already is one, else wrapped (builders accept plain dicts)."""
+        return doc if isinstance(doc, cls) else cls(doc)
+
     def _mapping(self, key: str) -> dict[str, Any]:
         """The document's mapping at ``key`` (empty when absent or not a mapping)."""
         v = self.get(key)

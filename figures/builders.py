@@ -13,11 +13,15 @@ from polyfact.figures.theme import DIVERGING, SEQUENTIAL, language_order, method
 from polyfact.core.results import Recall, Result
 
 
+def _recalls(recall: Mapping[str, Recall]) -> dict[str, Recall]:
+    return {c: Recall.of(r) for c, r in recall.items()}
+
+
 def headline(base: Recall, changes: Mapping[str, Sequence[float]], groups: Mapping[str, str]) -> go.Figure:
     """The run at a glance: the base's accuracy per language, coloured by group (left), and each arm's
     change in Total Consistency over the training languages against the base, one dot per seed and
     the mean (right)."""
-    base = Recall(base)
+    base = Recall.of(base)
     langs = language_order(base.accuracy)
     colors = {"en": "#1f3b73", "high": "#4f7cac", "low": "#c0504d", "heldout": "#9a9a9a"}
     fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], subplot_titles=(
@@ -39,7 +43,7 @@ def headline(base: Recall, changes: Mapping[str, Sequence[float]], groups: Mappi
 
 def recall_by_language(recall: Mapping[str, Recall]) -> go.Figure:
     """Grouped bars: accuracy per language per checkpoint, with 95% bootstrap intervals."""
-    recall = {c: Recall(r) for c, r in recall.items()}
+    recall = _recalls(recall)
     langs = language_order({lang for r in recall.values() for lang in r.accuracy})
     fig = go.Figure()
     for i, (ckpt, r) in enumerate(recall.items()):
@@ -56,7 +60,7 @@ def recall_by_language(recall: Mapping[str, Recall]) -> go.Figure:
 
 def recall_by_group(recall: Mapping[str, Recall]) -> go.Figure:
     """Accuracy of seen (training) vs held-out languages per checkpoint."""
-    recall = {c: Recall(r) for c, r in recall.items()}
+    recall = _recalls(recall)
     groups = ["high", "low", "heldout"]
     names = {"high": "high-resource (seen)", "low": "low-resource (seen)", "heldout": "held-out (unseen)"}
     fig = go.Figure()
@@ -70,7 +74,7 @@ def recall_by_group(recall: Mapping[str, Recall]) -> go.Figure:
 
 def total_consistency(recall: Mapping[str, Recall]) -> go.Figure:
     """Total Consistency per checkpoint (all languages, and training languages) with intervals."""
-    recall = {c: Recall(r) for c, r in recall.items()}
+    recall = _recalls(recall)
     ckpts = list(recall)
     fig = go.Figure()
     tc = [recall[c].total_consistency for c in ckpts]
@@ -90,7 +94,7 @@ def total_consistency(recall: Mapping[str, Recall]) -> go.Figure:
 
 def consistency_heatmaps(recall: Mapping[str, Recall], kind: str = "coverlap") -> go.Figure:
     """One language × language heatmap per checkpoint: ``agreement``, ``coverlap`` or ``rankc``."""
-    recall = {c: Recall(r) for c, r in recall.items()}
+    recall = _recalls(recall)
     titles = {"agreement": "Answer agreement", "coverlap": "COverlap", "rankc": "RankC"}
     ckpts = [c for c in recall if recall[c].metric(kind) is not None]
     cols = max(1, min(len(ckpts), 4))  # a grid of at most 4 per row (a replicate has dozens of checkpoints)

@@ -245,8 +245,9 @@ def _budget_section(run_dir: Path) -> str:
     rows = [r for r in results(run_dir, "curves", checkpoint_order(run_dir)).values() if r.budget]
     if not rows:
         return ""
-    seconds = {r.checkpoint: ((read_manifest(run_dir, r.checkpoint).get("metrics") or {}).get("budget") or {})
-               .get("seconds", "-") for r in rows}  # wall seconds live in the manifest only (results repeat exactly)
+    metrics = {r.checkpoint: read_manifest(run_dir, r.checkpoint).get("metrics") or {} for r in rows}
+    # wall seconds live in the manifest only (result files repeat exactly)
+    seconds = {c: (m.get("budget") or {}).get("seconds", "-") for c, m in metrics.items()}
     cols = [("checkpoint", lambda r: r.checkpoint), ("facts", lambda r: r.budget["facts"]),
             ("facts hash", lambda r: r.budget["facts_hash"][:8]), ("examples", lambda r: r.budget["examples"]),
             ("optimizer steps", lambda r: r.budget["steps"]),
@@ -256,8 +257,7 @@ def _budget_section(run_dir: Path) -> str:
             ("own objective (probe facts)", lambda r: r.objective.get("measure", "-")),
             ("first → last", lambda r: "{} → {}".format(_fmt(r.objective.get("first")), _fmt(r.objective.get("last")))),
             ("improved", lambda r: "yes" if r.objective.get("improved") else "no")]
-    injected = [r["checkpoint"] for r in rows if ((read_manifest(run_dir, r["checkpoint"]).get("metrics") or {})
-                                                   .get("corpus") or {}).get("states_run_facts")]
+    injected = [c for c, m in metrics.items() if (m.get("corpus") or {}).get("states_run_facts")]
     note = (f"<p class='warn'>{html.escape(', '.join(injected))}: CPT trained on statements of this run's own "
             "train facts (cpt.text=statements), so it injects the facts it is then evaluated on; the study's CPT "
             "trains on parallel text (cpt.text=multiway:FILE or files:DIR).</p>") if injected else ""

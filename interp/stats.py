@@ -198,7 +198,7 @@ def reduce_gate(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
     pos = torch.sum(flat > 0, dim=0, dtype=torch.int32)
     total = torch.sum(flat, dim=0, dtype=torch.float32)
     if flat.device.type == "cpu":
-        f = flat if flat.dtype == torch.float32 else flat.float()
+        f = flat.float()  # the tensor itself when already float32
         sumsq = torch.sum(f * f, dim=0)
     else:
         sumsq = torch.linalg.vector_norm(flat, ord=2, dim=0, dtype=torch.float32).square()

@@ -95,13 +95,13 @@ def run_config_class() -> type:
     from polyfact.training.methods import method_sections
 
     sections = method_sections()
-    own = {f.name for f in fields(RunSettings)}
-    for name, _, _ in sections:
-        if name in own:
-            raise PolyFactError(f"settings section {name!r} is a name the run config already uses; declare it under "
-                                "another name (SECTIONS.add)")
     key = tuple((name, cls) for name, _, cls in sections)
     if key not in _classes:
+        own = {f.name for f in fields(RunSettings)}
+        for name, _, _ in sections:
+            if name in own:
+                raise PolyFactError(f"settings section {name!r} is a name the run config already uses; declare it "
+                                    "under another name (SECTIONS.add)")
         specs: list[tuple[str, Any, Any]] = []
         for f in fields(RunSettings):
             specs.append((f.name, f.type, dataclasses.field(default=f.default, default_factory=f.default_factory,

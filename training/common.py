@@ -4,6 +4,7 @@ checks are evaluation: :mod:`polyfact.training.evaluation`)."""
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,7 @@ class Job:
     def family(self) -> str:
         return self.identity["family"]
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """The checkpoint's fingerprint: the hash of :attr:`identity`, as its manifest will carry."""
         return manifest_fingerprint(self.identity)
