@@ -5,6 +5,7 @@ SIGTERM one line and 130 / 143."""
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -704,6 +705,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
+    signum: int | None = None  # set when a signal stopped the command
     previous = {}
     for s in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -720,9 +722,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     except typer.Exit as ex:
         sys.exit(ex.exit_code)
     except (Interrupted, KeyboardInterrupt) as err:
-        signum = getattr(err, "signum", signal.SIGINT)
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
-        sys.exit(128 + int(signum))
+        signum = int(getattr(err, "signum", signal.SIGINT))
     except OSError as err:
         line = environment_fault(err)
         if line is None or debug:
@@ -752,6 +752,13 @@ def main(argv: Optional[list[str]] = None) -> None:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+    if signum is not None:
+        # outside the except block the interrupted frames are freed, so their progress bars close (and
+        # print) before this line, which stays the last one
+        gc.collect()
+        sys.stderr.flush()
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        sys.exit(128 + signum)
 
 
 if __name__ == "__main__":

@@ -221,3 +221,23 @@ def test_analyze_summary_writes_the_closing_table(study):
     r = cli("analyze", "summary", "--run", study)
     assert r.returncode == 0, r.stderr[-1500:]
     assert "PolyFact run summary" in r.stdout and path.read_bytes() == before
+
+
+def test_the_interrupt_line_comes_after_every_progress_bar(tmp_path):
+    """A signal that stops a command while a progress bar is open (as during weight loading): the
+    bar closes first, and ``interrupted; …`` stays the last line of stderr (exit 143)."""
+    (tmp_path / "barplugin.py").write_text(
+        "import os, signal, time\n"
+        "from tqdm.auto import tqdm\n"
+        "from polyfact.pipeline.stages import declare_stage\n"
+        "def stop(ctx):\n"
+        "    bar = tqdm(total=10, desc='Loading weights')\n"
+        "    bar.update(1)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(30)\n"
+        "declare_stage('stop-here', stop, 'toy', writes='nothing', printer=(lambda r: None, False))\n")
+    env = {**os.environ, "POLYFACT_PLUGINS": "barplugin", "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    r = subprocess.run([*PF, "analyze", "stop-here", "--run", str(tmp_path / "run"), "--preset", "smoke"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert r.returncode == 143 and "Loading weights" in r.stderr
+    assert r.stderr.rstrip("\n").splitlines()[-1] == "interrupted; rerun the same command to resume"
